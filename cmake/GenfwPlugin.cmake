@@ -1,0 +1,37 @@
+# genfw_add_plugin(NAME SOURCES a.cpp ... [TESTS test_a.cpp ...] [LIBRARIES ...])
+#
+# Builds a plugin library NAME.so into the plugin folder the runner searches,
+# and, for each test source, a GoogleTest executable registered with CTest.
+# The same function serves built-in plugins and plugins built outside the tree
+# against the installed SDK (find_package(genfw)).
+function(genfw_add_plugin name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;TESTS;LIBRARIES" ${ARGN})
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "genfw_add_plugin(${name}): SOURCES is required")
+  endif()
+  add_library(${name} MODULE ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE genfw::genfw ${ARG_LIBRARIES})
+  if(NOT GENFW_PLUGIN_OUTPUT_DIR)
+    set(GENFW_PLUGIN_OUTPUT_DIR ${CMAKE_BINARY_DIR}/plugins)
+  endif()
+  set_target_properties(${name} PROPERTIES PREFIX "" CXX_VISIBILITY_PRESET hidden
+                        LIBRARY_OUTPUT_DIRECTORY ${GENFW_PLUGIN_OUTPUT_DIR})
+  if(TARGET genfw_pch)
+    target_precompile_headers(${name} REUSE_FROM genfw_pch)
+    install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/genfw/plugins)
+  endif()
+  foreach(test_source ${ARG_TESTS})
+    get_filename_component(test_name ${test_source} NAME_WE)
+    set(test_target ${name}_${test_name})
+    add_executable(${test_target} ${test_source})
+    target_link_libraries(${test_target} PRIVATE genfw::genfw GTest::gtest_main ${ARG_LIBRARIES})
+    target_compile_definitions(${test_target} PRIVATE
+      GENFW_TEST_PLUGIN_DIR="${GENFW_PLUGIN_OUTPUT_DIR}")
+    if(TARGET genfw_pch)
+      target_precompile_headers(${test_target} REUSE_FROM genfw_pch)
+    endif()
+    add_dependencies(${test_target} ${name})
+    add_test(NAME ${test_target} COMMAND ${test_target})
+    set_tests_properties(${test_target} PROPERTIES LABELS "plugin;${name}" ENVIRONMENT "OMP_NUM_THREADS=2")
+  endforeach()
+endfunction()

@@ -1,0 +1,19 @@
+#pragma once
+/// Network building blocks shared by several families (one copy each).
+#include <torch/torch.h>
+
+#include "genfw/export.hpp"
+
+namespace genfw {
+
+/// in → [hidden → act]×layers → out, with SiLU/ReLU/... activations (Linear layers).
+GENFW_API torch::nn::Sequential make_mlp(int64_t in, int64_t hidden, int64_t out, int64_t layers,
+                                         const std::string& activation = "silu");
+/// Sinusoidal embedding of a per-sample scalar [N] → [N, dim] (Vaswani et al. 2017;
+/// the DDPM time embedding). `max_period` 10000 as in the Transformer.
+GENFW_API torch::Tensor sinusoidal_embedding(const torch::Tensor& values, int64_t dim,
+                                             double max_period = 10000.0);
+/// Activation by name: "silu", "relu", "elu", "softplus", "tanh", "leaky_relu".
+GENFW_API torch::Tensor activate(const torch::Tensor& x, const std::string& activation);
+
+}  // namespace genfw

@@ -1,0 +1,70 @@
+#pragma once
+/// Finds plugin libraries, checks their versions, and makes components.
+/// Libraries are never unloaded: every object a plugin made must outlive
+/// nothing of its library, and the simplest guarantee is that the library
+/// stays mapped until the process exits.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "genfw/error.hpp"
+#include "genfw/plugin.hpp"
+
+namespace genfw {
+
+class GENFW_API Registry {
+ public:
+  /// Loads one library. Refuses (genfw::Error naming the file): a folder or
+  /// file writable by other users unless allow_insecure, a missing entry
+  /// point, another ABI or LibTorch version, a component name already taken.
+  void load_library(const std::string& path);
+  /// Loads every *.so in `dir` (sorted by name). A missing folder is an error.
+  void load_directory(const std::string& dir);
+  /// The default search path: build plugin folder, `extra` folders, then
+  /// GENFW_PLUGIN_PATH (colon-separated). Folders that do not exist are skipped
+  /// except the explicit `extra` ones.
+  void load_search_path(const std::vector<std::string>& extra);
+
+  /// Looks up a component; an unknown name lists the names of that kind.
+  const ComponentInfo& find(const std::string& name, Kind kind) const;
+  const ComponentInfo* try_find(const std::string& name, Kind kind) const;
+  std::vector<const ComponentInfo*> components() const;
+
+  /// Creates a component and checks that it is of the interface T.
+  template <typename T>
+  std::unique_ptr<T> create(const std::string& name, Kind kind, const Options& options,
+                            const BuildContext& context) const {
+    std::unique_ptr<Component> made = create_component(find(name, kind), options, context);
+    T* typed = dynamic_cast<T*>(made.get());
+    GENFW_CHECK(typed != nullptr, kind_name(kind), " '", name, "' from ", find(name, kind).library,
+                " does not implement the ", kind_name(kind), " interface");
+    made.release();
+    return std::unique_ptr<T>(typed);
+  }
+
+  bool allow_insecure = false;  ///< load from folders writable by others
+
+  /// Where the build tree puts built-in plugins (compiled in).
+  static std::string build_plugin_dir();
+  /// Folder of plugins installed beside the host library.
+  static std::string installed_plugin_dir();
+
+ private:
+  std::unique_ptr<Component> create_component(const ComponentInfo& info, const Options& options,
+                                              const BuildContext& context) const;
+  std::vector<ComponentInfo> components_;
+};
+
+/// Runs `call` and re-throws any exception with the plugin and call named:
+/// "sampler 'langevin' (libsamplers.so) failed in sample(): <what>".
+template <typename Call>
+auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const std::exception& e) {
+    throw Error(detail::concat(kind_name(info.kind), " '", info.name, "' (", info.library,
+                               ") failed in ", what, ": ", e.what()));
+  }
+}
+
+}  // namespace genfw

@@ -1,0 +1,42 @@
+#pragma once
+/// Helpers for plugin tests: components are made through the real plugin
+/// boundary (the registry loading the built .so files), never by linking the
+/// plugin's sources into the test.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "genfw/registry.hpp"
+#include "genfw/sdk.hpp"
+
+namespace genfw::testing {
+
+/// The registry of every plugin in the build's plugin folder, loaded once.
+GENFW_API const Registry& plugins();
+
+/// Makes component `name` of `kind` with its defaults and `overrides`.
+template <typename T>
+std::unique_ptr<T> make(Kind kind, const std::string& name,
+                        const std::map<std::string, OptionValue>& overrides = {},
+                        const BuildContext& context = {}) {
+  const ComponentInfo& info = plugins().find(name, kind);
+  Options options = Options::with_defaults(info.schema, std::string(kind_name(kind)) + " '" + name + "'",
+                                           overrides);
+  return plugins().create<T>(name, kind, options, context);
+}
+
+/// A BuildContext for data of the given sample shape and range.
+GENFW_API BuildContext context_for(std::vector<int64_t> shape, double low = -1.0, double high = 1.0,
+                                   int64_t num_classes = 0);
+
+}  // namespace genfw::testing
+
+namespace genfw::testing {
+/// Trains `model` with `objective` for `steps` steps of Adam (lr, one optimizer
+/// per parameter group), batches from `next_batch`. Returns the mean of each
+/// group's loss over the last 10% of steps. For tests; the runner's trainer
+/// is the full version (warm-up, clipping, EMA, checkpoints).
+GENFW_API std::map<std::string, double> fit(Model& model, Objective& objective,
+                                            const std::function<Batch()>& next_batch, int64_t steps,
+                                            double lr = 1e-3);
+}  // namespace genfw::testing

@@ -1,0 +1,155 @@
+#include "genfw/registry.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <boost/dll/shared_library.hpp>
+#include <filesystem>
+
+namespace genfw {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Libraries stay mapped until exit: objects they made may live in statics.
+std::vector<boost::dll::shared_library*>& loaded_libraries() {
+  static auto* libraries = new std::vector<boost::dll::shared_library*>();
+  return *libraries;
+}
+
+bool writable_by_others(const fs::path& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return false;
+  // Sticky, world-writable folders (/tmp) still let others replace files: refuse too.
+  return (info.st_mode & S_IWOTH) != 0;
+}
+
+void check_permissions(const fs::path& file) {
+  for (const fs::path& p : {file, file.parent_path()}) {
+    GENFW_CHECK(!writable_by_others(p), "refusing to load plugin ", file.string(), ": ",
+                p.string(),
+                " is writable by other users, and loading a library runs its code; fix the "
+                "permissions (chmod o-w) or pass --allow-insecure-plugins");
+  }
+}
+
+}  // namespace
+
+void Registry::load_library(const std::string& path) {
+  fs::path file = fs::absolute(path);
+  GENFW_CHECK(fs::exists(file), "plugin library ", file.string(), " does not exist");
+  if (!allow_insecure) check_permissions(file);
+
+  auto* library = new boost::dll::shared_library();
+  boost::dll::fs::error_code ec;
+  library->load(file.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  if (ec) {
+    delete library;
+    throw Error("cannot load plugin library " + file.string() + ": " + ec.message() +
+                " (built against another framework or LibTorch build?)");
+  }
+  loaded_libraries().push_back(library);
+
+  for (const char* symbol : {"genfw_plugin_abi_version", "genfw_plugin_torch_version",
+                             "genfw_plugin_manifest"}) {
+    GENFW_CHECK(library->has(symbol), "plugin library ", file.string(), " has no entry point '",
+                symbol, "': not a genfw plugin, or it lacks GENFW_PLUGIN(...)");
+  }
+  // Versions first: nothing else in the library is called on a mismatch.
+  int abi = library->get<int()>("genfw_plugin_abi_version")();
+  GENFW_CHECK(abi == GENFW_ABI_VERSION, "plugin library ", file.string(),
+              " was built for genfw plugin ABI ", abi, ", but this runner has ABI ",
+              GENFW_ABI_VERSION, "; rebuild the plugin against this SDK");
+  std::string torch_version = library->get<const char*()>("genfw_plugin_torch_version")();
+  GENFW_CHECK(torch_version == GENFW_TORCH_VERSION_STRING, "plugin library ", file.string(),
+              " was built against LibTorch ", torch_version, ", but this runner uses LibTorch ",
+              GENFW_TORCH_VERSION_STRING, "; rebuild the plugin against this LibTorch");
+
+  Manifest manifest;
+  try {
+    library->get<void(Manifest&)>("genfw_plugin_manifest")(manifest);
+  } catch (const std::exception& e) {
+    throw Error("plugin library " + file.string() + ": its manifest threw: " + e.what());
+  }
+  GENFW_CHECK(!manifest.components.empty(), "plugin library ", file.string(),
+              " has an empty manifest (no components)");
+  for (auto& info : manifest.components) {
+    GENFW_CHECK(!info.name.empty() && info.factory, "plugin library ", file.string(),
+                " has a malformed manifest entry (empty name or no factory)");
+    info.library = file.string();
+    if (const ComponentInfo* taken = try_find(info.name, info.kind)) {
+      throw Error(detail::concat(kind_name(info.kind), " name '", info.name, "' is taken twice: by ",
+                                 taken->library, " and by ", file.string(),
+                                 "; remove one of them from the plugin path"));
+    }
+    components_.push_back(std::move(info));
+  }
+}
+
+void Registry::load_directory(const std::string& dir) {
+  GENFW_CHECK(fs::is_directory(dir), "plugin folder ", dir, " does not exist");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) load_library(file.string());
+}
+
+void Registry::load_search_path(const std::vector<std::string>& extra) {
+  std::vector<std::string> defaults{build_plugin_dir(), installed_plugin_dir()};
+  bool loaded_default = false;
+  for (const auto& dir : defaults) {
+    if (!loaded_default && fs::is_directory(dir)) {
+      load_directory(dir);
+      loaded_default = true;  // the installed copy and the build copy are the same plugins
+    }
+  }
+  for (const auto& dir : extra) load_directory(dir);
+  if (const char* env = std::getenv("GENFW_PLUGIN_PATH")) {
+    std::string paths = env;
+    size_t start = 0;
+    while (start <= paths.size()) {
+      size_t end = paths.find(':', start);
+      if (end == std::string::npos) end = paths.size();
+      std::string dir = paths.substr(start, end - start);
+      if (!dir.empty()) load_directory(dir);
+      start = end + 1;
+    }
+  }
+}
+
+const ComponentInfo* Registry::try_find(const std::string& name, Kind kind) const {
+  for (const auto& info : components_) {
+    if (info.name == name && info.kind == kind) return &info;
+  }
+  return nullptr;
+}
+
+const ComponentInfo& Registry::find(const std::string& name, Kind kind) const {
+  if (const ComponentInfo* info = try_find(name, kind)) return *info;
+  std::vector<std::string> names;
+  for (const auto& info : components_) {
+    if (info.kind == kind) names.push_back(info.name);
+  }
+  throw Error(detail::concat("unknown ", kind_name(kind), " '", name, "'",
+                             unknown_name_hint(name, names)));
+}
+
+std::vector<const ComponentInfo*> Registry::components() const {
+  std::vector<const ComponentInfo*> all;
+  for (const auto& info : components_) all.push_back(&info);
+  return all;
+}
+
+std::unique_ptr<Component> Registry::create_component(const ComponentInfo& info,
+                                                      const Options& options,
+                                                      const BuildContext& context) const {
+  return call_plugin(info, "its constructor", [&] { return info.factory(options, context); });
+}
+
+std::string Registry::build_plugin_dir() { return GENFW_BUILD_PLUGIN_DIR; }
+std::string Registry::installed_plugin_dir() { return GENFW_INSTALLED_PLUGIN_DIR; }
+
+}  // namespace genfw

@@ -1,0 +1,79 @@
+#include "genfw/testing.hpp"
+
+namespace genfw::testing {
+
+const Registry& plugins() {
+  static const Registry registry = [] {
+    Registry r;
+    r.load_directory(Registry::build_plugin_dir());
+    return r;
+  }();
+  return registry;
+}
+
+BuildContext context_for(std::vector<int64_t> shape, double low, double high, int64_t num_classes) {
+  BuildContext context;
+  context.data.name = "test";
+  context.data.shape = std::move(shape);
+  context.data.low = low;
+  context.data.high = high;
+  context.data.num_classes = num_classes;
+  return context;
+}
+
+}  // namespace genfw::testing
+
+namespace genfw::testing {
+
+namespace {
+class AdamContext : public TrainContext {
+ public:
+  AdamContext(Model& model, double lr, int64_t total) : total_(total) {
+    for (auto& group : model.parameter_groups()) {
+      optimizers_.emplace(group.name, std::make_unique<torch::optim::Adam>(
+                                          group.parameters, torch::optim::AdamOptions(lr)));
+    }
+  }
+  void update(const std::string& group, const torch::Tensor& loss) override {
+    auto it = optimizers_.find(group);
+    GENFW_CHECK(it != optimizers_.end(), "objective updated unknown parameter group '", group, "'");
+    it->second->zero_grad();
+    loss.backward();
+    it->second->step();
+    last_[group] = loss.item<double>();
+  }
+  void record(const std::string& name, const torch::Tensor& value) override {
+    last_[name] = value.item<double>();
+  }
+  int64_t step() const override { return step_; }
+  int64_t total_steps() const override { return total_; }
+  torch::Device device() const override { return torch::kCPU; }
+
+  int64_t step_ = 0;
+  int64_t total_;
+  std::map<std::string, double> last_;
+
+ private:
+  std::map<std::string, std::unique_ptr<torch::optim::Adam>> optimizers_;
+};
+}  // namespace
+
+std::map<std::string, double> fit(Model& model, Objective& objective,
+                                  const std::function<Batch()>& next_batch, int64_t steps, double lr) {
+  model.train();
+  AdamContext context(model, lr, steps);
+  std::map<std::string, double> sums;
+  int64_t tail_start = steps - std::max<int64_t>(1, steps / 10), tail = 0;
+  for (; context.step_ < steps; ++context.step_) {
+    objective.train_step(model, next_batch(), context);
+    if (context.step_ >= tail_start) {
+      ++tail;
+      for (const auto& [name, value] : context.last_) sums[name] += value;
+    }
+  }
+  for (auto& [name, value] : sums) value /= tail;
+  model.eval();
+  return sums;
+}
+
+}  // namespace genfw::testing
