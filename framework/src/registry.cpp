@@ -1,3 +1,5 @@
+// Boost.DLL on std::filesystem, so no boost_filesystem library is needed.
+#define BOOST_DLL_USE_STD_FS
 #include "genfw/registry.hpp"
 
 #include <sys/stat.h>

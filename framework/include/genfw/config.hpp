@@ -1,0 +1,75 @@
+#pragma once
+/// Experiment files: TOML with one table per component, `extends`, `--set`
+/// overrides, and validation of every table against its schema with
+/// file:line:column in every message.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genfw/registry.hpp"
+
+namespace genfw {
+
+/// One component's table, validated: its plugin and resolved options.
+struct ComponentConfig {
+  std::string table;   ///< "data", "model", "objective", "sampler", "metrics[1]"
+  std::string plugin;
+  Kind kind = Kind::model;
+  Options options;     ///< the plugin's own options, defaults filled in
+};
+
+/// Optimizer settings of one parameter group.
+struct OptimizerConfig {
+  std::string optimizer = "adam";
+  double lr = 1e-3;
+  std::vector<double> betas{0.9, 0.999};
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+};
+
+struct ExperimentConfig {
+  std::string path;          ///< the experiment file
+  std::string name;
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  ComponentConfig data, model, sampler;
+  std::optional<ComponentConfig> objective;
+  std::vector<ComponentConfig> metrics;
+  std::optional<Options> train;                       ///< [train], framework schema
+  std::map<std::string, OptimizerConfig> group_optimizers;  ///< [train.groups.NAME] merged over [train]
+  OptimizerConfig default_optimizer;
+  Options sampling;          ///< framework keys of [sampler]: num_samples, batch_size
+  Options log;               ///< [log]
+  std::map<std::string, std::vector<std::string>> sweep;  ///< [sweep] "table.key" → values (TOML literals)
+
+  /// Resolved TOML (every default filled in), loadable again as an experiment.
+  std::string resolved_toml() const;
+  /// Optimizer settings of a parameter group ([train.groups.NAME] over [train]).
+  OptimizerConfig optimizer_for(const std::string& group) const;
+};
+
+/// Framework-owned schemas (shown by `runner describe train|sampler-common|log`).
+GENFW_API const Schema& train_schema();
+GENFW_API const Schema& group_schema();
+GENFW_API const Schema& sampling_schema();
+GENFW_API const Schema& log_schema();
+
+/// Loads `path`, applies `extends` chains and `overrides` ("table.key=value",
+/// value parsed as TOML, else taken as a string), validates against the
+/// registry's schemas. Throws genfw::Error with "file:line:col: ..." messages.
+GENFW_API ExperimentConfig load_experiment(const std::string& path,
+                                           const std::vector<std::string>& overrides,
+                                           const Registry& registry);
+/// Same, from TOML text (the resolved config stored in a run file).
+GENFW_API ExperimentConfig load_experiment_text(const std::string& text, const std::string& origin,
+                                                const std::vector<std::string>& overrides,
+                                                const Registry& registry);
+
+/// The whole composition can work: every objective/sampler/metric requirement
+/// is offered (or derivable) by the model. Throws one sentence naming what is
+/// missing, e.g. "objective 'dsm' needs capability 'score'; model 'vae'
+/// offers: latent-variable".
+GENFW_API void check_composition(const ExperimentConfig& config, const Registry& registry);
+
+}  // namespace genfw

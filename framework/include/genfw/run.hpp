@@ -1,0 +1,38 @@
+#pragma once
+/// A run: load config → resolve plugins → check composition → train → sample
+/// → metrics → HDF5. And the comparison table across run files.
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "genfw/config.hpp"
+
+namespace genfw {
+
+struct RunRequest {
+  std::string experiment;                 ///< TOML file (or, with parent_run, ignored)
+  std::vector<std::string> overrides;     ///< "table.key=value"
+  std::string out_dir;                    ///< "" = runs/<name> (a fresh -2, -3... if taken)
+  bool resume = false;
+  std::string device;                     ///< "" = the experiment's; cpu | cuda | auto
+  std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
+  bool print_config = false;              ///< print the resolved config and stop
+};
+
+/// Runs one experiment (expanding nothing) and returns the run file path.
+GENFW_API std::string run_experiment(const RunRequest& request, const Registry& registry);
+/// Expands [sweep] (and extra `sweep` assignments "table.key=v1,v2") into one
+/// run per combination; returns every run file written.
+GENFW_API std::vector<std::string> run_with_sweep(const RunRequest& request, const Registry& registry,
+                                                  const std::vector<std::string>& sweep);
+
+enum class TableFormat { markdown, csv };
+/// One row per run file; refuses metric columns mixing provenances unless `force`.
+GENFW_API void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force,
+                                std::ostream& out);
+
+/// Threads for intra-op parallelism: `requested`, else the machine's cores.
+GENFW_API int configure_threads(int requested);
+GENFW_API torch::Device resolve_device(const std::string& setting);
+
+}  // namespace genfw

@@ -1,0 +1,245 @@
+// runner: the one executable. See `runner --help`.
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "genfw/config.hpp"
+#include "genfw/registry.hpp"
+#include "genfw/run.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kUsage = R"(runner: train, sample, evaluate and compare generative models.
+
+usage:
+  runner EXPERIMENT.toml [options]     run an experiment (train if [train], sample, metrics)
+  runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler
+  runner compare RUN.h5...             one table across runs
+  runner plugins                       every component found
+  runner describe NAME                 a component's options (also: train, sampler-common, log)
+  runner SUBCOMMAND --help             that sub-command's options
+)";
+
+struct Common {
+  std::vector<std::string> plugin_paths;
+  bool allow_insecure = false;
+  int threads = 0;
+};
+
+void add_common(po::options_description& options, Common& common) {
+  options.add_options()
+      ("plugin-path", po::value(&common.plugin_paths)->composing(), "extra folder of plugin .so files (repeatable; also GENFW_PLUGIN_PATH)")
+      ("allow-insecure-plugins", po::bool_switch(&common.allow_insecure), "load plugins from folders other users can write to")
+      ("threads", po::value(&common.threads)->default_value(0), "intra-op threads (0 = all cores)");
+}
+
+genfw::Registry load_registry(const Common& common) {
+  genfw::Registry registry;
+  registry.allow_insecure = common.allow_insecure;
+  registry.load_search_path(common.plugin_paths);
+  return registry;
+}
+
+bool parse(int argc, char** argv, po::options_description& options, po::positional_options_description& positional,
+           const std::string& usage) {
+  po::options_description help("");
+  help.add_options()("help,h", "show this help");
+  options.add(help);
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n" << options << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::string capability_list(const std::vector<genfw::Capability>& capabilities) {
+  std::string out;
+  for (auto c : capabilities) out += std::string(out.empty() ? "" : ",") + genfw::capability_name(c);
+  return out;
+}
+
+std::string requirement_list(const std::vector<std::vector<genfw::Capability>>& requirements) {
+  std::string out;
+  for (const auto& any_of : requirements) {
+    std::string alternatives;
+    for (auto c : any_of) alternatives += std::string(alternatives.empty() ? "" : "|") + genfw::capability_name(c);
+    out += (out.empty() ? "needs " : ",") + alternatives;
+  }
+  return out;
+}
+
+int cmd_plugins(int argc, char** argv) {
+  Common common;
+  po::options_description options("runner plugins options");
+  add_common(options, common);
+  po::positional_options_description positional;
+  if (!parse(argc, argv, options, positional, "usage: runner plugins [--plugin-path DIR]...")) return 0;
+  genfw::Registry registry = load_registry(common);
+  std::cout << std::left << std::setw(20) << "name" << std::setw(11) << "kind" << std::setw(44) << "capabilities"
+            << std::setw(9) << "version" << "library\n";
+  auto components = registry.components();
+  std::stable_sort(components.begin(), components.end(),
+                   [](auto* a, auto* b) { return std::tie(a->kind, a->name) < std::tie(b->kind, b->name); });
+  for (const auto* info : components) {
+    std::string caps = info->kind == genfw::Kind::model ? "offers " + capability_list(info->offers)
+                                                         : requirement_list(info->requires_all);
+    std::cout << std::setw(20) << info->name << std::setw(11) << genfw::kind_name(info->kind) << std::setw(44) << caps
+              << std::setw(9) << info->version << info->library << "\n";
+  }
+  return 0;
+}
+
+void print_schema(const genfw::Schema& schema) {
+  std::cout << std::left << std::setw(22) << "option" << std::setw(20) << "type" << std::setw(22) << "default"
+            << std::setw(22) << "range" << "doc\n";
+  for (const auto& spec : schema.specs()) {
+    std::string range;
+    if (spec.min || spec.max) {
+      std::ostringstream r;
+      r << "[" << (spec.min ? std::to_string(*spec.min) : "-inf") << ", "
+        << (spec.max ? std::to_string(*spec.max) : "inf") << "]";
+      range = r.str();
+    }
+    for (const auto& c : spec.choices) range += (range.empty() ? "" : "|") + c;
+    std::string def = spec.required ? "(required)" : genfw::format_value(spec.default_value);
+    std::cout << std::setw(22) << spec.name << std::setw(20) << genfw::option_type_name(spec.type) << std::setw(22)
+              << def << std::setw(22) << range << spec.doc << "\n";
+  }
+}
+
+int cmd_describe(int argc, char** argv) {
+  Common common;
+  std::string name, kind;
+  po::options_description options("runner describe options");
+  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log)")
+      ("kind", po::value(&kind), "dataset|model|objective|sampler|metric, when a name has several kinds");
+  add_common(options, common);
+  po::positional_options_description positional;
+  positional.add("name", 1);
+  if (!parse(argc, argv, options, positional, "usage: runner describe NAME [--kind KIND]")) return 0;
+  if (name == "train" || name == "sampler-common" || name == "log") {
+    std::cout << (name == "train" ? "[train] (framework): the training loop; [train.groups.NAME] overrides optimizer, lr, betas, momentum, weight_decay per parameter group\n"
+                  : name == "log" ? "[log] (framework): outputs of a run\n"
+                                  : "[sampler] keys every sampler has (framework)\n");
+    print_schema(name == "train" ? genfw::train_schema() : name == "log" ? genfw::log_schema() : genfw::sampling_schema());
+    return 0;
+  }
+  genfw::Registry registry = load_registry(common);
+  std::vector<const genfw::ComponentInfo*> matches;
+  for (const auto* info : registry.components()) {
+    if (info->name == name && (kind.empty() || kind == genfw::kind_name(info->kind))) matches.push_back(info);
+  }
+  if (matches.empty()) {
+    std::vector<std::string> names;
+    for (const auto* info : registry.components()) names.push_back(info->name);
+    throw genfw::Error("unknown component '" + name + "'" + genfw::unknown_name_hint(name, names));
+  }
+  for (const auto* info : matches) {
+    std::cout << info->name << " (" << genfw::kind_name(info->kind) << ", version " << info->version << ")\n  "
+              << info->summary << "\n  library: " << info->library << "\n";
+    if (!info->offers.empty()) std::cout << "  offers: " << capability_list(info->offers) << "\n";
+    if (!info->requires_all.empty()) std::cout << "  " << requirement_list(info->requires_all) << "\n";
+    std::cout << "\n";
+    print_schema(info->schema);
+    if (info->kind == genfw::Kind::sampler) {
+      std::cout << "\nframework keys of [sampler]:\n";
+      print_schema(genfw::sampling_schema());
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int cmd_compare(int argc, char** argv) {
+  std::vector<std::string> files;
+  std::string format = "markdown";
+  bool force = false;
+  po::options_description options("runner compare options");
+  options.add_options()("runs", po::value(&files)->multitoken()->required(), "run files (.h5)")
+      ("format", po::value(&format)->default_value("markdown"), "markdown or csv")
+      ("force", po::bool_switch(&force), "put values of different provenance in one column anyway");
+  po::positional_options_description positional;
+  positional.add("runs", -1);
+  if (!parse(argc, argv, options, positional, "usage: runner compare RUN.h5... [--format markdown|csv] [--force]")) return 0;
+  if (format != "markdown" && format != "csv") throw genfw::Error("--format must be markdown or csv, got '" + format + "'");
+  genfw::write_comparison(files, format == "csv" ? genfw::TableFormat::csv : genfw::TableFormat::markdown, force,
+                          std::cout);
+  return 0;
+}
+
+int cmd_run(int argc, char** argv, bool sample_mode) {
+  Common common;
+  genfw::RunRequest request;
+  std::string sampler;
+  std::vector<std::string> sweep;
+  po::options_description options(sample_mode ? "runner sample options" : "runner options");
+  options.add_options()
+      ("input", po::value<std::string>()->required(), sample_mode ? "trained run file (.h5)" : "experiment file (.toml)")
+      ("set", po::value(&request.overrides)->composing(), "override: table.key=value (repeatable; value is TOML)")
+      ("sweep", po::value(&sweep)->composing(), "run once per value: table.key=v1,v2,... (repeatable)")
+      ("out", po::value(&request.out_dir), "run folder (default runs/<name>, never overwritten)")
+      ("device", po::value(&request.device), "cpu | cuda | auto (overrides the experiment)");
+  if (sample_mode) {
+    options.add_options()("sampler", po::value(&sampler)->required(), "sampler to use (its options via --set sampler.KEY=V)");
+  } else {
+    options.add_options()("resume", po::bool_switch(&request.resume), "continue the last run of this experiment from its checkpoint")
+        ("print-config", po::bool_switch(&request.print_config), "print the resolved config and exit");
+  }
+  add_common(options, common);
+  po::positional_options_description positional;
+  positional.add("input", 1);
+  const char* usage = sample_mode ? "usage: runner sample RUN.h5 --sampler NAME [--set sampler.key=value]..."
+                                  : "usage: runner EXPERIMENT.toml [--set table.key=value]... [--out DIR] [--resume]\n"
+                                    "       [--device cpu|cuda|auto] [--threads N] [--plugin-path DIR]...";
+  if (!parse(argc, argv, options, positional, usage)) return 0;
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(), vm);
+  std::string input = vm["input"].as<std::string>();
+  if (sample_mode) {
+    request.parent_run = input;
+    // Replace the parent's sampler table: the new sampler starts from its own defaults.
+    request.overrides.insert(request.overrides.begin(), "sampler.plugin=\"" + sampler + "\"");
+  } else {
+    request.experiment = input;
+  }
+  genfw::configure_threads(common.threads);
+  genfw::Registry registry = load_registry(common);
+  for (const auto& file : genfw::run_with_sweep(request, registry, sweep)) {
+    if (!file.empty()) std::cout << file << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    std::string first = argv[1];
+    if (first == "--help" || first == "-h" || first == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (first == "plugins") return cmd_plugins(argc - 1, argv + 1);
+    if (first == "describe") return cmd_describe(argc - 1, argv + 1);
+    if (first == "compare") return cmd_compare(argc - 1, argv + 1);
+    if (first == "sample") return cmd_run(argc - 1, argv + 1, true);
+    return cmd_run(argc, argv, false);
+  } catch (const po::error& e) {
+    std::cerr << "runner: " << e.what() << " (see runner --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "runner: error: " << e.what() << "\n";
+    return 1;
+  }
+}

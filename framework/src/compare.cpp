@@ -1,0 +1,123 @@
+// `runner compare`: one table across run files.
+#include <filesystem>
+#include <iomanip>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#include "genfw/run.hpp"
+#include "genfw/run_log.hpp"
+
+namespace genfw {
+
+namespace {
+
+struct RunRow {
+  std::map<std::string, std::string> cells;
+  std::map<std::string, std::map<std::string, std::string>> provenance;  // metric value → provenance
+};
+
+std::string number(double value, int precision = 4) {
+  std::ostringstream out;
+  out << std::setprecision(precision) << value;
+  return out.str();
+}
+
+RunRow read_row(const std::string& file) {
+  RunLog log = RunLog::open(file, false);
+  RunRow row;
+  auto root = log.attributes("/");
+  for (const char* key : {"experiment", "dataset", "model", "objective", "sampler", "status"}) row.cells[key] = root[key];
+  row.cells["parameters"] = root["num_parameters"];
+  auto timing = [&](const std::string& key, int precision) {
+    return log.exists("/timing/" + key) ? number(log.read_scalar("/timing/" + key), precision) : "";
+  };
+  row.cells["train steps"] = timing("train_steps", 10);
+  row.cells["train s"] = timing("train_seconds", 4);
+  row.cells["NFE"] = timing("nfe", 6);
+  row.cells["samples/s"] = timing("samples_per_second", 4);
+  if (log.exists("/metrics")) {
+    for (const auto& name : log.children("/metrics")) {
+      auto rows = log.read_metric(name);
+      if (rows.empty()) continue;
+      row.cells["metric:" + name] = number(rows.back().value, 5);
+      for (const auto& [key, value] : log.attributes("/metrics/" + name)) {
+        if (key.rfind("provenance.", 0) == 0) row.provenance[name][key.substr(11)] = value;
+      }
+    }
+  }
+  return row;
+}
+
+// Provenance keys that describe the estimate itself, not its comparability.
+bool comparable_key(const std::string& key) { return key != "num_samples" && key != "sample_count"; }
+
+}  // namespace
+
+void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force, std::ostream& out) {
+  GENFW_CHECK(!run_files.empty(), "compare needs at least one run file");
+  std::vector<RunRow> rows;
+  for (const auto& file : run_files) rows.push_back(read_row(file));
+  std::set<std::string> metric_names;
+  for (const auto& row : rows) {
+    for (const auto& [key, _] : row.cells) {
+      if (key.rfind("metric:", 0) == 0) metric_names.insert(key.substr(7));
+    }
+  }
+  std::vector<std::string> notes;
+  for (const auto& metric : metric_names) {
+    const std::map<std::string, std::string>* reference = nullptr;
+    size_t reference_index = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto it = rows[i].provenance.find(metric);
+      if (it == rows[i].provenance.end()) continue;
+      if (reference == nullptr) {
+        reference = &it->second;
+        reference_index = i;
+        continue;
+      }
+      for (const auto& [key, value] : it->second) {
+        if (!comparable_key(key)) continue;
+        auto ref = reference->find(key);
+        std::string ref_value = ref == reference->end() ? "(absent)" : ref->second;
+        if (ref_value == value) continue;
+        std::string why = detail::concat("metric '", metric, "': ", run_files[reference_index], " and ", run_files[i],
+                                         " differ in ", key, " (", ref_value, " vs ", value, ")");
+        GENFW_CHECK(force, why, "; their values are not comparable. Pass --force to show them in one column anyway");
+        notes.push_back(why);
+      }
+    }
+  }
+  std::vector<std::string> columns{"experiment", "dataset", "model", "objective", "sampler", "parameters",
+                                   "train steps", "train s", "NFE", "samples/s"};
+  for (const auto& metric : metric_names) columns.push_back("metric:" + metric);
+  auto header = [](const std::string& c) { return c.rfind("metric:", 0) == 0 ? c.substr(7) : c; };
+  if (format == TableFormat::csv) {
+    for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << header(columns[i]);
+    out << "\n";
+    for (const auto& row : rows) {
+      for (size_t i = 0; i < columns.size(); ++i) {
+        auto it = row.cells.find(columns[i]);
+        out << (i ? "," : "") << (it == row.cells.end() ? "" : it->second);
+      }
+      out << "\n";
+    }
+  } else {
+    out << "|";
+    for (const auto& c : columns) out << " " << header(c) << " |";
+    out << "\n|";
+    for (size_t i = 0; i < columns.size(); ++i) out << (i < 6 ? " --- |" : " ---: |");
+    out << "\n";
+    for (const auto& row : rows) {
+      out << "|";
+      for (const auto& c : columns) {
+        auto it = row.cells.find(c);
+        out << " " << (it == row.cells.end() ? "" : it->second) << " |";
+      }
+      out << "\n";
+    }
+  }
+  for (const auto& note : notes) out << "\nwarning (--force): " << note << "\n";
+}
+
+}  // namespace genfw

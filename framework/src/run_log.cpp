@@ -1,0 +1,288 @@
+#include "genfw/run_log.hpp"
+
+#include <H5Cpp.h>
+
+#include <array>
+
+#include "genfw/error.hpp"
+
+namespace genfw {
+
+struct RunLog::Impl {
+  H5::H5File file;
+};
+
+namespace {
+
+// Creates every missing group on the way to `path`'s parent.
+void ensure_parents(H5::H5File& file, const std::string& path) {
+  size_t pos = 1;
+  while ((pos = path.find('/', pos)) != std::string::npos) {
+    std::string group = path.substr(0, pos);
+    if (!file.nameExists(group)) file.createGroup(group);
+    ++pos;
+  }
+}
+
+H5::StrType text_type() { return H5::StrType(H5::PredType::C_S1, H5T_VARIABLE); }
+
+template <typename Body>
+auto hdf5(const std::string& file, const std::string& what, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const H5::Exception& e) {
+    throw Error("HDF5 run file " + file + ": " + what + ": " + e.getDetailMsg());
+  }
+}
+
+}  // namespace
+
+RunLog::RunLog(std::unique_ptr<Impl> impl, std::string path) : impl_(std::move(impl)), path_(std::move(path)) {}
+RunLog::RunLog(RunLog&&) noexcept = default;
+RunLog& RunLog::operator=(RunLog&&) noexcept = default;
+RunLog::~RunLog() {
+  if (impl_) {
+    try {
+      impl_->file.close();
+    } catch (...) {
+    }
+  }
+}
+
+RunLog RunLog::create(const std::string& path) {
+  H5::Exception::dontPrint();
+  return hdf5(path, "cannot create", [&] {
+    auto impl = std::make_unique<Impl>();
+    impl->file = H5::H5File(path, H5F_ACC_TRUNC);
+    return RunLog(std::move(impl), path);
+  });
+}
+
+RunLog RunLog::open(const std::string& path, bool writable) {
+  H5::Exception::dontPrint();
+  return hdf5(path, "cannot open (missing or not an HDF5 run file)", [&] {
+    auto impl = std::make_unique<Impl>();
+    impl->file = H5::H5File(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY);
+    return RunLog(std::move(impl), path);
+  });
+}
+
+bool RunLog::exists(const std::string& object_path) const {
+  return hdf5(path_, "lookup", [&] {
+    // nameExists needs each parent to exist.
+    size_t pos = 1;
+    while ((pos = object_path.find('/', pos)) != std::string::npos) {
+      if (!impl_->file.nameExists(object_path.substr(0, pos))) return false;
+      ++pos;
+    }
+    return impl_->file.nameExists(object_path);
+  });
+}
+
+void RunLog::write_string(const std::string& path, const std::string& text) {
+  hdf5(path_, "writing " + path, [&] {
+    if (impl_->file.nameExists(path)) impl_->file.unlink(path);
+    ensure_parents(impl_->file, path);
+    H5::DataSet dataset = impl_->file.createDataSet(path, text_type(), H5::DataSpace(H5S_SCALAR));
+    dataset.write(text, text_type());
+  });
+}
+
+std::string RunLog::read_string(const std::string& path) const {
+  return hdf5(path_, "reading " + path, [&] {
+    std::string text;
+    H5::DataSet dataset = impl_->file.openDataSet(path);
+    dataset.read(text, text_type());
+    return text;
+  });
+}
+
+void RunLog::write_scalar(const std::string& path, double value) {
+  hdf5(path_, "writing " + path, [&] {
+    if (impl_->file.nameExists(path)) impl_->file.unlink(path);
+    ensure_parents(impl_->file, path);
+    H5::DataSet dataset =
+        impl_->file.createDataSet(path, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(H5S_SCALAR));
+    dataset.write(&value, H5::PredType::NATIVE_DOUBLE);
+  });
+}
+
+double RunLog::read_scalar(const std::string& path) const {
+  return hdf5(path_, "reading " + path, [&] {
+    double value = 0;
+    impl_->file.openDataSet(path).read(&value, H5::PredType::NATIVE_DOUBLE);
+    return value;
+  });
+}
+
+void RunLog::set_attribute(const std::string& object_path, const std::string& name, const std::string& value) {
+  hdf5(path_, "attribute " + name, [&] {
+    H5::H5Object* object = nullptr;
+    H5::Group group;
+    H5::DataSet dataset;
+    if (object_path == "/" || impl_->file.childObjType(object_path) == H5O_TYPE_GROUP) {
+      group = impl_->file.openGroup(object_path);
+      object = &group;
+    } else {
+      dataset = impl_->file.openDataSet(object_path);
+      object = &dataset;
+    }
+    if (object->attrExists(name)) object->removeAttr(name);
+    H5::Attribute attribute = object->createAttribute(name, text_type(), H5::DataSpace(H5S_SCALAR));
+    attribute.write(text_type(), value);
+  });
+}
+
+std::map<std::string, std::string> RunLog::attributes(const std::string& object_path) const {
+  return hdf5(path_, "attributes of " + object_path, [&] {
+    std::map<std::string, std::string> out;
+    H5::Group group;
+    H5::DataSet dataset;
+    H5::H5Object* object = nullptr;
+    if (object_path == "/" || impl_->file.childObjType(object_path) == H5O_TYPE_GROUP) {
+      group = impl_->file.openGroup(object_path);
+      object = &group;
+    } else {
+      dataset = impl_->file.openDataSet(object_path);
+      object = &dataset;
+    }
+    for (int i = 0; i < object->getNumAttrs(); ++i) {
+      H5::Attribute attribute = object->openAttribute(static_cast<unsigned>(i));
+      if (attribute.getTypeClass() != H5T_STRING) continue;
+      std::string value;
+      attribute.read(text_type(), value);
+      out[attribute.getName()] = value;
+    }
+    return out;
+  });
+}
+
+std::string RunLog::attribute(const std::string& object_path, const std::string& name) const {
+  auto all = attributes(object_path);
+  auto it = all.find(name);
+  return it == all.end() ? "" : it->second;
+}
+
+namespace {
+using Row = std::array<double, 3>;
+
+void append_rows(H5::H5File& file, const std::string& path, const std::vector<Row>& rows,
+                 const std::string& columns) {
+  if (!file.nameExists(path.substr(0, path.rfind('/'))) || !file.nameExists(path)) {
+    ensure_parents(file, path);
+    hsize_t dims[2] = {0, 3}, max_dims[2] = {H5S_UNLIMITED, 3}, chunk[2] = {1024, 3};
+    H5::DSetCreatPropList properties;
+    properties.setChunk(2, chunk);
+    H5::DataSet created =
+        file.createDataSet(path, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, dims, max_dims), properties);
+    H5::Attribute attribute = created.createAttribute("columns", text_type(), H5::DataSpace(H5S_SCALAR));
+    attribute.write(text_type(), columns);
+  }
+  H5::DataSet dataset = file.openDataSet(path);
+  hsize_t current[2];
+  dataset.getSpace().getSimpleExtentDims(current);
+  hsize_t extent[2] = {current[0] + rows.size(), 3};
+  dataset.extend(extent);
+  H5::DataSpace file_space = dataset.getSpace();
+  hsize_t offset[2] = {current[0], 0}, count[2] = {rows.size(), 3};
+  file_space.selectHyperslab(H5S_SELECT_SET, count, offset);
+  dataset.write(rows.data(), H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, count), file_space);
+}
+
+std::vector<Row> read_rows(H5::H5File& file, const std::string& path) {
+  H5::DataSet dataset = file.openDataSet(path);
+  hsize_t dims[2];
+  dataset.getSpace().getSimpleExtentDims(dims);
+  std::vector<Row> rows(dims[0]);
+  if (!rows.empty()) dataset.read(rows.data(), H5::PredType::NATIVE_DOUBLE);
+  return rows;
+}
+}  // namespace
+
+void RunLog::append_series(const std::string& path, const std::vector<ScalarRow>& rows) {
+  if (rows.empty()) return;
+  std::vector<Row> raw;
+  for (const auto& r : rows) raw.push_back({double(r.step), r.value, r.wall_seconds});
+  hdf5(path_, "appending to " + path, [&] { append_rows(impl_->file, path, raw, "step,value,wall_seconds"); });
+}
+
+std::vector<ScalarRow> RunLog::read_series(const std::string& path) const {
+  return hdf5(path_, "reading " + path, [&] {
+    std::vector<ScalarRow> rows;
+    for (const auto& r : read_rows(impl_->file, path)) rows.push_back({int64_t(r[0]), r[1], r[2]});
+    return rows;
+  });
+}
+
+void RunLog::truncate_series(const std::string& group_path, int64_t step) {
+  if (!exists(group_path)) return;
+  for (const auto& name : children(group_path)) {
+    std::string path = group_path + "/" + name;
+    auto rows = read_series(path);
+    size_t keep = 0;
+    while (keep < rows.size() && rows[keep].step < step) ++keep;
+    hdf5(path_, "truncating " + path, [&] {
+      H5::DataSet dataset = impl_->file.openDataSet(path);
+      hsize_t extent[2] = {keep, 3};
+      dataset.extend(extent);  // H5Dset_extent semantics: shrinking is allowed
+    });
+  }
+}
+
+void RunLog::append_metric(const std::string& name, const MetricRow& row, const std::string& metric,
+                           const std::map<std::string, std::string>& provenance) {
+  std::string path = "/metrics/" + name;
+  hdf5(path_, "writing " + path, [&] {
+    append_rows(impl_->file, path, {{row.value, double(row.step), row.wall_seconds}}, "value,step,wall_seconds");
+  });
+  set_attribute(path, "metric", metric);
+  for (const auto& [key, value] : provenance) set_attribute(path, "provenance." + key, value);
+}
+
+std::vector<MetricRow> RunLog::read_metric(const std::string& name) const {
+  return hdf5(path_, "reading metric " + name, [&] {
+    std::vector<MetricRow> rows;
+    for (const auto& r : read_rows(impl_->file, "/metrics/" + name)) rows.push_back({r[0], int64_t(r[1]), r[2]});
+    return rows;
+  });
+}
+
+void RunLog::write_tensor(const std::string& path, const torch::Tensor& tensor) {
+  auto data = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  hdf5(path_, "writing " + path, [&] {
+    if (impl_->file.nameExists(path)) impl_->file.unlink(path);
+    ensure_parents(impl_->file, path);
+    std::vector<hsize_t> dims(data.sizes().begin(), data.sizes().end());
+    H5::DataSpace space(int(dims.size()), dims.data());
+    H5::DataSet dataset = impl_->file.createDataSet(path, H5::PredType::NATIVE_FLOAT, space);
+    dataset.write(data.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+  });
+}
+
+torch::Tensor RunLog::read_tensor(const std::string& path) const {
+  return hdf5(path_, "reading " + path, [&] {
+    H5::DataSet dataset = impl_->file.openDataSet(path);
+    H5::DataSpace space = dataset.getSpace();
+    std::vector<hsize_t> dims(space.getSimpleExtentNdims());
+    space.getSimpleExtentDims(dims.data());
+    std::vector<int64_t> shape(dims.begin(), dims.end());
+    auto tensor = torch::empty(shape, torch::kFloat32);
+    dataset.read(tensor.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+    return tensor;
+  });
+}
+
+std::vector<std::string> RunLog::children(const std::string& group_path) const {
+  return hdf5(path_, "listing " + group_path, [&] {
+    std::vector<std::string> names;
+    H5::Group group = impl_->file.openGroup(group_path);
+    for (hsize_t i = 0; i < group.getNumObjs(); ++i) names.push_back(group.getObjnameByIdx(i));
+    return names;
+  });
+}
+
+void RunLog::flush() {
+  hdf5(path_, "flush", [&] { impl_->file.flush(H5F_SCOPE_GLOBAL); });
+}
+
+}  // namespace genfw
