@@ -81,7 +81,7 @@ bool RunLog::exists(const std::string& object_path) const {
 
 void RunLog::write_string(const std::string& path, const std::string& text) {
   hdf5(path_, "writing " + path, [&] {
-    if (impl_->file.nameExists(path)) impl_->file.unlink(path);
+    if (exists(path)) impl_->file.unlink(path);
     ensure_parents(impl_->file, path);
     H5::DataSet dataset = impl_->file.createDataSet(path, text_type(), H5::DataSpace(H5S_SCALAR));
     dataset.write(text, text_type());
@@ -99,7 +99,7 @@ std::string RunLog::read_string(const std::string& path) const {
 
 void RunLog::write_scalar(const std::string& path, double value) {
   hdf5(path_, "writing " + path, [&] {
-    if (impl_->file.nameExists(path)) impl_->file.unlink(path);
+    if (exists(path)) impl_->file.unlink(path);
     ensure_parents(impl_->file, path);
     H5::DataSet dataset =
         impl_->file.createDataSet(path, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(H5S_SCALAR));
@@ -250,7 +250,7 @@ std::vector<MetricRow> RunLog::read_metric(const std::string& name) const {
 void RunLog::write_tensor(const std::string& path, const torch::Tensor& tensor) {
   auto data = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   hdf5(path_, "writing " + path, [&] {
-    if (impl_->file.nameExists(path)) impl_->file.unlink(path);
+    if (exists(path)) impl_->file.unlink(path);
     ensure_parents(impl_->file, path);
     std::vector<hsize_t> dims(data.sizes().begin(), data.sizes().end());
     H5::DataSpace space(int(dims.size()), dims.data());

@@ -29,7 +29,7 @@ GENFW_API std::vector<Capability> all_capabilities();
 
 /// Shape and value range of one sample, as the dataset yields it. Samples are
 /// logged in this same "data space".
-struct DataInfo {
+struct GENFW_API DataInfo {
   std::string name;                 ///< dataset plugin name
   std::vector<int64_t> shape;       ///< one sample: {C, H, W} or {D}
   double low = -1.0;                ///< value range of the data

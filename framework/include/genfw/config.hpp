@@ -28,7 +28,7 @@ struct OptimizerConfig {
   double weight_decay = 0.0;
 };
 
-struct ExperimentConfig {
+struct GENFW_API ExperimentConfig {
   std::string path;          ///< the experiment file
   std::string name;
   uint64_t seed = 0;

@@ -1,0 +1,220 @@
+// Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 28×28 grey-scale images of 10
+// clothing classes, 60000 train / 10000 test, in the gzip-compressed IDX format
+// of MNIST (LeCun et al.). Debian ships it as package dataset-fashion-mnist.
+#include <zlib.h>
+
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "genfw/sdk.hpp"
+
+namespace genfw_fashion_mnist {
+namespace {
+
+using genfw::detail::concat;
+namespace fs = std::filesystem;
+
+constexpr uint32_t kImageMagic = 2051;  // 0x00000803: unsigned byte, 3 dimensions
+constexpr uint32_t kLabelMagic = 2049;  // 0x00000801: unsigned byte, 1 dimension
+constexpr int64_t kSide = 28;
+constexpr const char* kDefaultPath = "/usr/share/datasets/fashion-mnist";
+constexpr const char* kHowToGet =
+    "install Debian's package with `apt-get install dataset-fashion-mnist` (it puts the files in "
+    "/usr/share/datasets/fashion-mnist), or download them from "
+    "https://github.com/zalandoresearch/fashion-mnist and set option 'path' to their folder";
+
+/// A gzip (or plain: zlib reads both) IDX file, read front to back.
+class IdxReader {
+ public:
+  explicit IdxReader(std::string path) : path_(std::move(path)) {
+    file_ = gzopen(path_.c_str(), "rb");
+    GENFW_CHECK(file_ != nullptr, path_, ": cannot open for reading");
+  }
+  ~IdxReader() { gzclose(file_); }
+  IdxReader(const IdxReader&) = delete;
+  IdxReader& operator=(const IdxReader&) = delete;
+
+  /// Reads up to `n` bytes into `out`; returns how many were read.
+  int64_t read(uint8_t* out, int64_t n) {
+    int64_t total = 0;
+    while (total < n) {
+      // gzread takes an unsigned count; read in chunks well below INT_MAX.
+      unsigned chunk = unsigned(std::min<int64_t>(n - total, int64_t(1) << 24));
+      int got = gzread(file_, out + total, chunk);
+      if (got < 0) {
+        int errnum = 0;
+        const char* message = gzerror(file_, &errnum);
+        // A stream cut mid-way reads as corrupt gzip: report it as truncation
+        // with what was read, together with zlib's own words.
+        stream_error_ = message ? message : "gzip read error";
+        break;
+      }
+      if (got == 0) break;
+      total += got;
+    }
+    if (stream_error_.empty()) {
+      int errnum = Z_OK;
+      const char* message = gzerror(file_, &errnum);
+      if (errnum != Z_OK && errnum != Z_STREAM_END && message) stream_error_ = message;
+    }
+    return total;
+  }
+
+  uint32_t read_be32(const char* what) {
+    uint8_t b[4];
+    int64_t got = read(b, 4);
+    GENFW_CHECK(got == 4, path_, ": truncated: the IDX header ends before its ", what, stream_note());
+    return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
+  }
+
+  /// True when nothing follows the payload.
+  bool at_end() {
+    uint8_t b;
+    return read(&b, 1) == 0;
+  }
+
+  std::string stream_note() const {
+    return stream_error_.empty() ? "" : concat(" (zlib: ", stream_error_, ")");
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  gzFile file_ = nullptr;
+  std::string stream_error_;
+};
+
+std::string find_file(const std::string& folder, const std::string& name, const std::string& owner) {
+  fs::path gz = fs::path(folder) / (name + ".gz");
+  if (fs::exists(gz)) return gz.string();
+  fs::path plain = fs::path(folder) / name;  // an already-gunzipped copy works too
+  if (fs::exists(plain)) return plain.string();
+  GENFW_CHECK(false, owner, ": ", gz.string(), " is missing (nor is there an uncompressed ", name,
+              "); ", kHowToGet);
+  return {};
+}
+
+torch::Tensor read_images(const std::string& path) {
+  IdxReader in(path);
+  uint32_t magic = in.read_be32("magic number");
+  GENFW_CHECK(magic == kImageMagic, path, ": wrong magic number ", magic, ", expected ", kImageMagic,
+              " (an IDX file of unsigned-byte images)", magic == kLabelMagic ? "; this is a label file" : "");
+  int64_t n = in.read_be32("image count");
+  int64_t rows = in.read_be32("row count");
+  int64_t cols = in.read_be32("column count");
+  GENFW_CHECK(rows == kSide && cols == kSide, path, ": images are ", rows, "×", cols, ", expected ",
+              kSide, "×", kSide);
+  GENFW_CHECK(n > 0, path, ": header says the file holds no images");
+  int64_t expected = n * rows * cols;
+  auto images = torch::empty({n, rows, cols}, torch::kUInt8);
+  int64_t got = in.read(images.data_ptr<uint8_t>(), expected);
+  GENFW_CHECK(got == expected, path, ": truncated: header says ", n, " images of ", rows, "×", cols,
+              " (", expected, " bytes), file holds ", got, in.stream_note());
+  GENFW_CHECK(in.at_end(), path, ": header says ", n, " images of ", rows, "×", cols, " (", expected,
+              " bytes), but more bytes follow them");
+  return images;
+}
+
+torch::Tensor read_labels(const std::string& path) {
+  IdxReader in(path);
+  uint32_t magic = in.read_be32("magic number");
+  GENFW_CHECK(magic == kLabelMagic, path, ": wrong magic number ", magic, ", expected ", kLabelMagic,
+              " (an IDX file of unsigned-byte labels)", magic == kImageMagic ? "; this is an image file" : "");
+  int64_t n = in.read_be32("label count");
+  auto labels = torch::empty({n}, torch::kUInt8);
+  int64_t got = in.read(labels.data_ptr<uint8_t>(), n);
+  GENFW_CHECK(got == n, path, ": truncated: header says ", n, " labels (", n, " bytes), file holds ", got,
+              in.stream_note());
+  GENFW_CHECK(in.at_end(), path, ": header says ", n, " labels, but more bytes follow them");
+  if (n > 0) {
+    auto max = labels.max();
+    int64_t bad = max.item<int64_t>();
+    if (bad > 9) {
+      int64_t at = (labels > 9).nonzero()[0][0].item<int64_t>();
+      GENFW_CHECK(false, path, ": corrupt label ", int64_t(labels[at].item<uint8_t>()), " at index ", at,
+                  " (Fashion-MNIST labels are 0..9)");
+    }
+  }
+  return labels.to(torch::kInt64);
+}
+
+class FashionMnist : public genfw::Dataset {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .string("path", kDefaultPath,
+                "folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "
+                "(Debian: apt-get install dataset-fashion-mnist)")
+        .choice("split", "train", {"train", "test"}, "train: 60000 images, test: the 10000 t10k images")
+        .choice("range", "minus_one_one", {"minus_one_one", "zero_one"},
+                "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
+        .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
+                              "holds = all)", genfw::at_least(0))
+        .boolean("pad_to_32", false, "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)");
+  }
+
+  FashionMnist(const genfw::Options& options, const genfw::BuildContext&) {
+    const std::string& owner = options.owner();
+    const std::string folder = options.string("path");
+    GENFW_CHECK(fs::is_directory(folder), owner, ": option 'path': folder '", folder,
+                "' does not exist; ", kHowToGet);
+    const bool train = options.string("split") == "train";
+    const std::string prefix = train ? "train" : "t10k";
+    const std::string images_path = find_file(folder, prefix + "-images-idx3-ubyte", owner);
+    const std::string labels_path = find_file(folder, prefix + "-labels-idx1-ubyte", owner);
+    images_ = read_images(images_path);
+    labels_ = read_labels(labels_path);
+    GENFW_CHECK(images_.size(0) == labels_.size(0), owner, ": ", images_path, " holds ", images_.size(0),
+                " images but ", labels_path, " holds ", labels_.size(0), " labels");
+    int64_t subset = options.integer("subset");
+    if (subset > 0 && subset < images_.size(0)) {
+      images_ = images_.narrow(0, 0, subset).clone();
+      labels_ = labels_.narrow(0, 0, subset).clone();
+    }
+
+    const bool zero_one = options.string("range") == "zero_one";
+    pad_ = options.flag("pad_to_32");
+    info_.name = "fashion_mnist";
+    info_.shape = pad_ ? std::vector<int64_t>{1, 32, 32} : std::vector<int64_t>{1, kSide, kSide};
+    info_.low = zero_one ? 0.0 : -1.0;
+    info_.high = 1.0;
+    info_.num_classes = 10;
+    info_.discrete_levels = true;
+    info_.levels = 256;
+  }
+
+  genfw::DataInfo info() const override { return info_; }
+  int64_t size() const override { return images_.size(0); }
+
+  genfw::Batch get(const torch::Tensor& indices) override {
+    GENFW_CHECK(indices.dim() == 1, "dataset 'fashion_mnist': indices must be 1-D, got ", indices.dim(), "-D");
+    auto index = indices.to(torch::kCPU, torch::kInt64);
+    if (index.numel() > 0) {
+      int64_t lo = index.min().item<int64_t>(), hi = index.max().item<int64_t>();
+      GENFW_CHECK(lo >= 0 && hi < size(), "dataset 'fashion_mnist': index out of range [0, ", size(),
+                  "): got ", lo < 0 ? lo : hi);
+    }
+    // byte b → low + b/255 · (high − low): 0 → low, 255 → high exactly.
+    auto x = images_.index_select(0, index).to(torch::kFloat32).unsqueeze(1);
+    x = x.div(255.0f).mul(float(info_.high - info_.low)).add(float(info_.low));
+    if (pad_) x = torch::constant_pad_nd(x, {2, 2, 2, 2}, info_.low);
+    return {x.contiguous(), labels_.index_select(0, index)};
+  }
+
+ private:
+  torch::Tensor images_;  // uint8 [N, 28, 28]; converted per batch to keep memory at 1 byte/pixel
+  torch::Tensor labels_;  // int64 [N]
+  bool pad_ = false;
+  genfw::DataInfo info_;
+};
+
+}  // namespace
+}  // namespace genfw_fashion_mnist
+
+GENFW_PLUGIN(manifest) {
+  manifest.add<genfw_fashion_mnist::FashionMnist>(
+      "fashion_mnist", genfw::Kind::dataset,
+      "Fashion-MNIST 28×28 grey-scale clothing images, IDX files (Xiao et al. 2017)");
+}

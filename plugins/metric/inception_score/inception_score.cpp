@@ -1,0 +1,51 @@
+/// Inception score (Salimans et al. 2016) with the extractor's class
+/// probabilities: exp(E_x KL(p(y|x) ‖ p(y))), mean ± std over splits.
+#include "genfw/sdk.hpp"
+
+#include "../../metric_shared/inception_score.hpp"
+#include "../../metric_shared/sample_metric.hpp"
+
+namespace {
+
+using namespace genfw;
+
+class InceptionScore : public Metric {
+ public:
+  static Schema schema() {
+    return metric::extractor_schema().integer("splits", 10, "number of splits of the samples", at_least(1));
+  }
+  InceptionScore(const Options& options, const BuildContext&)
+      : options_(options), splits_(options.integer("splits")) {}
+
+  MetricResult compute(MetricContext& context) override {
+    auto samples = metric::checked_samples(context, "metric 'inception_score'");
+    auto extractor = metric::make_extractor(options_.extractor, context);
+    GENFW_CHECK(extractor->has_probabilities() || options_.extractor.kind == "torchscript",
+                "metric 'inception_score': extractor '", extractor->name,
+                "' gives no class probabilities (vector data has no classifier); the inception score "
+                "is not defined for it");
+    auto out = extractor->extract(samples, context.device, options_.extractor.batch_size);
+    GENFW_CHECK(out.probabilities.defined(), "metric 'inception_score': extractor '", extractor->name,
+                "' gives no class probabilities (a TorchScript module must return (features, logits))");
+    auto is = metric::inception_score(out.probabilities, splits_);
+    MetricResult result;
+    result.values["inception_score"] = is.mean;
+    result.values["inception_score_std"] = is.std;
+    metric::record_extractor(*extractor, result);
+    result.provenance["samples"] = std::to_string(out.probabilities.size(0));
+    result.provenance["classes"] = std::to_string(out.probabilities.size(1));
+    result.provenance["estimator"] = "exp(E KL(p(y|x)||p(y))), float64, " + std::to_string(is.splits) + " splits";
+    return result;
+  }
+
+ private:
+  metric::SampleMetricOptions options_;
+  int64_t splits_;
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest.add<InceptionScore>("inception_score", Kind::metric,
+                               "Inception score exp(E KL(p(y|x) || p(y))) (Salimans et al. 2016)");
+}

@@ -1,0 +1,255 @@
+// The DDPM U-Net (Ho et al. 2020, App. B; the TF original's models/unet.py):
+// sinusoidal time embedding → 2-layer MLP (4·ch), wide residual blocks with
+// GroupNorm + SiLU + dropout and a per-block time projection, self-attention at
+// chosen resolutions, strided-conv downsampling, nearest + conv upsampling, skip
+// connections by concatenation. The CIFAR-10 size (ch 128, ch_mult [1,2,2,2],
+// 2 res blocks, attn at 16) has 35,746,307 parameters as in the paper.
+#include <genfw/nn.hpp>
+#include <genfw/sdk.hpp>
+
+#include <numeric>
+
+#include "../../diffusion_shared/diffusion_options.hpp"
+
+namespace {
+
+namespace F = torch::nn::functional;
+using genfw_diffusion::DiffusionSettings;
+
+// GroupNorm groups: 32 as in the paper when there are enough channels; for small
+// widths gcd(32, C/4, C) keeps >= 4 channels per group (C = 128 or 256 → 32,
+// 64 → 16, 32 → 8) and always divides C.
+int64_t norm_groups(int64_t channels) {
+  int64_t g = std::gcd<int64_t>(32, std::max<int64_t>(1, channels / 4));
+  return std::gcd<int64_t>(g, channels);
+}
+
+torch::nn::GroupNorm make_norm(int64_t channels) {
+  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(norm_groups(channels), channels).eps(1e-6));
+}
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
+}
+
+// The original initialises the last layer of each residual branch to ~0 (init_scale 0).
+template <typename Layer>
+void zero_init(Layer& layer) {
+  torch::NoGradGuard no_grad;
+  layer->weight.zero_();
+  if (layer->bias.defined()) layer->bias.zero_();
+}
+
+struct ResBlockImpl : torch::nn::Module {
+  ResBlockImpl(int64_t in, int64_t out, int64_t temb_dim, double dropout_p) {
+    norm1 = register_module("norm1", make_norm(in));
+    conv1 = register_module("conv1", conv3x3(in, out));
+    temb_proj = register_module("temb_proj", torch::nn::Linear(temb_dim, out));
+    norm2 = register_module("norm2", make_norm(out));
+    dropout = register_module("dropout", torch::nn::Dropout(dropout_p));
+    conv2 = register_module("conv2", conv3x3(out, out));
+    zero_init(conv2);
+    if (in != out) {
+      // "nin_shortcut": a 1×1 projection of the skip path.
+      shortcut = register_module("nin_shortcut",
+                                 torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) {
+    auto h = conv1(torch::silu(norm1(x)));
+    h = h + temb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+    h = conv2(dropout(torch::silu(norm2(h))));
+    return (shortcut ? shortcut(x) : x) + h;
+  }
+  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+  torch::nn::Linear temb_proj{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+// Single-head self-attention over the H·W positions (Ho et al.'s attn_block).
+struct AttnBlockImpl : torch::nn::Module {
+  explicit AttnBlockImpl(int64_t channels) {
+    norm = register_module("norm", make_norm(channels));
+    auto nin = [&](const char* name) {
+      return register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1)));
+    };
+    q = nin("q");
+    k = nin("k");
+    v = nin("v");
+    proj_out = nin("proj_out");
+    zero_init(proj_out);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const int64_t b = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+    auto h = norm(x);
+    auto qs = q(h).reshape({b, c, hw}), ks = k(h).reshape({b, c, hw}), vs = v(h).reshape({b, c, hw});
+    auto w = torch::softmax(torch::bmm(qs.transpose(1, 2), ks) / std::sqrt(double(c)), 2);  // [b, hw_q, hw_k]
+    auto out = torch::bmm(vs, w.transpose(1, 2)).reshape(x.sizes());
+    return x + proj_out(out);
+  }
+  torch::nn::GroupNorm norm{nullptr};
+  torch::nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
+};
+TORCH_MODULE(AttnBlock);
+
+class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("ch", 128, "base channel count", genfw::at_least(1))
+        .integers("ch_mult", {1, 2, 2, 2}, "channel multiplier per resolution level",
+                  genfw::at_least(1))
+        .integer("num_res_blocks", 2, "residual blocks per level (down path)", genfw::at_least(1))
+        .integers("attn_resolutions", {16}, "spatial sizes at which self-attention is applied",
+                  genfw::at_least(1))
+        .real("dropout", 0.1, "dropout in residual blocks", genfw::between(0.0, 1.0))
+        .integer("num_classes", 0,
+                 "0 = unconditional; else a class embedding with extra null class index "
+                 "num_classes (classifier-free guidance)",
+                 genfw::at_least(0))
+        .merge(genfw_diffusion::diffusion_schema());
+  }
+
+  DdpmUnet(const genfw::Options& options, const genfw::BuildContext& context)
+      : settings_(DiffusionSettings::from_options(options)),
+        ch_(options.integer("ch")),
+        num_classes_(options.integer("num_classes")) {
+    GENFW_CHECK(context.data.shape.size() == 3, options.owner(),
+                ": needs image data {C, H, W}, got a sample shape of ", context.data.shape.size(),
+                " dimensions");
+    const auto mult = options.integers("ch_mult");
+    GENFW_CHECK(!mult.empty(), options.owner(), ": option 'ch_mult' must not be empty");
+    const auto attn = options.integers("attn_resolutions");
+    const int64_t blocks = options.integer("num_res_blocks");
+    const double dropout = options.real("dropout");
+    const int64_t in_ch = context.data.shape[0];
+    const int64_t temb = 4 * ch_;
+    auto has_attn = [&](int64_t res) { return std::find(attn.begin(), attn.end(), res) != attn.end(); };
+
+    temb_dense0_ = register_module("temb_dense0", torch::nn::Linear(ch_, temb));
+    temb_dense1_ = register_module("temb_dense1", torch::nn::Linear(temb, temb));
+    if (num_classes_ > 0) {
+      class_embedding_ =
+          register_module("class_embedding", torch::nn::Embedding(num_classes_ + 1, temb));
+    }
+    conv_in_ = register_module("conv_in", conv3x3(in_ch, ch_));
+
+    // Down path; `skip_channels` mirrors the stack of hidden states kept for the up path.
+    std::vector<int64_t> skip_channels{ch_};
+    int64_t channels = ch_;
+    int64_t res = context.data.shape[1];
+    std::vector<int64_t> level_res;
+    for (size_t level = 0; level < mult.size(); ++level) {
+      level_res.push_back(res);
+      const int64_t out = ch_ * mult[level];
+      for (int64_t b = 0; b < blocks; ++b) {
+        const std::string name = "down" + std::to_string(level) + "_block" + std::to_string(b);
+        down_.push_back({register_module(name, ResBlock(channels, out, temb, dropout)), nullptr});
+        if (has_attn(res)) down_.back().attn = register_module(name + "_attn", AttnBlock(out));
+        channels = out;
+        skip_channels.push_back(channels);
+      }
+      if (level + 1 < mult.size()) {
+        downsample_.push_back(register_module("down" + std::to_string(level) + "_downsample",
+                                              conv3x3(channels, channels, 2)));
+        skip_channels.push_back(channels);
+        res = (res + 1) / 2;
+      }
+    }
+    mid_block1_ = register_module("mid_block1", ResBlock(channels, channels, temb, dropout));
+    mid_attn_ = register_module("mid_attn", AttnBlock(channels));
+    mid_block2_ = register_module("mid_block2", ResBlock(channels, channels, temb, dropout));
+
+    for (int64_t level = int64_t(mult.size()) - 1; level >= 0; --level) {
+      const int64_t out = ch_ * mult[level];
+      res = level_res[level];
+      for (int64_t b = 0; b <= blocks; ++b) {
+        const std::string name = "up" + std::to_string(level) + "_block" + std::to_string(b);
+        const int64_t skip = skip_channels.back();
+        skip_channels.pop_back();
+        up_.push_back({register_module(name, ResBlock(channels + skip, out, temb, dropout)), nullptr});
+        if (has_attn(res)) up_.back().attn = register_module(name + "_attn", AttnBlock(out));
+        channels = out;
+      }
+      if (level > 0) {
+        upsample_.push_back(register_module("up" + std::to_string(level) + "_upsample",
+                                            conv3x3(channels, channels)));
+      }
+    }
+    norm_out_ = register_module("norm_out", make_norm(channels));
+    conv_out_ = register_module("conv_out", conv3x3(channels, in_ch));
+    zero_init(conv_out_);
+    blocks_ = blocks;
+    levels_ = int64_t(mult.size());
+    to(context.device);
+  }
+
+  torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
+                        const torch::Tensor& y) override {
+    auto temb = genfw::sinusoidal_embedding(t, ch_).to(x_t.dtype());
+    temb = temb_dense1_(torch::silu(temb_dense0_(temb)));
+    if (num_classes_ > 0) {
+      auto labels = y.defined() ? y.to(x_t.device(), torch::kLong)
+                                : torch::full({x_t.size(0)}, num_classes_,
+                                              torch::TensorOptions().dtype(torch::kLong).device(x_t.device()));
+      temb = temb + class_embedding_(labels);
+    }
+    std::vector<torch::Tensor> hs{conv_in_(x_t)};
+    size_t block = 0;
+    for (int64_t level = 0; level < levels_; ++level) {
+      for (int64_t b = 0; b < blocks_; ++b, ++block) {
+        auto h = down_[block].res->forward(hs.back(), temb);
+        if (down_[block].attn) h = down_[block].attn->forward(h);
+        hs.push_back(h);
+      }
+      if (level + 1 < levels_) hs.push_back(downsample_[level](hs.back()));
+    }
+    auto h = mid_block2_->forward(mid_attn_->forward(mid_block1_->forward(hs.back(), temb)), temb);
+    block = 0;
+    size_t up = 0;
+    for (int64_t level = levels_ - 1; level >= 0; --level) {
+      for (int64_t b = 0; b <= blocks_; ++b, ++block) {
+        h = up_[block].res->forward(torch::cat({h, hs.back()}, 1), temb);
+        hs.pop_back();
+        if (up_[block].attn) h = up_[block].attn->forward(h);
+      }
+      if (level > 0) {
+        // Nearest-neighbour ×2 to the size of the matching skip (also handles odd sizes, 7 → 14).
+        auto size = std::vector<int64_t>{hs.back().size(2), hs.back().size(3)};
+        h = upsample_[up++](F::interpolate(h, F::InterpolateFuncOptions().size(size).mode(torch::kNearest)));
+      }
+    }
+    return conv_out_(torch::silu(norm_out_(h)));
+  }
+  const genfw::DiffusionSchedule& schedule() const override { return settings_.schedule; }
+  genfw::PredictionType prediction_type() const override { return settings_.prediction_type; }
+  int64_t num_classes() const override { return num_classes_; }
+
+ private:
+  struct Stage {
+    ResBlock res{nullptr};
+    AttnBlock attn{nullptr};
+  };
+  DiffusionSettings settings_;
+  int64_t ch_, num_classes_, blocks_ = 0, levels_ = 0;
+  torch::nn::Linear temb_dense0_{nullptr}, temb_dense1_{nullptr};
+  torch::nn::Embedding class_embedding_{nullptr};
+  torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
+  std::vector<Stage> down_, up_;
+  std::vector<torch::nn::Conv2d> downsample_, upsample_;
+  ResBlock mid_block1_{nullptr}, mid_block2_{nullptr};
+  AttnBlock mid_attn_{nullptr};
+  torch::nn::GroupNorm norm_out_{nullptr};
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<DdpmUnet>("ddpm_unet", genfw::Kind::model,
+                     "DDPM U-Net noise predictor: ResNet blocks, GroupNorm, self-attention, "
+                     "sinusoidal time embedding (Ho et al. 2020)")
+      .offer(genfw::Capability::noise_prediction);
+}

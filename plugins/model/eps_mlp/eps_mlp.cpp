@@ -1,0 +1,81 @@
+// Time-conditioned MLP noise predictor for low-dimensional data:
+// [x ⊕ sinusoidal(t) (⊕ class embedding)] → MLP → ε / x0 / v (Ho et al. 2020 with
+// the Transformer time embedding; class embedding with a null class for
+// classifier-free guidance, Ho & Salimans 2022).
+#include <genfw/nn.hpp>
+#include <genfw/sdk.hpp>
+
+#include "../../diffusion_shared/diffusion_options.hpp"
+
+namespace {
+
+using genfw_diffusion::DiffusionSettings;
+
+class EpsMlp : public genfw::Model, public genfw::NoisePredictor {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("hidden", 128, "width of the hidden layers", genfw::at_least(1))
+        .integer("layers", 3, "number of hidden layers", genfw::at_least(1))
+        .integer("time_embedding_dim", 32, "size of the sinusoidal time embedding",
+                 genfw::at_least(2))
+        .choice("activation", "silu", {"silu", "relu", "elu", "softplus", "tanh", "leaky_relu"},
+                "hidden activation")
+        .integer("num_classes", 0,
+                 "0 = unconditional; else a class embedding with extra null class index "
+                 "num_classes (classifier-free guidance)",
+                 genfw::at_least(0))
+        .merge(genfw_diffusion::diffusion_schema());
+  }
+
+  EpsMlp(const genfw::Options& options, const genfw::BuildContext& context)
+      : settings_(DiffusionSettings::from_options(options)),
+        time_dim_(options.integer("time_embedding_dim")),
+        num_classes_(options.integer("num_classes")) {
+    GENFW_CHECK(!context.data.shape.empty(), options.owner(), ": needs the data shape");
+    dim_ = context.data.dim();
+    int64_t in = dim_ + time_dim_;
+    if (num_classes_ > 0) {
+      class_embedding_ = register_module(
+          "class_embedding", torch::nn::Embedding(num_classes_ + 1, time_dim_));
+      in += time_dim_;
+    }
+    net_ = register_module("net", genfw::make_mlp(in, options.integer("hidden"), dim_,
+                                                   options.integer("layers"),
+                                                   options.string("activation")));
+    to(context.device);
+  }
+
+  torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
+                        const torch::Tensor& y) override {
+    const int64_t n = x_t.size(0);
+    std::vector<torch::Tensor> parts{x_t.reshape({n, dim_}),
+                                     genfw::sinusoidal_embedding(t, time_dim_).to(x_t.dtype())};
+    if (num_classes_ > 0) {
+      // Missing labels mean "no class" (the null index).
+      auto labels = y.defined() ? y.to(x_t.device(), torch::kLong)
+                                : torch::full({n}, num_classes_,
+                                              torch::TensorOptions().dtype(torch::kLong).device(x_t.device()));
+      parts.push_back(class_embedding_(labels).to(x_t.dtype()));
+    }
+    return net_->forward(torch::cat(parts, 1)).reshape(x_t.sizes());
+  }
+  const genfw::DiffusionSchedule& schedule() const override { return settings_.schedule; }
+  genfw::PredictionType prediction_type() const override { return settings_.prediction_type; }
+  int64_t num_classes() const override { return num_classes_; }
+
+ private:
+  DiffusionSettings settings_;
+  int64_t time_dim_, num_classes_, dim_ = 0;
+  torch::nn::Embedding class_embedding_{nullptr};
+  torch::nn::Sequential net_{nullptr};
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<EpsMlp>("eps_mlp", genfw::Kind::model,
+                   "time-conditioned MLP noise predictor for low-dimensional data (Ho et al. 2020)")
+      .offer(genfw::Capability::noise_prediction);
+}

@@ -1,0 +1,277 @@
+// ncsn: the noise-conditional score network of Song & Ermon 2019 (NCSN v1,
+// reference `CondRefineNetDilated`, appendix A): a RefineNet (Lin et al. 2017)
+// whose encoder is a ResNet of conditional residual blocks (one down-sampling,
+// then dilated convolutions, dilation 2 and 4, at half resolution instead of
+// further down-sampling), four cascaded RefineNet blocks decoding, ELU
+// activations, and conditional instance normalisation++ everywhere,
+// conditioned on the index i of the noise level σ_i.
+//
+// Same layout and initialisation as the reference, module for module; the only
+// differences: the input is mapped from [data.low, data.high] to [−1, 1] (the
+// reference does 2x − 1 for [0, 1] data), the mean-pooling of ConvMeanPool is
+// avg_pool2d(2) (identical for even sizes, which is checked), and the 1×1
+// shortcut of a non-resampling block that changes width (never instantiated).
+#include <genfw/sdk.hpp>
+
+namespace genfw_score {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, bool bias, int64_t dilation = 1) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, 3).padding(dilation).dilation(dilation).bias(bias));
+}
+
+// CondInstanceNorm++ (Song & Ermon 2019, Eq. 13): instance norm, plus the
+// normalised per-channel means re-injected with α, then γ, β per noise level.
+struct CondInstanceNormPlus : torch::nn::Module {
+  CondInstanceNormPlus(int64_t features, int64_t classes) : features(features) {
+    embed = register_module("embed", torch::nn::Embedding(classes, 3 * features));
+    torch::NoGradGuard no_grad;
+    embed->weight.slice(1, 0, 2 * features).normal_(1.0, 0.02);
+    embed->weight.slice(1, 2 * features).zero_();
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
+    auto means = x.mean({2, 3});
+    auto m = means.mean(-1, true);
+    auto v = means.var(-1, /*unbiased=*/true, /*keepdim=*/true);
+    means = (means - m) / torch::sqrt(v + 1e-5);
+    auto mu = x.mean({2, 3}, true);
+    auto var = x.var({2, 3}, /*unbiased=*/false, /*keepdim=*/true);
+    auto h = (x - mu) / torch::sqrt(var + 1e-5);
+    auto parts = embed->forward(y).chunk(3, -1);
+    auto gamma = parts[0].unsqueeze(-1).unsqueeze(-1);
+    auto alpha = parts[1].unsqueeze(-1).unsqueeze(-1);
+    auto beta = parts[2].unsqueeze(-1).unsqueeze(-1);
+    h = h + means.unsqueeze(-1).unsqueeze(-1) * alpha;
+    return gamma * h + beta;
+  }
+  int64_t features;
+  torch::nn::Embedding embed{nullptr};
+};
+using Norm = std::shared_ptr<CondInstanceNormPlus>;
+
+// ConditionalResidualBlock: norm → ELU → conv → norm → ELU → conv, + shortcut.
+// "down" without dilation halves the resolution (ConvMeanPool); with dilation
+// the reference keeps the resolution and uses dilated 3×3 convolutions.
+struct CondResBlock : torch::nn::Module {
+  CondResBlock(int64_t in, int64_t out, int64_t classes, bool down, int64_t dilation)
+      : in(in), out(out), down(down), pool(down && dilation == 1) {
+    int64_t mid = down ? in : out;
+    norm1 = register_module("norm1", std::make_shared<CondInstanceNormPlus>(in, classes));
+    conv1 = register_module("conv1", conv3x3(in, mid, true, dilation));
+    norm2 = register_module("norm2", std::make_shared<CondInstanceNormPlus>(mid, classes));
+    conv2 = register_module("conv2", conv3x3(mid, out, true, dilation));
+    if (in != out || down) {
+      shortcut = register_module(
+          "shortcut", dilation > 1 ? conv3x3(in, out, true, dilation)
+                                   : torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
+    auto h = conv1->forward(torch::elu(norm1->forward(x, y)));
+    h = conv2->forward(torch::elu(norm2->forward(h, y)));
+    auto skip = shortcut ? shortcut->forward(x) : x;
+    if (pool) {
+      h = torch::avg_pool2d(h, 2);
+      skip = torch::avg_pool2d(skip, 2);
+    }
+    return skip + h;
+  }
+  int64_t in, out;
+  bool down, pool;
+  Norm norm1, norm2;
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+};
+
+// Residual conv units: blocks × (stages × (norm → ELU → conv3x3 no bias)) + residual.
+struct CondRcuBlock : torch::nn::Module {
+  CondRcuBlock(int64_t features, int64_t blocks, int64_t stages, int64_t classes) {
+    for (int64_t i = 0; i < blocks; ++i) {
+      std::vector<std::pair<Norm, torch::nn::Conv2d>> block;
+      for (int64_t j = 0; j < stages; ++j) {
+        auto tag = std::to_string(i + 1) + "_" + std::to_string(j + 1);
+        block.emplace_back(register_module(tag + "_norm", std::make_shared<CondInstanceNormPlus>(features, classes)),
+                           register_module(tag + "_conv", conv3x3(features, features, false)));
+      }
+      units.push_back(std::move(block));
+    }
+  }
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& y) {
+    for (auto& block : units) {
+      auto residual = x;
+      for (auto& [norm, conv] : block) x = conv->forward(torch::elu(norm->forward(x, y)));
+      x = x + residual;
+    }
+    return x;
+  }
+  std::vector<std::vector<std::pair<Norm, torch::nn::Conv2d>>> units;
+};
+
+// Multi-resolution fusion: norm → conv3x3 (bias) → bilinear upsampling, summed.
+struct CondMsfBlock : torch::nn::Module {
+  CondMsfBlock(const std::vector<int64_t>& in_planes, int64_t features, int64_t classes) {
+    for (size_t i = 0; i < in_planes.size(); ++i) {
+      norms.push_back(register_module("norm" + std::to_string(i),
+                                      std::make_shared<CondInstanceNormPlus>(in_planes[i], classes)));
+      convs.push_back(register_module("conv" + std::to_string(i), conv3x3(in_planes[i], features, true)));
+    }
+  }
+  torch::Tensor forward(const std::vector<torch::Tensor>& xs, const torch::Tensor& y,
+                        const std::vector<int64_t>& size) {
+    torch::Tensor sum;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      auto h = convs[i]->forward(norms[i]->forward(xs[i], y));
+      h = F::interpolate(h, F::InterpolateFuncOptions().size(size).mode(torch::kBilinear).align_corners(true));
+      sum = sum.defined() ? sum + h : h;
+    }
+    return sum;
+  }
+  std::vector<Norm> norms;
+  std::vector<torch::nn::Conv2d> convs;
+};
+
+// Chained residual pooling: ELU, then stages × (norm → 5×5 avg-pool → conv), accumulated.
+struct CondCrpBlock : torch::nn::Module {
+  CondCrpBlock(int64_t features, int64_t stages, int64_t classes) {
+    for (int64_t i = 0; i < stages; ++i) {
+      norms.push_back(register_module("norm" + std::to_string(i),
+                                      std::make_shared<CondInstanceNormPlus>(features, classes)));
+      convs.push_back(register_module("conv" + std::to_string(i), conv3x3(features, features, false)));
+    }
+  }
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& y) {
+    x = torch::elu(x);
+    auto path = x;
+    for (size_t i = 0; i < convs.size(); ++i) {
+      path = convs[i]->forward(torch::avg_pool2d(norms[i]->forward(path, y), 5, 1, 2));
+      x = path + x;
+    }
+    return x;
+  }
+  std::vector<Norm> norms;
+  std::vector<torch::nn::Conv2d> convs;
+};
+
+struct CondRefineBlock : torch::nn::Module {
+  CondRefineBlock(const std::vector<int64_t>& in_planes, int64_t features, int64_t classes, bool end) {
+    for (size_t i = 0; i < in_planes.size(); ++i) {
+      adapt.push_back(register_module("adapt" + std::to_string(i),
+                                      std::make_shared<CondRcuBlock>(in_planes[i], 2, 2, classes)));
+    }
+    if (in_planes.size() > 1) msf = register_module("msf", std::make_shared<CondMsfBlock>(in_planes, features, classes));
+    crp = register_module("crp", std::make_shared<CondCrpBlock>(features, 2, classes));
+    output = register_module("output", std::make_shared<CondRcuBlock>(features, end ? 3 : 1, 2, classes));
+  }
+  torch::Tensor forward(const std::vector<torch::Tensor>& xs, const torch::Tensor& y,
+                        const std::vector<int64_t>& size) {
+    std::vector<torch::Tensor> hs;
+    for (size_t i = 0; i < xs.size(); ++i) hs.push_back(adapt[i]->forward(xs[i], y));
+    auto h = msf ? msf->forward(hs, y, size) : hs[0];
+    return output->forward(crp->forward(h, y), y);
+  }
+  std::vector<std::shared_ptr<CondRcuBlock>> adapt;
+  std::shared_ptr<CondMsfBlock> msf;
+  std::shared_ptr<CondCrpBlock> crp;
+  std::shared_ptr<CondRcuBlock> output;
+};
+
+class Ncsn : public genfw::Model, public genfw::ScoreModel {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("ngf", 128, "base width (channels of the full-resolution blocks; 2·ngf below)",
+                 genfw::at_least(2))
+        .integer("num_levels", 10, "number L of noise levels (classes of the conditional norms)",
+                 genfw::at_least(1))
+        .real("sigma_begin", 1.0, "largest noise level σ_1", genfw::at_least(0.0))
+        .real("sigma_end", 0.01, "smallest noise level σ_L", genfw::at_least(0.0))
+        .boolean("scale_by_sigma", false,
+                 "divide the network output by σ (NCSNv2); false = NCSN v1, the output is the score");
+  }
+
+  Ncsn(const genfw::Options& options, const genfw::BuildContext& context)
+      : low_(context.data.low), high_(context.data.high), scale_by_sigma_(options.flag("scale_by_sigma")) {
+    const auto& owner = options.owner();
+    GENFW_CHECK(context.data.is_image(), owner, ": needs image data [C, H, W], got a sample shape of ",
+                context.data.shape.size(), " dimensions");
+    const int64_t channels = context.data.shape[0];
+    GENFW_CHECK(context.data.shape[1] % 2 == 0 && context.data.shape[2] % 2 == 0, owner,
+                ": image height and width must be even (one 2× down-sampling), got ", context.data.shape[1],
+                "×", context.data.shape[2]);
+    GENFW_CHECK(options.real("sigma_begin") > 0 && options.real("sigma_end") > 0, owner,
+                ": options 'sigma_begin' and 'sigma_end' must be > 0, got ", options.real("sigma_begin"),
+                " and ", options.real("sigma_end"));
+    GENFW_CHECK(high_ > low_, owner, ": data range must satisfy low < high, got [", low_, ", ", high_, "]");
+    levels_ = genfw::geometric_sigmas(options.real("sigma_begin"), options.real("sigma_end"),
+                                      options.integer("num_levels"));
+    const int64_t ngf = options.integer("ngf"), classes = levels_.size(0);
+    auto block = [&](const std::string& name, int64_t in, int64_t out, bool down, int64_t dilation) {
+      return register_module(name, std::make_shared<CondResBlock>(in, out, classes, down, dilation));
+    };
+    begin_conv_ = register_module("begin_conv", conv3x3(channels, ngf, true));
+    res_ = {block("res1_0", ngf, ngf, false, 1),         block("res1_1", ngf, ngf, false, 1),
+            block("res2_0", ngf, 2 * ngf, true, 1),      block("res2_1", 2 * ngf, 2 * ngf, false, 1),
+            block("res3_0", 2 * ngf, 2 * ngf, true, 2),  block("res3_1", 2 * ngf, 2 * ngf, false, 2),
+            block("res4_0", 2 * ngf, 2 * ngf, true, 4),  block("res4_1", 2 * ngf, 2 * ngf, false, 4)};
+    auto refine = [&](const std::string& name, std::vector<int64_t> in, int64_t features, bool end) {
+      return register_module(name, std::make_shared<CondRefineBlock>(in, features, classes, end));
+    };
+    refine_ = {refine("refine1", {2 * ngf}, 2 * ngf, false), refine("refine2", {2 * ngf, 2 * ngf}, 2 * ngf, false),
+               refine("refine3", {2 * ngf, 2 * ngf}, ngf, false), refine("refine4", {ngf, ngf}, ngf, true)};
+    normalizer_ = register_module("normalizer", std::make_shared<CondInstanceNormPlus>(ngf, classes));
+    end_conv_ = register_module("end_conv", conv3x3(ngf, channels, true));
+    to(context.device);
+  }
+
+  /// Score at σ: the network is conditioned on the index of the nearest (in log σ) of its levels.
+  torch::Tensor score(const torch::Tensor& x, const torch::Tensor& sigma) override {
+    auto n = x.size(0);
+    auto s = sigma.reshape({-1}).expand({n});
+    auto index = (levels_.log().unsqueeze(0) - s.detach().to(torch::kCPU, torch::kFloat64).log().unsqueeze(1))
+                     .abs()
+                     .argmin(1)
+                     .to(x.device());
+    auto out = network(x, index);
+    if (scale_by_sigma_) out = out / genfw::per_sample(s, out);
+    return out;
+  }
+  torch::Tensor noise_levels() const override { return levels_; }
+
+ private:
+  torch::Tensor network(const torch::Tensor& x_data, const torch::Tensor& y) {
+    auto x = 2.0 * (x_data - low_) / (high_ - low_) - 1.0;
+    auto h = begin_conv_->forward(x);
+    std::vector<torch::Tensor> layers;
+    for (size_t i = 0; i < res_.size(); ++i) {
+      h = res_[i]->forward(h, y);
+      if (i % 2 == 1) layers.push_back(h);  // layer1..layer4
+    }
+    auto size = [](const torch::Tensor& t) { return std::vector<int64_t>{t.size(2), t.size(3)}; };
+    auto ref = refine_[0]->forward({layers[3]}, y, size(layers[3]));
+    ref = refine_[1]->forward({layers[2], ref}, y, size(layers[2]));
+    ref = refine_[2]->forward({layers[1], ref}, y, size(layers[1]));
+    ref = refine_[3]->forward({layers[0], ref}, y, size(layers[0]));
+    return end_conv_->forward(torch::elu(normalizer_->forward(ref, y)));
+  }
+
+  double low_, high_;
+  bool scale_by_sigma_;
+  torch::Tensor levels_;
+  torch::nn::Conv2d begin_conv_{nullptr}, end_conv_{nullptr};
+  std::vector<std::shared_ptr<CondResBlock>> res_;
+  std::vector<std::shared_ptr<CondRefineBlock>> refine_;
+  std::shared_ptr<CondInstanceNormPlus> normalizer_;
+};
+
+}  // namespace
+}  // namespace genfw_score
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<genfw_score::Ncsn>("ncsn", genfw::Kind::model,
+                              "NCSN: RefineNet with dilated conditional residual blocks and "
+                              "CondInstanceNorm++ (Song & Ermon 2019, appendix A)")
+      .offer(genfw::Capability::score);
+}

@@ -1,0 +1,104 @@
+// annealed_langevin: Algorithm 1 of Song & Ermon 2019. For σ_1 > … > σ_L:
+//   α_i = ε·σ_i²/σ_L²;  T times: x ← x + (α_i/2)·s(x, σ_i) + √α_i·z.
+// Optional final denoising step x + σ_L²·s(x, σ_L) (Tweedie; Song & Ermon 2020,
+// NCSNv2, and Jolicoeur-Martineau et al. 2020).
+#include <genfw/sdk.hpp>
+
+namespace genfw_score {
+namespace {
+
+class AnnealedLangevin : public genfw::Sampler {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("steps_per_level", 100, "Langevin steps T at each noise level", genfw::at_least(1))
+        .real("step_size", 2e-5, "ε: the step at level i is α_i = ε·σ_i²/σ_L²", genfw::at_least(0.0))
+        .choice("init", "uniform", {"uniform", "gaussian"},
+                "initial x: uniform over [data.low, data.high], or N(0, init_scale²I)")
+        .real("init_scale", 1.0, "std of the gaussian initialisation", genfw::at_least(0.0))
+        .boolean("denoise", false, "finish with x + σ_L²·s(x, σ_L) (one more evaluation)")
+        .reals("sigmas", {}, "noise levels, descending; empty = the model's noise_levels()",
+               genfw::at_least(0.0))
+        .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
+                 genfw::at_least(0));
+  }
+
+  AnnealedLangevin(const genfw::Options& options, const genfw::BuildContext&)
+      : steps_per_level_(options.integer("steps_per_level")),
+        step_size_(options.real("step_size")),
+        uniform_init_(options.string("init") == "uniform"),
+        init_scale_(options.real("init_scale")),
+        denoise_(options.flag("denoise")),
+        sigmas_(options.reals("sigmas")),
+        record_every_(options.integer("record_every")) {
+    const auto& owner = options.owner();
+    GENFW_CHECK(step_size_ > 0, owner, ": option 'step_size' must be > 0, got ", step_size_);
+    for (size_t i = 0; i < sigmas_.size(); ++i) {
+      GENFW_CHECK(sigmas_[i] > 0, owner, ": option 'sigmas' must be positive, got ", sigmas_[i]);
+      GENFW_CHECK(i == 0 || sigmas_[i] < sigmas_[i - 1], owner,
+                  ": option 'sigmas' must be strictly descending, got ", sigmas_[i - 1], " then ", sigmas_[i]);
+    }
+  }
+
+  torch::Tensor sample(genfw::SampleContext& context) override {
+    auto score = context.score();
+    auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
+    auto shape = context.batch_shape(context.num_samples);
+    std::vector<double> sigmas = sigmas_;
+    if (sigmas.empty()) {
+      auto levels = score.noise_levels().to(torch::kCPU, torch::kFloat64).contiguous();
+      sigmas.assign(levels.data_ptr<double>(), levels.data_ptr<double>() + levels.numel());
+    }
+    torch::Tensor x;
+    if (context.x_init.defined()) {
+      x = context.x_init.to(options).clone();
+    } else if (uniform_init_) {
+      x = context.data.low + (context.data.high - context.data.low) * torch::rand(shape, options);
+    } else {
+      x = init_scale_ * torch::randn(shape, options);
+    }
+    const double sigma_last = sigmas.back();
+    const int64_t levels = int64_t(sigmas.size());
+    const int64_t total = levels * steps_per_level_;
+    for (int64_t i = 0; i < levels; ++i) {
+      // 1. step size for this level, α_i = ε σ_i² / σ_L²
+      const double sigma = sigmas[i];
+      const double alpha = step_size_ * (sigma / sigma_last) * (sigma / sigma_last);
+      auto sigma_batch = torch::full({context.num_samples}, sigma, options);
+      for (int64_t t = 0; t < steps_per_level_; ++t) {
+        // 2. Langevin step with the score of p_{σ_i}
+        auto s = score(x, sigma_batch);
+        const int64_t step = i * steps_per_level_ + t;
+        const bool record = record_every_ > 0 && (step + 1) % record_every_ == 0;
+        // x0_pred: Tweedie's denoised estimate x + σ²∇log p_σ(x) of the iterate the score was taken at.
+        torch::Tensor denoised = record ? x + sigma * sigma * s : torch::Tensor();
+        x = x + 0.5 * alpha * s + std::sqrt(alpha) * torch::randn_like(x);
+        if (record) context.report(genfw::StepRecord{step, total, sigma, x, denoised});
+      }
+    }
+    if (denoise_) {
+      // 3. final denoising, x + σ_L² s(x, σ_L)
+      x = x + sigma_last * sigma_last * score(x, torch::full({context.num_samples}, sigma_last, options));
+    }
+    return x;  // unclamped, as Algorithm 1 (the reference code clamps only for display)
+  }
+
+ private:
+  int64_t steps_per_level_;
+  double step_size_;
+  bool uniform_init_;
+  double init_scale_;
+  bool denoise_;
+  std::vector<double> sigmas_;
+  int64_t record_every_;
+};
+
+}  // namespace
+}  // namespace genfw_score
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<genfw_score::AnnealedLangevin>("annealed_langevin", genfw::Kind::sampler,
+                                          "annealed Langevin dynamics, Algorithm 1 of Song & Ermon 2019")
+      .require(genfw::Capability::score);
+}

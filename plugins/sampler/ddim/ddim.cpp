@@ -1,0 +1,154 @@
+// DDIM (Song et al. 2021, eq. 12): on a sub-sequence τ of the training timesteps,
+// x_{τ'} = √ᾱ_{τ'} x̂0 + √(1−ᾱ_{τ'}−σ²) ε̃ + σ z, σ = η √((1−ᾱ_{τ'})/(1−ᾱ_τ)) √(1−ᾱ_τ/ᾱ_{τ'}),
+// τ' the next element of τ (ᾱ = 1 after the last when set_alpha_to_one).
+// Timestep spacings as diffusers' DDIMScheduler.set_timesteps; η = 0 is the
+// deterministic probability-flow-like map, which `invert` runs backwards
+// (x0 → x_T, "DDIM inversion", Song et al. 2021 §4.3/5.4).
+#include <genfw/sdk.hpp>
+
+#include <cmath>
+
+#include "../../diffusion_shared/diffusion_options.hpp"
+
+namespace {
+
+/// τ in sampling order (descending), as diffusers' DDIMScheduler.set_timesteps.
+std::vector<int64_t> ddim_timesteps(int64_t train_steps, int64_t steps, const std::string& spacing,
+                                    int64_t offset) {
+  std::vector<int64_t> t;
+  if (spacing == "leading") {
+    const int64_t ratio = train_steps / steps;
+    for (int64_t i = steps - 1; i >= 0; --i) t.push_back(i * ratio + offset);
+  } else if (spacing == "trailing") {
+    const double ratio = double(train_steps) / double(steps);
+    for (int64_t i = 0; i < steps; ++i) {
+      t.push_back(int64_t(std::nearbyint(train_steps - i * ratio)) - 1);  // np.round: half to even
+    }
+  } else {  // linspace
+    for (int64_t i = steps - 1; i >= 0; --i) {
+      const double v = steps == 1 ? 0.0 : double(i) * double(train_steps - 1) / double(steps - 1);
+      t.push_back(int64_t(std::nearbyint(v)));
+    }
+  }
+  return t;
+}
+
+class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGuided {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("num_inference_steps", 50, "number of DDIM steps", genfw::at_least(1))
+        .real("eta", 0.0, "η: 0 = deterministic DDIM, 1 = DDPM-like posterior variance",
+              genfw::at_least(0.0))
+        .choice("timestep_spacing", "leading", {"leading", "trailing", "linspace"},
+                "how τ is spread over 0..T−1 (diffusers' DDIMScheduler)")
+        .integer("steps_offset", 0, "added to 'leading' timesteps", genfw::at_least(0))
+        .boolean("set_alpha_to_one", true, "ᾱ after the last step is 1 (else ᾱ_0)")
+        .boolean("clip_sample", false, "clip the predicted x0 to the data range [low, high]")
+        .boolean("invert", false,
+                 "run DDIM (η = 0) backwards: encode context.x_init (x0) into x_T")
+        .merge(genfw_diffusion::guidance_schema());
+  }
+
+  DdimSampler(const genfw::Options& options, const genfw::BuildContext&)
+      : steps_(options.integer("num_inference_steps")),
+        eta_(options.real("eta")),
+        spacing_(options.string("timestep_spacing")),
+        offset_(options.integer("steps_offset")),
+        alpha_to_one_(options.flag("set_alpha_to_one")),
+        clip_(options.flag("clip_sample")),
+        invert_(options.flag("invert")),
+        guidance_scale_(options.real("guidance_scale")) {
+    GENFW_CHECK(!invert_ || eta_ == 0.0, options.owner(),
+                ": option 'invert' needs 'eta' = 0 (only the deterministic map inverts), got eta = ",
+                eta_);
+  }
+
+  void set_classifier(genfw::Model* classifier) override { classifier_ = classifier; }
+  bool needs_gradients() const override { return classifier_ != nullptr && guidance_scale_ > 0; }
+
+  torch::Tensor sample(genfw::SampleContext& context) override {
+    genfw_diffusion::GuidedEps eps_fn(context, guidance_scale_, classifier_);
+    const auto& s = eps_fn.schedule();
+    const int64_t train_steps = s.num_steps();
+    GENFW_CHECK(steps_ <= train_steps, "sampler 'ddim': option 'num_inference_steps' (", steps_,
+                ") exceeds the model's num_train_timesteps (", train_steps, ")");
+    const auto tau = ddim_timesteps(train_steps, steps_, spacing_, offset_);
+    for (int64_t t : tau) {
+      GENFW_CHECK(t >= 0 && t < train_steps, "sampler 'ddim': timestep ", t,
+                  " out of range [0, ", train_steps, "); lower 'steps_offset'");
+    }
+    const double final_alpha = alpha_to_one_ ? 1.0 : s.alphas_cumprod[0].item<double>();
+    auto alpha_bar_of = [&](int64_t t) { return t < 0 ? final_alpha : s.alphas_cumprod[t].item<double>(); };
+
+    torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
+    torch::Tensor x;
+    if (invert_) {
+      GENFW_CHECK(context.x_init.defined(), "sampler 'ddim': option 'invert' needs x_init (x0)");
+      x = context.x_init.to(context.device, torch::kFloat32);
+    } else {
+      x = context.x_init.defined() ? context.x_init.to(context.device, torch::kFloat32)
+                                   : torch::randn(context.batch_shape(context.num_samples),
+                                                  torch::TensorOptions().device(context.device));
+    }
+    const int64_t n_steps = int64_t(tau.size());
+    for (int64_t i = 0; i < n_steps; ++i) {
+      // 1. From level `from` (where x lives) to level `to`; the network is evaluated at
+      //    `t_eval`. Sampling: τ_i → τ_{i+1} (the next element, not τ_i − T/steps).
+      //    Inversion walks τ reversed; its first step starts from x0 (level "−1",
+      //    ᾱ = final) and evaluates the network at the smallest τ.
+      int64_t from, to, t_eval;
+      if (!invert_) {
+        from = tau[i];
+        to = i + 1 < n_steps ? tau[i + 1] : -1;
+        t_eval = from;
+      } else {
+        to = tau[n_steps - 1 - i];
+        from = i == 0 ? -1 : tau[n_steps - i];
+        t_eval = i == 0 ? to : from;
+      }
+      const double a_from = alpha_bar_of(from), a_to = alpha_bar_of(to);
+      // 2. ε̃ and x̂0 (clipped x̂0 gives back a consistent ε, as diffusers does).
+      auto eps = eps_fn(x, t_eval);
+      auto x0 = (x - std::sqrt(1 - a_from) * eps) / std::sqrt(a_from);
+      if (clip_) {
+        x0 = x0.clamp(context.data.low, context.data.high);
+        if (a_from < 1) eps = (x - std::sqrt(a_from) * x0) / std::sqrt(1 - a_from);
+      }
+      // 3. σ (eq. 16) and the step (eq. 12).
+      double sigma = 0.0;
+      if (!invert_ && eta_ > 0) {
+        sigma = eta_ * std::sqrt((1 - a_to) / (1 - a_from) * (1 - a_from / a_to));
+      }
+      x = std::sqrt(a_to) * x0 + std::sqrt(std::max(0.0, 1 - a_to - sigma * sigma)) * eps;
+      if (sigma > 0) x = x + sigma * torch::randn_like(x);
+      genfw::StepRecord record;
+      record.index = i;
+      record.total = n_steps;
+      record.noise_level = double(t_eval);
+      record.x = x;
+      record.x0_pred = x0;
+      context.report(record);
+    }
+    return x;  // not clamped (eq. 12 returns x_0 as is; clip_sample clips x̂0 only)
+  }
+
+ private:
+  int64_t steps_;
+  double eta_;
+  std::string spacing_;
+  int64_t offset_;
+  bool alpha_to_one_, clip_, invert_;
+  double guidance_scale_;
+  genfw::Model* classifier_ = nullptr;
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<DdimSampler>("ddim", genfw::Kind::sampler,
+                        "DDIM sampling and inversion, Song et al. 2021 eq. 12 (+ classifier-free / "
+                        "classifier guidance)")
+      .require(genfw::Capability::noise_prediction);
+}

@@ -1,0 +1,86 @@
+// Ancestral sampling of a DDPM (Ho et al. 2020, Alg. 2): for t = T−1..0,
+// x_{t−1} = μ̃_t(x_t, x̂0) + σ_t z, with μ̃ the posterior mean of q(x_{t−1} | x_t, x0)
+// at the predicted x̂0 (optionally clipped to the data range, as in the original
+// code), σ_t² = β̃_t ("fixed_small") or β_t ("fixed_large"), and no noise at t = 0.
+// Guidance (classifier-free / classifier) acts on ε before x̂0 is formed.
+#include <genfw/sdk.hpp>
+
+#include "../../diffusion_shared/diffusion_options.hpp"
+
+namespace {
+
+class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGuided {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .choice("variance", "fixed_small", {"fixed_small", "fixed_large"},
+                "reverse-step variance: β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t) or β_t (Ho et al. §3.2)")
+        .boolean("clip_sample", true, "clip the predicted x0 to the data range [low, high]")
+        .integer("record_x0_every", 0,
+                 "attach the predicted x0 to every k-th step record (0 = never)",
+                 genfw::at_least(0))
+        .merge(genfw_diffusion::guidance_schema());
+  }
+
+  DdpmSampler(const genfw::Options& options, const genfw::BuildContext&)
+      : fixed_large_(options.string("variance") == "fixed_large"),
+        clip_(options.flag("clip_sample")),
+        record_x0_every_(options.integer("record_x0_every")),
+        guidance_scale_(options.real("guidance_scale")) {}
+
+  void set_classifier(genfw::Model* classifier) override { classifier_ = classifier; }
+  bool needs_gradients() const override { return classifier_ != nullptr && guidance_scale_ > 0; }
+
+  torch::Tensor sample(genfw::SampleContext& context) override {
+    genfw_diffusion::GuidedEps eps_fn(context, guidance_scale_, classifier_);
+    const auto& s = eps_fn.schedule();
+    const int64_t steps = s.num_steps();
+    torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
+    auto x = context.x_init.defined()
+                 ? context.x_init.to(context.device, torch::kFloat32)
+                 : torch::randn(context.batch_shape(context.num_samples),
+                                torch::TensorOptions().device(context.device));
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t n = x.size(0);
+      // 1. ε̃(x_t, t) with guidance, 2. x̂0 from it, clipped if asked.
+      auto eps = eps_fn(x, t);
+      auto alpha_bar = torch::full({n}, s.alphas_cumprod[t].item<double>(), x.options());
+      auto x0 = genfw::x0_from_eps(x, eps, alpha_bar);
+      if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
+      // 3. Posterior mean μ̃_t = c1 x̂0 + c2 x_t, 4. add noise except at t = 0.
+      auto mean = s.posterior_mean_coef1[t].item<double>() * x0 +
+                  s.posterior_mean_coef2[t].item<double>() * x;
+      if (t > 0) {
+        const double variance = fixed_large_ ? s.betas[t].item<double>()
+                                             : s.posterior_variance[t].item<double>();
+        x = mean + std::sqrt(variance) * torch::randn_like(x);
+      } else {
+        x = mean;
+      }
+      genfw::StepRecord record;
+      record.index = steps - 1 - t;
+      record.total = steps;
+      record.noise_level = double(t);
+      record.x = x;
+      if (record_x0_every_ > 0 && record.index % record_x0_every_ == 0) record.x0_pred = x0;
+      context.report(record);
+    }
+    return x;  // not clamped: Alg. 2 returns x_0 as is
+  }
+
+ private:
+  bool fixed_large_, clip_;
+  int64_t record_x0_every_;
+  double guidance_scale_;
+  genfw::Model* classifier_ = nullptr;
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<DdpmSampler>("ddpm", genfw::Kind::sampler,
+                        "DDPM ancestral sampling, Ho et al. 2020 Alg. 2 (+ classifier-free / "
+                        "classifier guidance)")
+      .require(genfw::Capability::noise_prediction);
+}

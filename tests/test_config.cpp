@@ -1,0 +1,169 @@
+#include "genfw/config.hpp"
+#include "support.hpp"
+
+using namespace test_support;
+
+namespace {
+
+const char* kGood = R"(name = "fixture_run"
+seed = 3
+
+[data]
+plugin = "fixture_gaussian"
+size = 64
+
+[model]
+plugin = "fixture_mean"
+
+[objective]
+plugin = "fixture_nll"
+
+[train]
+steps = 20
+batch_size = 16
+lr = 0.05
+
+[sampler]
+plugin = "fixture_prior"
+num_samples = 32
+
+[[metrics]]
+plugin = "fixture_mean_error"
+)";
+
+genfw::ExperimentConfig load(const std::string& path, const std::vector<std::string>& sets = {}) {
+  return genfw::load_experiment(path, sets, fixtures());
+}
+
+}  // namespace
+
+TEST(Config, LoadsAndFillsDefaults) {
+  TempDir dir;
+  auto config = load(dir.file("good.toml", kGood));
+  EXPECT_EQ(config.name, "fixture_run");
+  EXPECT_EQ(config.seed, 3u);
+  EXPECT_EQ(config.data.options.integer("size"), 64);
+  EXPECT_EQ(config.data.options.integer("dim"), 2);  // default
+  EXPECT_EQ(config.train->integer("log_every"), 50);
+  EXPECT_EQ(config.sampling.integer("num_samples"), 32);
+  EXPECT_FALSE(config.sampler.options.has("num_samples"));  // framework keys are not the plugin's
+  ASSERT_EQ(config.metrics.size(), 1u);
+}
+
+TEST(Config, MalformedTomlNamesFileLineColumn) {
+  TempDir dir;
+  std::string path = dir.file("bad.toml", "[data]\nplugin = \"fixture_gaussian\nsize = 3\n");
+  std::string message = error_of([&] { load(path); });
+  EXPECT_CONTAINS(message, path + ":2:");
+  EXPECT_CONTAINS(message, "malformed TOML");
+}
+
+TEST(Config, UnknownOptionSuggestsAndNamesLine) {
+  TempDir dir;
+  std::string text = kGood;
+  text.replace(text.find("size = 64"), 9, "sise = 64");
+  std::string path = dir.file("typo.toml", text);
+  std::string message = error_of([&] { load(path); });
+  EXPECT_CONTAINS(message, path + ":6:1");
+  EXPECT_CONTAINS(message, "dataset 'fixture_gaussian': unknown option 'sise'");
+  EXPECT_CONTAINS(message, "did you mean 'size'?");
+}
+
+TEST(Config, WrongTypeNamesExpectedType) {
+  TempDir dir;
+  std::string text = kGood;
+  text.replace(text.find("size = 64"), 9, "size = \"many\"");
+  std::string path = dir.file("type.toml", text);
+  std::string message = error_of([&] { load(path); });
+  EXPECT_CONTAINS(message, path + ":6:8");
+  EXPECT_CONTAINS(message, "option 'size' = \"many\" has the wrong type; expected integer >= 1");
+}
+
+TEST(Config, OutOfRangeNamesRange) {
+  TempDir dir;
+  std::string path = dir.file("range.toml", kGood);
+  std::string message = error_of([&] { load(path, {"train.batch_size=0"}); });
+  EXPECT_CONTAINS(message, "[train]: option 'batch_size' = 0 is out of range; expected integer >= 1");
+}
+
+TEST(Config, UnknownPluginListsCandidates) {
+  TempDir dir;
+  std::string text = kGood;
+  text.replace(text.find("\"fixture_prior\""), 15, "\"fixture_prio\"");
+  std::string path = dir.file("plugin.toml", text);
+  std::string message = error_of([&] { load(path); });
+  EXPECT_CONTAINS(message, path + ":21:");
+  EXPECT_CONTAINS(message, "unknown sampler 'fixture_prio'; did you mean 'fixture_prior'?");
+}
+
+TEST(Config, UnknownTopLevelKeyAndMissingTable) {
+  TempDir dir;
+  std::string message = error_of([&] { load(dir.file("top.toml", std::string("sed = 1\n") + kGood)); });
+  EXPECT_CONTAINS(message, ":1:1: unknown top-level key 'sed'; did you mean 'seed'?");
+  std::string no_model = kGood;
+  no_model.replace(no_model.find("[model]"), 30, "");
+  message = error_of([&] { load(dir.file("nomodel.toml", no_model)); });
+  EXPECT_CONTAINS(message, "missing table [model]");
+}
+
+TEST(Config, ExtendsAndSetOverride) {
+  TempDir dir;
+  dir.file("base.toml", kGood);
+  std::string path = dir.file("child.toml", "extends = \"base.toml\"\nname = \"child\"\n[train]\nsteps = 5\n");
+  auto config = load(path, {"sampler.num_samples=7", "data.mean=1.5"});
+  EXPECT_EQ(config.name, "child");
+  EXPECT_EQ(config.train->integer("steps"), 5);
+  EXPECT_EQ(config.train->integer("batch_size"), 16);  // from the base
+  EXPECT_EQ(config.sampling.integer("num_samples"), 7);
+  EXPECT_DOUBLE_EQ(config.data.options.real("mean"), 1.5);
+}
+
+TEST(Config, ResolvedConfigLoadsBackIdentically) {
+  TempDir dir;
+  auto config = load(dir.file("good.toml", kGood), {"train.groups.model.lr=0.01"});
+  std::string resolved = config.resolved_toml();
+  EXPECT_CONTAINS(resolved, "dim = 2");
+  EXPECT_CONTAINS(resolved, "[train.groups.model]");
+  auto again = genfw::load_experiment_text(resolved, "resolved", {}, fixtures());
+  EXPECT_EQ(again.resolved_toml(), resolved);
+  EXPECT_DOUBLE_EQ(again.optimizer_for("model").lr, 0.01);
+  EXPECT_DOUBLE_EQ(again.optimizer_for("other").lr, 0.05);
+}
+
+TEST(Config, GroupKeysNotSetInheritTrainValues) {
+  TempDir dir;
+  auto config = load(dir.file("good.toml", kGood), {"train.groups.model.betas=[0.5, 0.9]"});
+  EXPECT_DOUBLE_EQ(config.optimizer_for("model").lr, 0.05);
+  EXPECT_DOUBLE_EQ(config.optimizer_for("model").betas[0], 0.5);
+}
+
+TEST(Config, ImpossibleCompositionIsOneSentence) {
+  TempDir dir;
+  std::string text = kGood;
+  text.replace(text.find("\"fixture_prior\""), 15, "\"fixture_needs_score\"");
+  auto config = load(dir.file("compose.toml", text));
+  std::string message = error_of([&] { genfw::check_composition(config, fixtures()); });
+  EXPECT_CONTAINS(message, "sampler 'fixture_needs_score' needs capability 'score'; model 'fixture_mean' offers: density");
+}
+
+TEST(Config, SetWithBareWordIsAString) {
+  TempDir dir;
+  std::string message = error_of([&] { load(dir.file("good.toml", kGood), {"data.split=validation"}); });
+  EXPECT_CONTAINS(message, "option 'split' = \"validation\" is not allowed; expected string, one of \"train\" \"test\"");
+}
+
+TEST(Options, WithDefaultsChecksOverrides) {
+  genfw::Schema schema = genfw::Schema().integer("steps", 10, "", genfw::at_least(1)).reals("sigmas", {1.0}, "");
+  auto options = genfw::Options::with_defaults(schema, "sampler 'x'", {{"sigmas", std::vector<int64_t>{3, 2}}});
+  EXPECT_EQ(options.reals("sigmas"), (std::vector<double>{3.0, 2.0}));
+  EXPECT_EQ(options.integer("steps"), 10);
+  EXPECT_CONTAINS(error_of([&] { genfw::Options::with_defaults(schema, "sampler 'x'", {{"step", int64_t(1)}}); }),
+                  "unknown option 'step'; did you mean 'steps'?");
+  EXPECT_CONTAINS(error_of([&] { options.real("nope"); }), "option 'nope' is not in its schema");
+}
+
+TEST(Options, FormatsTomlLiterals) {
+  EXPECT_EQ(genfw::format_value(genfw::OptionValue(2.0)), "2.0");
+  EXPECT_EQ(genfw::format_value(genfw::OptionValue(genfw::Matrix{{-5, -5}, {5, 5}})), "[[-5.0, -5.0], [5.0, 5.0]]");
+  EXPECT_EQ(genfw::format_value(genfw::OptionValue(std::vector<std::string>{"a"})), "[\"a\"]");
+}

@@ -1,0 +1,103 @@
+#include <sys/stat.h>
+
+#include "genfw/sdk.hpp"
+#include "support.hpp"
+
+using namespace test_support;
+
+TEST(Registry, LoadsEveryComponentOfALibrary) {
+  const auto& registry = fixtures();
+  for (auto [name, kind] : {std::pair{"fixture_gaussian", genfw::Kind::dataset}, {"fixture_mean", genfw::Kind::model},
+                            {"fixture_nll", genfw::Kind::objective}, {"fixture_prior", genfw::Kind::sampler},
+                            {"fixture_mean_error", genfw::Kind::metric}}) {
+    const genfw::ComponentInfo* info = registry.try_find(name, kind);
+    ASSERT_NE(info, nullptr) << name;
+    EXPECT_CONTAINS(info->library, "fixture_components.so");
+  }
+  EXPECT_EQ(registry.find("fixture_mean", genfw::Kind::model).offers,
+            std::vector<genfw::Capability>{genfw::Capability::density});
+}
+
+TEST(Registry, RefusesAnotherAbiNamingBothVersionsBeforeCallingTheManifest) {
+  genfw::Registry registry;
+  // The manifest of this library aborts: reaching it would kill the test.
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("wrong_abi")); });
+  EXPECT_CONTAINS(message, "wrong_abi/fixture_wrong_abi.so");
+  EXPECT_CONTAINS(message, "ABI " + std::to_string(GENFW_ABI_VERSION + 41));
+  EXPECT_CONTAINS(message, "this runner has ABI " + std::to_string(GENFW_ABI_VERSION));
+}
+
+TEST(Registry, RefusesAnotherLibTorchNamingBothVersions) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("wrong_torch")); });
+  EXPECT_CONTAINS(message, "fixture_wrong_torch.so");
+  EXPECT_CONTAINS(message, "LibTorch 0.4.1");
+  EXPECT_CONTAINS(message, std::string("LibTorch ") + GENFW_TORCH_VERSION_STRING);
+}
+
+TEST(Registry, RefusesALibraryWithoutManifest) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("missing_manifest")); });
+  EXPECT_CONTAINS(message, "fixture_missing_manifest.so");
+  EXPECT_CONTAINS(message, "genfw_plugin_manifest");
+}
+
+TEST(Registry, NamesTheLibraryWhoseManifestThrows) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("throwing_manifest")); });
+  EXPECT_CONTAINS(message, "fixture_throwing_manifest.so");
+  EXPECT_CONTAINS(message, "manifest exploded");
+}
+
+TEST(Registry, DuplicateNameNamesBothFiles) {
+  genfw::Registry registry;
+  registry.load_directory(fixture_dir("good"));
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("duplicate")); });
+  EXPECT_CONTAINS(message, "'fixture_gaussian'");
+  EXPECT_CONTAINS(message, "good/fixture_components.so");
+  EXPECT_CONTAINS(message, "duplicate/fixture_duplicate.so");
+}
+
+TEST(Registry, UnknownNameSuggestsTheClosest) {
+  std::string message = error_of([&] { fixtures().find("fixture_prio", genfw::Kind::sampler); });
+  EXPECT_CONTAINS(message, "unknown sampler 'fixture_prio'");
+  EXPECT_CONTAINS(message, "did you mean 'fixture_prior'");
+}
+
+TEST(Registry, RefusesFoldersWritableByOthersUnlessAllowed) {
+  TempDir dir;
+  fs::copy_file(fixture_dir("good") + "/fixture_components.so", dir / "fixture_components.so");
+  fs::permissions(dir.path, fs::perms::others_write, fs::perm_options::add);
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(dir.path.string()); });
+  EXPECT_CONTAINS(message, "writable by other users");
+  EXPECT_CONTAINS(message, "--allow-insecure-plugins");
+  genfw::Registry permissive;
+  permissive.allow_insecure = true;
+  permissive.load_directory(dir.path.string());
+  EXPECT_NE(permissive.try_find("fixture_mean", genfw::Kind::model), nullptr);
+}
+
+TEST(Registry, ExceptionInsidePluginCodeNamesPluginAndCall) {
+  const auto& info = fixtures().find("fixture_prior", genfw::Kind::sampler);
+  auto options = genfw::Options::with_defaults(info.schema, "sampler 'fixture_prior'", {{"throw_message", std::string("boom")}});
+  auto sampler = fixtures().create<genfw::Sampler>("fixture_prior", genfw::Kind::sampler, options, {});
+  genfw::SampleContext context;
+  std::string message = error_of([&] { genfw::call_plugin(info, "sample()", [&] { return sampler->sample(context); }); });
+  EXPECT_CONTAINS(message, "sampler 'fixture_prior'");
+  EXPECT_CONTAINS(message, "fixture_components.so");
+  EXPECT_CONTAINS(message, "failed in sample(): boom");
+}
+
+TEST(Registry, ObjectsCrossTheBoundaryWithTheirTypes) {
+  genfw::BuildContext context;
+  context.data.shape = {2};
+  const auto& info = fixtures().find("fixture_mean", genfw::Kind::model);
+  auto model = fixtures().create<genfw::Model>("fixture_mean", genfw::Kind::model,
+                                               genfw::Options::with_defaults(info.schema, "m"), context);
+  ASSERT_NE(genfw::as<genfw::DensityModel>(*model), nullptr);
+  EXPECT_EQ(genfw::as<genfw::ScoreModel>(*model), nullptr);
+  // N(0, I) at 0 in 2-D: log p = -log(2π).
+  EXPECT_NEAR(genfw::as<genfw::DensityModel>(*model)->log_prob(torch::zeros({1, 2})).item<double>(), -std::log(2 * M_PI),
+              1e-6);
+}

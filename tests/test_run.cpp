@@ -1,0 +1,178 @@
+// End-to-end runs on the fixture components: determinism, resume, NaN guard,
+// SIGKILL, compare.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <thread>
+
+#include "genfw/run.hpp"
+#include "genfw/run_log.hpp"
+#include "support.hpp"
+
+using namespace test_support;
+
+namespace {
+
+std::string experiment(int steps, const std::string& extra = "") {
+  return R"(name = "fx"
+seed = 7
+[data]
+plugin = "fixture_gaussian"
+size = 100
+[model]
+plugin = "fixture_mean"
+[objective]
+plugin = "fixture_nll"
+[train]
+batch_size = 16
+lr = 0.05
+log_every = 3
+checkpoint_every = 10
+steps = )" + std::to_string(steps) + R"(
+[sampler]
+plugin = "fixture_prior"
+num_samples = 50
+batch_size = 20
+[[metrics]]
+plugin = "fixture_mean_error"
+[log]
+progress = "off"
+)" + extra;
+}
+
+std::string run(const TempDir& dir, const std::string& name, const std::string& text, bool resume = false,
+                const std::vector<std::string>& sets = {}) {
+  genfw::RunRequest request;
+  request.experiment = dir.file(name + ".toml", text);
+  request.out_dir = dir / name;
+  request.resume = resume;
+  request.overrides = sets;
+  return genfw::run_experiment(request, fixtures());
+}
+
+std::vector<genfw::ScalarRow> losses(const std::string& file) {
+  return genfw::RunLog::open(file, false).read_series("/train/loss/model");
+}
+
+}  // namespace
+
+TEST(Run, WritesTheDocumentedRunFile) {
+  TempDir dir;
+  std::string file = run(dir, "a", experiment(20));
+  auto log = genfw::RunLog::open(file, false);
+  EXPECT_CONTAINS(log.read_string("/config"), "plugin = \"fixture_gaussian\"");
+  EXPECT_EQ(log.read_string("/env/torch"), GENFW_TORCH_VERSION_STRING);
+  for (const char* key : {"/env/compiler", "/env/threads", "/env/device", "/env/git_commit", "/env/host"}) {
+    EXPECT_TRUE(log.exists(key)) << key;
+  }
+  auto rows = losses(file);
+  ASSERT_EQ(rows.size(), 20u);
+  EXPECT_EQ(rows.front().step, 0);
+  EXPECT_EQ(rows.back().step, 19);
+  EXPECT_LT(rows.back().value, rows.front().value);  // μ moves from 0 toward 3
+  EXPECT_EQ(log.read_series("/train/record/half_loss").size(), 20u);
+  EXPECT_EQ(log.read_tensor("/samples").sizes(), (std::vector<int64_t>{50, 2}));
+  EXPECT_DOUBLE_EQ(log.read_scalar("/timing/nfe"), 1.0);
+  EXPECT_DOUBLE_EQ(log.read_scalar("/timing/train_steps"), 20.0);
+  auto metric = log.read_metric("mean_error");
+  ASSERT_EQ(metric.size(), 1u);
+  EXPECT_EQ(metric[0].step, 20);
+  EXPECT_EQ(log.attribute("/metrics/mean_error", "provenance.estimator"), "sample mean");
+  EXPECT_EQ(log.attribute("/", "status"), "completed");
+  EXPECT_TRUE(fs::exists(dir / "a/fx.png"));
+  EXPECT_TRUE(fs::exists(dir / "a/checkpoint.pt"));
+}
+
+TEST(Run, SameSeedSameLossCurveBitForBit) {
+  TempDir dir;
+  auto a = losses(run(dir, "a", experiment(25)));
+  auto b = losses(run(dir, "b", experiment(25)));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << "step " << i;
+  auto c = losses(run(dir, "c", experiment(25), false, {"seed=8"}));
+  EXPECT_NE(a[5].value, c[5].value);
+}
+
+TEST(Run, ResumeGivesTheUninterruptedLossCurve) {
+  TempDir dir;
+  auto full = losses(run(dir, "full", experiment(30)));
+  // "Interrupted" at step 13: the checkpoint is from step 10, rows up to 12 were flushed.
+  run(dir, "part", experiment(13));
+  auto resumed = losses(run(dir, "part", experiment(30), true));
+  ASSERT_EQ(resumed.size(), full.size());
+  for (size_t i = 0; i < full.size(); ++i) {
+    EXPECT_EQ(resumed[i].step, full[i].step);
+    EXPECT_EQ(resumed[i].value, full[i].value) << "step " << i;
+  }
+}
+
+TEST(Run, NanLossStopsNamingStepAndKeepsLogAndCheckpoint) {
+  TempDir dir;
+  std::string message = error_of([&] { run(dir, "nan", experiment(40, ""), false, {"objective.nan_at_step=15"}); });
+  EXPECT_CONTAINS(message, "training stopped at step 15: loss 'model' is nan");
+  EXPECT_CONTAINS(message, "checkpoint.pt");
+  auto log = genfw::RunLog::open(dir / "nan/fx.h5", false);
+  auto rows = log.read_series("/train/loss/model");
+  ASSERT_EQ(rows.size(), 15u);  // steps 0..14, all finite
+  EXPECT_EQ(rows.back().step, 14);
+  EXPECT_CONTAINS(log.attribute("/", "status"), "failed: training stopped at step 15");
+  EXPECT_EQ(log.attribute("/", "checkpoint_step"), "10");
+}
+
+TEST(Run, SigkillLeavesAReadableRunFile) {
+  TempDir dir;
+  std::string path = dir.file("long.toml", experiment(100000000, ""));
+  std::string out = dir / "long";
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string runner = std::string(GENFW_TEST_BINARY_DIR) + "/runner";
+    std::string plugins = fixture_dir("good");
+    ::execl(runner.c_str(), runner.c_str(), path.c_str(), "--out", out.c_str(), "--plugin-path", plugins.c_str(),
+            "--threads", "1", (char*)nullptr);
+    ::_exit(127);
+  }
+  // Wait until a few checkpoints have been written, then kill without warning.
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  auto log = genfw::RunLog::open(out + "/fx.h5", false);
+  auto rows = log.read_series("/train/loss/model");
+  EXPECT_GE(rows.size(), 10u);
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].step, int64_t(i));
+  EXPECT_EQ(log.attribute("/", "status"), "running");
+  EXPECT_CONTAINS(log.read_string("/config"), "fixture_nll");
+}
+
+TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
+  TempDir dir;
+  std::string a = run(dir, "a", experiment(10));
+  std::string b = run(dir, "b", experiment(10), false, {"seed=9", "name=\"fy\""});
+  std::ostringstream table;
+  genfw::write_comparison({a, b}, genfw::TableFormat::markdown, false, table);
+  std::string text = table.str();
+  EXPECT_CONTAINS(text, "| experiment | dataset | model | objective | sampler | parameters | train steps |");
+  EXPECT_CONTAINS(text, "mean_error |");
+  EXPECT_CONTAINS(text, "| fx | fixture_gaussian | fixture_mean | fixture_nll | fixture_prior | 2 | 10 |");
+  EXPECT_CONTAINS(text, "| fy |");
+  std::ostringstream csv;
+  genfw::write_comparison({a, b}, genfw::TableFormat::csv, false, csv);
+  EXPECT_CONTAINS(csv.str(), "experiment,dataset,model");
+
+  std::string other = experiment(10);
+  other.replace(other.find("plugin = \"fixture_mean_error\""), 30, "plugin = \"fixture_mean_error\"\nprovenance_tag = \"b\"");
+  std::string c = run(dir, "c", other);
+  std::ostringstream refused;
+  std::string message = error_of([&] { genfw::write_comparison({a, c}, genfw::TableFormat::markdown, false, refused); });
+  EXPECT_CONTAINS(message, "metric 'mean_error'");
+  EXPECT_CONTAINS(message, "differ in tag (a vs b)");
+  EXPECT_CONTAINS(message, "--force");
+  std::ostringstream forced;
+  genfw::write_comparison({a, c}, genfw::TableFormat::markdown, true, forced);
+  EXPECT_CONTAINS(forced.str(), "warning (--force)");
+}
