@@ -92,7 +92,7 @@ TEST(Config, UnknownPluginListsCandidates) {
   text.replace(text.find("\"fixture_prior\""), 15, "\"fixture_prio\"");
   std::string path = dir.file("plugin.toml", text);
   std::string message = error_of([&] { load(path); });
-  EXPECT_CONTAINS(message, path + ":21:");
+  EXPECT_CONTAINS(message, path + ":20:");
   EXPECT_CONTAINS(message, "unknown sampler 'fixture_prio'; did you mean 'fixture_prior'?");
 }
 
