@@ -165,7 +165,8 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   EXPECT_CONTAINS(csv.str(), "experiment,dataset,model");
 
   std::string other = experiment(10);
-  other.replace(other.find("plugin = \"fixture_mean_error\""), 30, "plugin = \"fixture_mean_error\"\nprovenance_tag = \"b\"");
+  const std::string metric_line = "plugin = \"fixture_mean_error\"";
+  other.replace(other.find(metric_line), metric_line.size(), metric_line + "\nprovenance_tag = \"b\"");
   std::string c = run(dir, "c", other);
   std::ostringstream refused;
   std::string message = error_of([&] { genfw::write_comparison({a, c}, genfw::TableFormat::markdown, false, refused); });

@@ -24,6 +24,17 @@ void ensure_parents(H5::H5File& file, const std::string& path) {
   }
 }
 
+// H5Lexists fails (rather than answering false) when a parent group is missing,
+// so each prefix is checked in turn.
+bool path_exists(H5::H5File& file, const std::string& path) {
+  size_t pos = 1;
+  while ((pos = path.find('/', pos)) != std::string::npos) {
+    if (!file.nameExists(path.substr(0, pos))) return false;
+    ++pos;
+  }
+  return file.nameExists(path);
+}
+
 H5::StrType text_type() { return H5::StrType(H5::PredType::C_S1, H5T_VARIABLE); }
 
 template <typename Body>
@@ -68,15 +79,7 @@ RunLog RunLog::open(const std::string& path, bool writable) {
 }
 
 bool RunLog::exists(const std::string& object_path) const {
-  return hdf5(path_, "lookup", [&] {
-    // nameExists needs each parent to exist.
-    size_t pos = 1;
-    while ((pos = object_path.find('/', pos)) != std::string::npos) {
-      if (!impl_->file.nameExists(object_path.substr(0, pos))) return false;
-      ++pos;
-    }
-    return impl_->file.nameExists(object_path);
-  });
+  return hdf5(path_, "lookup", [&] { return path_exists(impl_->file, object_path); });
 }
 
 void RunLog::write_string(const std::string& path, const std::string& text) {
@@ -168,7 +171,7 @@ using Row = std::array<double, 3>;
 
 void append_rows(H5::H5File& file, const std::string& path, const std::vector<Row>& rows,
                  const std::string& columns) {
-  if (!file.nameExists(path.substr(0, path.rfind('/'))) || !file.nameExists(path)) {
+  if (!path_exists(file, path)) {
     ensure_parents(file, path);
     hsize_t dims[2] = {0, 3}, max_dims[2] = {H5S_UNLIMITED, 3}, chunk[2] = {1024, 3};
     H5::DSetCreatPropList properties;
