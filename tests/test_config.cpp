@@ -119,6 +119,51 @@ TEST(Config, ExtendsAndSetOverride) {
   EXPECT_DOUBLE_EQ(config.data.options.real("mean"), 1.5);
 }
 
+TEST(Config, ExtendsListMixesInMetricsAndSetAddressesOneByPlugin) {
+  TempDir dir;
+  std::string base = kGood;
+  base.erase(base.find("[[metrics]]"));
+  dir.file("base.toml", base);
+  dir.file("metrics.toml", "[[metrics]]\nplugin = \"fixture_mean_error\"\n");
+  std::string path = dir.file("child.toml",
+                              "extends = [\"base.toml\", \"metrics.toml\"]\n[[metrics]]\nplugin = \"fixture_mean_error\"\n"
+                              "provenance_tag = \"own\"\n");
+  auto config = load(path);
+  ASSERT_EQ(config.metrics.size(), 2u);  // the mixed-in entry, then the file's own
+  EXPECT_EQ(config.metrics[1].options.string("provenance_tag"), "own");
+
+  std::string single = dir.file("single.toml", "extends = [\"base.toml\", \"metrics.toml\"]\n");
+  auto set = load(single, {"metrics.fixture_mean_error.provenance_tag=\"x\""});
+  EXPECT_EQ(set.metrics[0].options.string("provenance_tag"), "x");
+  std::string message = error_of([&] { load(single, {"metrics.fid.batch_size=3"}); });
+  EXPECT_CONTAINS(message, "no entry with plugin 'fid'");
+  message = error_of([&] { load(path, {"metrics.fixture_mean_error.provenance_tag=\"x\""}); });
+  EXPECT_CONTAINS(message, "several entries use plugin 'fixture_mean_error'");
+}
+
+TEST(Config, SuiteProfilesAndErrors) {
+  TempDir dir;
+  dir.file("a.toml", kGood);
+  std::string suite = dir.file("suite.toml",
+                               "[suite]\nname = \"s\"\nexperiments = [\"a.toml\"]\nset = [\"train.steps=2\"]\n"
+                               "[suite.profiles.full]\nexperiments = [\"a.toml\", \"a.toml\"]\n");
+  EXPECT_TRUE(genfw::is_suite_file(suite));
+  EXPECT_FALSE(genfw::is_suite_file(dir / "a.toml"));
+  auto cpu = genfw::load_suite(suite, "");
+  EXPECT_EQ(cpu.profile, "cpu");
+  ASSERT_EQ(cpu.experiments.size(), 1u);
+  EXPECT_EQ(cpu.overrides, std::vector<std::string>{"train.steps=2"});
+  auto full = genfw::load_suite(suite, "full");
+  EXPECT_EQ(full.experiments.size(), 2u);
+  EXPECT_EQ(full.overrides, cpu.overrides);  // inherited where the profile is silent
+  EXPECT_CONTAINS(error_of([&] { genfw::load_suite(suite, "ful"); }), "unknown profile 'ful'; did you mean 'full'?");
+  std::string missing = dir.file("missing.toml", "[suite]\nexperiments = [\"nope.toml\"]\n");
+  EXPECT_CONTAINS(error_of([&] { genfw::load_suite(missing, ""); }), "nope.toml does not exist");
+  std::string typo = dir.file("typo.toml", "[suite]\nexperiment = [\"a.toml\"]\n");
+  EXPECT_CONTAINS(error_of([&] { genfw::load_suite(typo, ""); }),
+                  "typo.toml:2:14: unknown suite key 'experiment'; did you mean 'experiments'?");
+}
+
 TEST(Config, ResolvedConfigLoadsBackIdentically) {
   TempDir dir;
   auto config = load(dir.file("good.toml", kGood), {"train.groups.model.lr=0.01"});

@@ -67,7 +67,7 @@ const Schema& top_schema() {
           .string("name", "", "experiment name (default: the file name without .toml)")
           .integer("seed", 0, "seed of every random number in the run", at_least(0))
           .choice("device", "cpu", {"cpu", "cuda", "auto"}, "where tensors live")
-          .string("extends", "", "a base experiment file this one overrides");
+          .string("extends", "", "base experiment file(s) this one overrides: a path or a list, later ones win");
   return schema;
 }
 
@@ -99,7 +99,9 @@ toml::table parse_toml_file(const std::string& path) {
   }
 }
 
-// Tables merge key by key; anything else (values, arrays, arrays of tables) is replaced.
+// Tables merge key by key; arrays of tables ([[metrics]]) concatenate, base
+// entries first, so a file of shared metrics can be mixed in; values and plain
+// arrays are replaced.
 void merge_into(toml::table& base, const toml::table& over) {
   for (auto&& [key, node] : over) {
     if (auto* over_table = node.as_table()) {
@@ -108,27 +110,58 @@ void merge_into(toml::table& base, const toml::table& over) {
         continue;
       }
     }
+    const toml::array* over_tables = node.as_array();
+    toml::array* base_tables = base.get_as<toml::array>(key);
+    if (over_tables && base_tables && over_tables->is_array_of_tables() && base_tables->is_array_of_tables()) {
+      for (const auto& element : *over_tables) base_tables->push_back(element);
+      continue;
+    }
     base.insert_or_assign(key, node);
   }
 }
 
-toml::table load_with_extends(const std::string& path, std::vector<std::string>& chain) {
+// `chain` holds the files above this one, to refuse cycles (not diamonds).
+toml::table load_with_extends(const std::string& path, std::vector<std::string> chain) {
   std::string canonical = fs::weakly_canonical(path).string();
   for (const auto& seen : chain) {
     GENFW_CHECK(seen != canonical, path, ": 'extends' forms a cycle through ", canonical);
   }
   chain.push_back(canonical);
   toml::table table = parse_toml_file(path);
-  if (auto* extends = table.get("extends")) {
-    auto base_name = extends->value<std::string>();
-    if (!base_name) fail_at(extends->source(), path, "'extends' must be a string (a file path)");
-    fs::path base_path = fs::path(path).parent_path() / *base_name;
-    toml::table merged = load_with_extends(base_path.string(), chain);
-    table.erase("extends");
-    merge_into(merged, table);
-    return merged;
+  const toml::node* extends = table.get("extends");
+  if (!extends) return table;
+  std::vector<const toml::node*> bases;
+  if (const toml::array* list = extends->as_array()) {
+    for (const auto& item : *list) bases.push_back(&item);
+  } else {
+    bases.push_back(extends);
   }
-  return table;
+  toml::table merged;
+  for (const toml::node* base : bases) {  // later bases override earlier ones
+    auto base_name = base->value<std::string>();
+    if (!base_name) fail_at(base->source(), path, "'extends' must be a file path or a list of file paths");
+    merge_into(merged, load_with_extends((fs::path(path).parent_path() / *base_name).string(), chain));
+  }
+  table.erase("extends");
+  merge_into(merged, table);
+  return merged;
+}
+
+// The table of an array of tables ([[metrics]]) whose plugin is `plugin`.
+toml::table* element_by_plugin(toml::array& tables, const std::string& plugin, const std::string& assignment) {
+  std::vector<std::string> plugins;
+  toml::table* found = nullptr;
+  for (auto& element : tables) {
+    toml::table* table = element.as_table();
+    std::string name = table ? table->get("plugin") ? table->get("plugin")->value_or(std::string()) : "" : "";
+    plugins.push_back(name);
+    if (name == plugin) {
+      GENFW_CHECK(!found, "--set ", assignment, ": several entries use plugin '", plugin, "'");
+      found = table;
+    }
+  }
+  GENFW_CHECK(found, "--set ", assignment, ": no entry with plugin '", plugin, "'", unknown_name_hint(plugin, plugins));
+  return found;
 }
 
 void apply_override(toml::table& root, const std::string& assignment) {
@@ -143,14 +176,23 @@ void apply_override(toml::table& root, const std::string& assignment) {
     parsed = toml::table{{"value", text}};  // a bare word is a string
   }
   toml::table* table = &root;
+  toml::array* tables = nullptr;  // set when the previous part named an array of tables
   size_t start = 0;
   for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', start)) {
     std::string part = path.substr(start, dot - start);
-    if (!table->contains(part)) table->insert(part, toml::table{});
-    table = table->get_as<toml::table>(part);
-    GENFW_CHECK(table != nullptr, "--set ", assignment, ": '", part, "' is not a table");
     start = dot + 1;
+    if (tables) {  // metrics.fid.key: the element whose plugin is 'fid'
+      table = element_by_plugin(*tables, part, assignment);
+      tables = nullptr;
+      continue;
+    }
+    if (!table->contains(part)) table->insert(part, toml::table{});
+    tables = table->get_as<toml::array>(part);
+    table = table->get_as<toml::table>(part);
+    GENFW_CHECK(table != nullptr || (tables && tables->is_array_of_tables()), "--set ", assignment, ": '", part,
+                "' is not a table");
   }
+  GENFW_CHECK(!tables, "--set ", assignment, ": name the element, e.g. metrics.fid.num_samples=1000");
   table->insert_or_assign(path.substr(start), *parsed.get("value"));
 }
 
@@ -430,6 +472,63 @@ std::string ExperimentConfig::resolved_toml() const {
   out << "\n[log]\n";
   write_options(out, log);
   return out.str();
+}
+
+namespace {
+std::vector<std::string> string_list(const toml::table& table, const std::string& key, const std::string& path) {
+  std::vector<std::string> out;
+  const toml::node* node = table.get(key);
+  if (!node) return out;
+  const toml::array* list = node->as_array();
+  if (!list) fail_at(node->source(), path, "suite key '" + key + "' must be a list of strings");
+  for (const auto& item : *list) {
+    auto text = item.value<std::string>();
+    if (!text) fail_at(item.source(), path, "suite key '" + key + "' must be a list of strings");
+    out.push_back(*text);
+  }
+  return out;
+}
+
+void check_suite_keys(const toml::table& table, const std::vector<std::string>& known, const std::string& path) {
+  for (auto&& [key, node] : table) {
+    std::string name(key.str());
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      fail_at(node.source(), path, "unknown suite key '" + name + "'" + unknown_name_hint(name, known));
+    }
+  }
+}
+}  // namespace
+
+bool is_suite_file(const std::string& path) { return parse_toml_file(path).contains("suite"); }
+
+SuiteConfig load_suite(const std::string& path, const std::string& profile) {
+  toml::table root = parse_toml_file(path);
+  const toml::table* suite = root.get_as<toml::table>("suite");
+  GENFW_CHECK(suite, path, ": not a suite file (it has no [suite] table)");
+  check_suite_keys(root, {"suite"}, path);
+  check_suite_keys(*suite, {"name", "experiments", "set", "profiles"}, path);
+  SuiteConfig config;
+  config.path = path;
+  config.profile = profile.empty() ? "cpu" : profile;
+  config.name = suite->get("name") ? suite->get("name")->value_or(std::string()) : fs::path(path).stem().string();
+  GENFW_CHECK(!config.name.empty(), path, ": [suite] name must be a non-empty string");
+  const toml::table* chosen = suite;
+  if (config.profile != "cpu") {
+    const toml::table* profiles = suite->get_as<toml::table>("profiles");
+    std::vector<std::string> names{"cpu"};
+    if (profiles) for (auto&& [key, node] : *profiles) names.emplace_back(key.str());
+    chosen = profiles ? profiles->get_as<toml::table>(config.profile) : nullptr;
+    GENFW_CHECK(chosen, path, ": unknown profile '", config.profile, "'", unknown_name_hint(config.profile, names));
+    check_suite_keys(*chosen, {"experiments", "set"}, path);
+  }
+  config.experiments = string_list(chosen->contains("experiments") ? *chosen : *suite, "experiments", path);
+  config.overrides = string_list(chosen->contains("set") ? *chosen : *suite, "set", path);
+  GENFW_CHECK(!config.experiments.empty(), path, ": profile '", config.profile, "' lists no experiments");
+  for (auto& experiment : config.experiments) {
+    experiment = (fs::path(path).parent_path() / experiment).string();
+    GENFW_CHECK(fs::exists(experiment), path, ": suite experiment ", experiment, " does not exist");
+  }
+  return config;
 }
 
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides,

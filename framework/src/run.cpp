@@ -74,7 +74,9 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
   log.write_string("/env/started", now_iso());
 }
 
-std::string default_out_dir(const std::string& name, bool resume) {
+}  // namespace
+
+std::string default_run_folder(const std::string& name, bool resume) {
   fs::path base = fs::path("runs") / name;
   if (resume) {  // the newest of runs/<name>, runs/<name>-2, ...
     fs::path newest;
@@ -88,6 +90,8 @@ std::string default_out_dir(const std::string& name, bool resume) {
   for (int k = 2; fs::exists(candidate); ++k) candidate = base.string() + "-" + std::to_string(k);
   return candidate.string();
 }
+
+namespace {
 
 // Options of the dataset with its split set to "test" (when it has a split).
 Options test_split_options(const ComponentConfig& data, const Registry& registry) {
@@ -256,7 +260,7 @@ std::string run_experiment(const RunRequest& request, const Registry& registry) 
   torch::Device device = resolve_device(config.device);
   torch::manual_seed(config.seed);
 
-  std::string out_dir = request.out_dir.empty() ? default_out_dir(config.name, request.resume) : request.out_dir;
+  std::string out_dir = request.out_dir.empty() ? default_run_folder(config.name, request.resume) : request.out_dir;
   fs::create_directories(out_dir);
   std::string run_file = (fs::path(out_dir) / (config.name + ".h5")).string();
   std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();

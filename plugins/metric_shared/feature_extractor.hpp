@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <iostream>
 #include <sstream>
 #include <string>
 
@@ -286,6 +287,9 @@ class ClassifierExtractor : public FeatureExtractor {
         loss.backward();
         optimizer.step();
       }
+      // Minutes of silence on first use would look like a hang.
+      std::cerr << "metric extractor: trained the in-domain classifier for epoch " << epoch + 1 << "/"
+                << config.classifier_epochs << " (first use; cached afterwards)" << std::endl;
     }
     net_->eval();
   }

@@ -70,6 +70,17 @@ GENFW_API ExperimentConfig load_experiment_text(const std::string& text, const s
 /// is offered (or derivable) by the model. Throws one sentence naming what is
 /// missing, e.g. "objective 'dsm' needs capability 'score'; model 'vae'
 /// offers: latent-variable".
+/// A suite: experiments run one after another and tabulated together (the
+/// benchmark). `[suite]` holds name, experiments, set; `[suite.profiles.P]`
+/// replaces experiments / set for `--profile P` (the default profile is "cpu").
+struct SuiteConfig {
+  std::string path, name, profile;
+  std::vector<std::string> experiments;  ///< resolved against the suite file's folder
+  std::vector<std::string> overrides;    ///< "table.key=value" applied to every experiment
+};
+GENFW_API bool is_suite_file(const std::string& path);
+GENFW_API SuiteConfig load_suite(const std::string& path, const std::string& profile);
+
 GENFW_API void check_composition(const ExperimentConfig& config, const Registry& registry);
 
 }  // namespace genfw
