@@ -49,8 +49,55 @@ RunRow read_row(const std::string& file) {
   return row;
 }
 
-// Provenance keys that describe the estimate itself, not its comparability.
-bool comparable_key(const std::string& key) { return key != "num_samples" && key != "sample_count"; }
+// Provenance keys that describe the estimate itself, not its comparability. The
+// estimator is one: test NLL is exact for a flow and a bound for a VAE or a DDPM,
+// and papers tabulate them side by side; the table names each run's estimator.
+bool comparable_key(const std::string& key) {
+  return key != "num_samples" && key != "sample_count" && key != "samples" && key != "estimator";
+}
+
+// The metric that `name` is the spread of ("fid" for "fid_std"/"fid_sem"), or "".
+std::string spread_of(const std::string& name, const std::set<std::string>& metrics) {
+  for (const std::string suffix : {"_std", "_sem"}) {
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      std::string base = name.substr(0, name.size() - suffix.size());
+      if (metrics.count(base)) return base;
+    }
+  }
+  return "";
+}
+
+void merge_spreads(std::vector<RunRow>& rows, const std::set<std::string>& metrics) {
+  for (const auto& metric : metrics) {
+    std::string base = spread_of(metric, metrics);
+    if (base.empty()) continue;
+    for (auto& row : rows) {
+      auto spread = row.cells.find("metric:" + metric);
+      auto value = row.cells.find("metric:" + base);
+      if (spread != row.cells.end() && value != row.cells.end()) {
+        value->second += " ± " + number(std::stod(spread->second), 2);
+      }
+    }
+  }
+}
+
+// "metric: estimator per run" lines for the columns whose runs used different estimators.
+std::vector<std::string> estimator_notes(const std::vector<RunRow>& rows, const std::set<std::string>& metrics) {
+  std::vector<std::string> notes;
+  for (const auto& metric : metrics) {
+    if (!spread_of(metric, metrics).empty()) continue;  // its value's note covers it
+    std::set<std::string> distinct;
+    std::string listing;
+    for (const auto& row : rows) {
+      auto it = row.provenance.find(metric);
+      if (it == row.provenance.end() || !it->second.count("estimator")) continue;
+      distinct.insert(it->second.at("estimator"));
+      listing += "\n  " + row.cells.at("experiment") + ": " + it->second.at("estimator");
+    }
+    if (distinct.size() > 1) notes.push_back(metric + " estimators:" + listing);
+  }
+  return notes;
+}
 
 }  // namespace
 
@@ -90,7 +137,12 @@ void write_comparison(const std::vector<std::string>& run_files, TableFormat for
   }
   std::vector<std::string> columns{"experiment", "dataset", "model", "objective", "sampler", "parameters",
                                    "train steps", "train s", "NFE", "samples/s"};
-  for (const auto& metric : metric_names) columns.push_back("metric:" + metric);
+  for (const auto& metric : metric_names) {
+    // Markdown shows "value ± spread" in one cell; CSV keeps the spread's own column.
+    if (format == TableFormat::markdown && !spread_of(metric, metric_names).empty()) continue;
+    columns.push_back("metric:" + metric);
+  }
+  if (format == TableFormat::markdown) merge_spreads(rows, metric_names);
   auto header = [](const std::string& c) { return c.rfind("metric:", 0) == 0 ? c.substr(7) : c; };
   if (format == TableFormat::csv) {
     for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << header(columns[i]);
@@ -117,6 +169,7 @@ void write_comparison(const std::vector<std::string>& run_files, TableFormat for
       out << "\n";
     }
   }
+  for (const auto& note : estimator_notes(rows, metric_names)) out << "\n" << note << "\n";
   for (const auto& note : notes) out << "\nwarning (--force): " << note << "\n";
 }
 

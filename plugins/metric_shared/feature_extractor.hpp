@@ -193,13 +193,15 @@ class ClassifierExtractor : public FeatureExtractor {
     device_ = context.device;
     name = "classifier(cnn-v1,width=" + std::to_string(config.classifier_width) +
            ",epochs=" + std::to_string(config.classifier_epochs) + ",seed=" + std::to_string(config.classifier_seed) + ")";
-    std::ostringstream range;
-    range << "range [" << low_ << ", " << high_ << "] -> [-1, 1]";
-    preprocessing = range.str();
+    // What the network sees, not the data's own range: runs trained in [0, 1]
+    // and in [-1, 1] are scored on the same inputs and stay comparable.
+    preprocessing = "data range -> [-1, 1]";
 
     std::ostringstream key;
+    // The data range is not part of the key: inputs are mapped to [-1, 1] first,
+    // so one classifier serves experiments whatever range they train in.
     key << name << "|" << data.name << "|" << data.shape[0] << "x" << data.shape[1] << "x" << data.shape[2]
-        << "|" << std::setprecision(17) << low_ << "," << high_ << "|classes=" << data.num_classes
+        << "|classes=" << data.num_classes
         << "|train=" << context.train_data->size();
     const std::string key_hash = Fnv1a().text(key.str()).hex();
 
@@ -338,8 +340,7 @@ class TorchScriptExtractor : public FeatureExtractor {
     name = "torchscript(" + std::filesystem::path(config.torchscript_path).filename().string() + ")";
     digest = file_digest(config.torchscript_path);
     std::ostringstream pre;
-    pre << std::setprecision(17) << "range [" << data_.low << ", " << data_.high << "] -> ["
-        << config.input_range[0] << ", " << config.input_range[1] << "]";
+    pre << std::setprecision(17) << "data range -> [" << config.input_range[0] << ", " << config.input_range[1] << "]";
     if (config.resize > 0) pre << ", bilinear resize to " << config.resize << "x" << config.resize;
     if (config.grayscale_to_rgb) pre << ", grayscale repeated to 3 channels";
     preprocessing = pre.str();
