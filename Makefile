@@ -23,8 +23,9 @@ build: configure
 test: build
 	cd $(BUILD) && OMP_NUM_THREADS=2 ctest --output-on-failure -j 1
 
+# The main job: five families on Fashion-MNIST, one table (runs/benchmark_fashion/).
 run: build
-	$(BUILD)/runner experiments/score_toy2d.toml
+	$(BUILD)/runner experiments/benchmark_fashion.toml
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)

@@ -3,7 +3,15 @@
 # Builds a plugin library NAME.so into the plugin folder the runner searches,
 # and, for each test source, a GoogleTest executable registered with CTest.
 # The same function serves built-in plugins and plugins built outside the tree
-# against the installed SDK (find_package(genfw)).
+# against the installed SDK (find_package(genfw)); there the plugin folder is
+# ${CMAKE_BINARY_DIR}/plugins (pass it to `runner --plugin-path`), and
+# `cmake --install` puts the plugin beside the SDK's built-ins when given the
+# SDK's prefix, where the runner finds it without --plugin-path.
+include(GNUInstallDirs)
+# Here, not inside the function: enable_testing() sets a variable of the calling
+# scope, and an outside project then needs no CTest boilerplate of its own.
+enable_testing()
+
 function(genfw_add_plugin name)
   cmake_parse_arguments(ARG "" "" "SOURCES;TESTS;LIBRARIES" ${ARGN})
   if(NOT ARG_SOURCES)
@@ -16,9 +24,12 @@ function(genfw_add_plugin name)
   endif()
   set_target_properties(${name} PROPERTIES PREFIX "" CXX_VISIBILITY_PRESET hidden
                         LIBRARY_OUTPUT_DIRECTORY ${GENFW_PLUGIN_OUTPUT_DIR})
-  if(TARGET genfw_pch)
+  if(TARGET genfw_pch)  # only in the framework's own tree
     target_precompile_headers(${name} REUSE_FROM genfw_pch)
-    install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/genfw/plugins)
+  endif()
+  install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/genfw/plugins)
+  if(ARG_TESTS AND NOT TARGET GTest::gtest_main)
+    find_package(GTest REQUIRED)
   endif()
   foreach(test_source ${ARG_TESTS})
     get_filename_component(test_name ${test_source} NAME_WE)

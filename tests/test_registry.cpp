@@ -42,6 +42,38 @@ TEST(Registry, RefusesALibraryWithoutManifest) {
   EXPECT_CONTAINS(message, "genfw_plugin_manifest");
 }
 
+TEST(Registry, NamesALibraryThatCannotBeLoaded) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("unresolved_symbol")); });
+  EXPECT_CONTAINS(message, "cannot load plugin library");
+  EXPECT_CONTAINS(message, "unresolved_symbol/fixture_unresolved_symbol.so");
+  EXPECT_CONTAINS(message, "genfw_function_of_another_sdk");
+}
+
+TEST(Registry, RefusesALibraryWithoutAnyEntryPoint) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("not_a_plugin")); });
+  EXPECT_CONTAINS(message, "fixture_not_a_plugin.so");
+  EXPECT_CONTAINS(message, "no entry point 'genfw_plugin_abi_version'");
+  EXPECT_CONTAINS(message, "not a genfw plugin");
+}
+
+TEST(Registry, RefusesAManifestEntryWithoutFactory) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("no_factory")); });
+  EXPECT_CONTAINS(message, "fixture_no_factory.so");
+  EXPECT_CONTAINS(message, "malformed manifest");
+  EXPECT_CONTAINS(message, "sampler 'fixture_no_factory' has no factory");
+  EXPECT_EQ(registry.try_find("fixture_no_factory", genfw::Kind::sampler), nullptr);
+}
+
+TEST(Registry, RefusesAnEmptyManifest) {
+  genfw::Registry registry;
+  std::string message = error_of([&] { registry.load_directory(fixture_dir("empty_manifest")); });
+  EXPECT_CONTAINS(message, "fixture_empty_manifest.so");
+  EXPECT_CONTAINS(message, "empty manifest");
+}
+
 TEST(Registry, NamesTheLibraryWhoseManifestThrows) {
   genfw::Registry registry;
   std::string message = error_of([&] { registry.load_directory(fixture_dir("throwing_manifest")); });

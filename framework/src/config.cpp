@@ -499,6 +499,26 @@ void check_suite_keys(const toml::table& table, const std::vector<std::string>& 
 }
 }  // namespace
 
+std::string with_sampler(const std::string& config_text, const std::string& origin, const std::string& sampler) {
+  toml::table root;
+  try {
+    root = toml::parse(config_text, origin);
+  } catch (const toml::parse_error& e) {
+    fail_at(e.source(), origin, std::string("malformed TOML: ") + std::string(e.description()));
+  }
+  toml::table replaced{{"plugin", sampler}};
+  if (const toml::table* old = root.get_as<toml::table>("sampler")) {
+    if (old->get("plugin") && old->get("plugin")->value_or(std::string()) == sampler) return config_text;
+    for (const char* kept : {"num_samples", "batch_size"}) {
+      if (const toml::node* value = old->get(kept)) replaced.insert(kept, *value);
+    }
+  }
+  root.insert_or_assign("sampler", replaced);
+  std::ostringstream out;
+  out << root;
+  return out.str();
+}
+
 bool is_suite_file(const std::string& path) { return parse_toml_file(path).contains("suite"); }
 
 SuiteConfig load_suite(const std::string& path, const std::string& profile) {

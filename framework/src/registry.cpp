@@ -2,6 +2,7 @@
 #define BOOST_DLL_USE_STD_FS
 #include "genfw/registry.hpp"
 
+#include <dlfcn.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -48,8 +49,13 @@ void Registry::load_library(const std::string& path) {
   library->load(file.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) {
     delete library;
-    throw Error("cannot load plugin library " + file.string() + ": " + ec.message() +
-                " (built against another framework or LibTorch build?)");
+    // Boost.DLL reports only "bad file descriptor"; the dynamic loader says
+    // which symbol or dependency is missing, so ask it again for its reason.
+    void* retry = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    const char* reason = retry ? nullptr : ::dlerror();
+    if (retry) ::dlclose(retry);
+    throw Error("cannot load plugin library " + file.string() + ": " + (reason ? reason : ec.message()) +
+                " (built against another genfw SDK or LibTorch build?)");
   }
   loaded_libraries().push_back(library);
 
@@ -77,8 +83,10 @@ void Registry::load_library(const std::string& path) {
   GENFW_CHECK(!manifest.components.empty(), "plugin library ", file.string(),
               " has an empty manifest (no components)");
   for (auto& info : manifest.components) {
-    GENFW_CHECK(!info.name.empty() && info.factory, "plugin library ", file.string(),
-                " has a malformed manifest entry (empty name or no factory)");
+    GENFW_CHECK(!info.name.empty(), "plugin library ", file.string(), " has a malformed manifest: a ",
+                kind_name(info.kind), " entry without a name");
+    GENFW_CHECK(info.factory != nullptr, "plugin library ", file.string(), " has a malformed manifest: ",
+                kind_name(info.kind), " '", info.name, "' has no factory (add it with Manifest::add<T>)");
     info.library = file.string();
     if (const ComponentInfo* taken = try_find(info.name, info.kind)) {
       throw Error(detail::concat(kind_name(info.kind), " name '", info.name, "' is taken twice: by ",
@@ -100,14 +108,8 @@ void Registry::load_directory(const std::string& dir) {
 }
 
 void Registry::load_search_path(const std::vector<std::string>& extra) {
-  std::vector<std::string> defaults{build_plugin_dir(), installed_plugin_dir()};
-  bool loaded_default = false;
-  for (const auto& dir : defaults) {
-    if (!loaded_default && fs::is_directory(dir)) {
-      load_directory(dir);
-      loaded_default = true;  // the installed copy and the build copy are the same plugins
-    }
-  }
+  std::string builtin = builtin_plugin_dir();
+  if (fs::is_directory(builtin)) load_directory(builtin);
   for (const auto& dir : extra) load_directory(dir);
   if (const char* env = std::getenv("GENFW_PLUGIN_PATH")) {
     std::string paths = env;
@@ -152,6 +154,20 @@ std::unique_ptr<Component> Registry::create_component(const ComponentInfo& info,
 }
 
 std::string Registry::build_plugin_dir() { return GENFW_BUILD_PLUGIN_DIR; }
-std::string Registry::installed_plugin_dir() { return GENFW_INSTALLED_PLUGIN_DIR; }
+
+std::string Registry::installed_plugin_dir() {
+  // Found from where libgenfw itself was loaded, not a path fixed at configure
+  // time, so an installed tree works under any --prefix and after being moved.
+  Dl_info self{};
+  if (::dladdr(reinterpret_cast<void*>(&Registry::installed_plugin_dir), &self) == 0 || !self.dli_fname) return "";
+  return (fs::weakly_canonical(self.dli_fname).parent_path() / "genfw" / "plugins").string();
+}
+
+std::string Registry::builtin_plugin_dir() {
+  // The installed copy wins: an installed runner must not pick up the build
+  // tree it was installed from, which may since have changed.
+  std::string installed = installed_plugin_dir();
+  return !installed.empty() && fs::is_directory(installed) ? installed : build_plugin_dir();
+}
 
 }  // namespace genfw

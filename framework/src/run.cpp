@@ -244,7 +244,9 @@ std::string run_experiment(const RunRequest& request, const Registry& registry) 
     GENFW_CHECK(!checkpoint.empty(), request.parent_run, " has no checkpoint (was it trained with [log] checkpoint = true?)");
     parent_checkpoint = (fs::path(request.parent_run).parent_path() / checkpoint).string();
     // The parent's training is done: sample its weights, don't retrain.
-    config = load_experiment_text(parent.read_string("/config"), request.parent_run, overrides, registry);
+    std::string parent_config = parent.read_string("/config");
+    if (!request.sampler.empty()) parent_config = with_sampler(parent_config, request.parent_run, request.sampler);
+    config = load_experiment_text(parent_config, request.parent_run, overrides, registry);
     config.train.reset();
     config.objective.reset();
     config.name += "-" + config.sampler.plugin;

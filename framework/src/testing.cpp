@@ -1,11 +1,15 @@
 #include "genfw/testing.hpp"
 
+#include <filesystem>
+
 namespace genfw::testing {
 
-const Registry& plugins() {
-  static const Registry registry = [] {
+const Registry& plugins_with(const std::string& own_dir) {
+  static const Registry registry = [&] {
     Registry r;
-    r.load_directory(Registry::build_plugin_dir());
+    std::string builtin = Registry::builtin_plugin_dir();
+    r.load_directory(builtin);
+    if (!own_dir.empty() && !std::filesystem::equivalent(own_dir, builtin)) r.load_directory(own_dir);
     return r;
   }();
   return registry;

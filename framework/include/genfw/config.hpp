@@ -78,6 +78,12 @@ struct SuiteConfig {
   std::vector<std::string> experiments;  ///< resolved against the suite file's folder
   std::vector<std::string> overrides;    ///< "table.key=value" applied to every experiment
 };
+/// A run's resolved config text with its [sampler] replaced by `sampler`'s
+/// defaults, keeping num_samples and batch_size (`runner sample --sampler`): the
+/// old sampler's options mean nothing to the new one.
+GENFW_API std::string with_sampler(const std::string& config_text, const std::string& origin,
+                                   const std::string& sampler);
+
 GENFW_API bool is_suite_file(const std::string& path);
 GENFW_API SuiteConfig load_suite(const std::string& path, const std::string& profile);
 

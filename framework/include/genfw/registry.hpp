@@ -20,9 +20,9 @@ class GENFW_API Registry {
   void load_library(const std::string& path);
   /// Loads every *.so in `dir` (sorted by name). A missing folder is an error.
   void load_directory(const std::string& dir);
-  /// The default search path: build plugin folder, `extra` folders, then
-  /// GENFW_PLUGIN_PATH (colon-separated). Folders that do not exist are skipped
-  /// except the explicit `extra` ones.
+  /// The default search path: the built-in plugins (builtin_plugin_dir()),
+  /// `extra` folders, then GENFW_PLUGIN_PATH (colon-separated). Folders that
+  /// do not exist are skipped except the explicit `extra` ones.
   void load_search_path(const std::vector<std::string>& extra);
 
   /// Looks up a component; an unknown name lists the names of that kind.
@@ -46,8 +46,11 @@ class GENFW_API Registry {
 
   /// Where the build tree puts built-in plugins (compiled in).
   static std::string build_plugin_dir();
-  /// Folder of plugins installed beside the host library.
+  /// Folder of plugins installed beside the host library: <libdir>/genfw/plugins.
   static std::string installed_plugin_dir();
+  /// The built-in plugins of this libgenfw: the installed folder when it
+  /// exists (an installed SDK), else the build tree's.
+  static std::string builtin_plugin_dir();
 
  private:
   std::unique_ptr<Component> create_component(const ComponentInfo& info, const Options& options,

@@ -16,6 +16,7 @@ struct RunRequest {
   bool resume = false;
   std::string device;                     ///< "" = the experiment's; cpu | cuda | auto
   std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
+  std::string sampler;                    ///< `runner sample`: the sampler replacing the parent's
   bool print_config = false;              ///< print the resolved config and stop
 };
 

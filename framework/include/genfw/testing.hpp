@@ -11,8 +11,20 @@
 
 namespace genfw::testing {
 
-/// The registry of every plugin in the build's plugin folder, loaded once.
-GENFW_API const Registry& plugins();
+/// The built-in plugins (Registry::builtin_plugin_dir()) plus the plugins in
+/// `own_dir` when it is another folder; loaded once per process.
+GENFW_API const Registry& plugins_with(const std::string& own_dir);
+
+/// The registry a plugin's test uses: the built-ins plus the folder that
+/// genfw_add_plugin builds this test's plugin into (GENFW_TEST_PLUGIN_DIR), so
+/// the same test runs in the framework's tree and against an installed SDK.
+inline const Registry& plugins() {
+#ifdef GENFW_TEST_PLUGIN_DIR
+  return plugins_with(GENFW_TEST_PLUGIN_DIR);
+#else
+  return plugins_with("");
+#endif
+}
 
 /// Makes component `name` of `kind` with its defaults and `overrides`.
 template <typename T>
