@@ -15,15 +15,18 @@ namespace fs = std::filesystem;
 
 // ---- EMA --------------------------------------------------------------------
 
-Ema::Ema(torch::nn::Module& module, double decay) : module_(&module), decay_(decay) {
+Ema::Ema(torch::nn::Module& module, double decay) : parameters_(module.parameters()), decay_(decay) {
   torch::NoGradGuard no_grad;
-  for (const auto& p : module.parameters()) shadow_.push_back(p.detach().clone());
+  for (const auto& p : parameters_) shadow_.push_back(p.detach().clone());
 }
 
 void Ema::update() {
+  // The parameter list is taken once (Module::parameters() walks every submodule, which
+  // costs more than the update itself on deep models); the tensors stay the module's own
+  // through to() and load(), which change their data in place.
   torch::NoGradGuard no_grad;
-  auto parameters = module_->parameters();
-  for (size_t i = 0; i < parameters.size(); ++i) shadow_[i].mul_(decay_).add_(parameters[i].detach(), 1 - decay_);
+  at::_foreach_mul_(shadow_, decay_);
+  at::_foreach_add_(shadow_, parameters_, 1 - decay_);
 }
 
 void Ema::copy_to(torch::nn::Module& module) const {
@@ -34,14 +37,35 @@ void Ema::copy_to(torch::nn::Module& module) const {
 
 // ---- data order -------------------------------------------------------------
 
+namespace {
+// The permutation of one epoch. Drawing it costs ~8 ns per item (0.17 ms for 20k points,
+// as much as a small model's whole training step), so the last one drawn is kept (per
+// thread) and every step of the epoch slices it instead of drawing it again.
+const torch::Tensor& epoch_permutation(int64_t epoch, int64_t dataset_size, uint64_t seed) {
+  struct Cached {
+    uint64_t seed = 0;
+    int64_t epoch = -1, size = 0;
+    torch::Tensor permutation;
+  };
+  thread_local Cached cached;
+  if (cached.epoch != epoch || cached.size != dataset_size || cached.seed != seed) {
+    auto generator = at::detail::createCPUGenerator(seed * 1000003ULL + uint64_t(epoch) + 1);
+    cached.permutation = torch::randperm(dataset_size, generator, torch::kLong);
+    cached.seed = seed;
+    cached.epoch = epoch;
+    cached.size = dataset_size;
+  }
+  return cached.permutation;
+}
+}  // namespace
+
 torch::Tensor batch_indices(int64_t step, int64_t batch_size, int64_t dataset_size, uint64_t seed) {
   GENFW_CHECK(dataset_size > 0, "the training dataset is empty");
   std::vector<torch::Tensor> parts;
   int64_t position = step * batch_size, needed = batch_size;
   while (needed > 0) {
     int64_t epoch = position / dataset_size, offset = position % dataset_size;
-    auto generator = at::detail::createCPUGenerator(seed * 1000003ULL + uint64_t(epoch) + 1);
-    auto permutation = torch::randperm(dataset_size, generator, torch::kLong);
+    const torch::Tensor& permutation = epoch_permutation(epoch, dataset_size, seed);
     int64_t take = std::min(needed, dataset_size - offset);
     parts.push_back(permutation.slice(0, offset, offset + take));
     position += take;
@@ -76,6 +100,21 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+// The global 2-norm clipping of torch::nn::utils::clip_grad_norm_, minus its final
+// .item(): LibTorch's C++ version returns the norm as a double, a host sync every step.
+void clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads, norms;
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return;
+  for (const auto& g : grads) norms.push_back(g.norm(2));
+  auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  auto coefficient = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
+  for (auto& g : grads) g.mul_(coefficient);
 }
 
 std::string format_duration(double seconds) {
@@ -143,7 +182,7 @@ void Trainer::update(const std::string& group, const torch::Tensor& loss) {
   Group& g = *it->second;
   g.optimizer->zero_grad();
   loss.backward();
-  if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(g.parameters, grad_clip_);
+  if (grad_clip_ > 0) clip_grad_norm(g.parameters, grad_clip_);
   double scale = warmup_steps_ > 0 ? std::min(1.0, double(step_ + 1) / double(warmup_steps_)) : 1.0;
   set_lr(*g.optimizer, g.lr * scale);
   g.optimizer->step();
@@ -159,8 +198,9 @@ void Trainer::flush_pending() {
     for (auto& [name, rows] : pending) {
       if (rows.empty()) continue;
       std::vector<torch::Tensor> values;
-      for (const auto& r : rows) values.push_back(r.value.to(torch::kFloat64));
-      auto host = torch::stack(values).cpu();  // the one host sync per flush
+      for (const auto& r : rows) values.push_back(r.value);
+      // One stack (promoting mixed dtypes), one conversion: the one host sync per flush.
+      auto host = torch::stack(values).to(torch::kFloat64).cpu().contiguous();
       auto* data = host.data_ptr<double>();
       std::vector<ScalarRow> out;
       for (size_t i = 0; i < rows.size(); ++i) {
@@ -294,8 +334,10 @@ TrainOutcome Trainer::run(bool resume) {
     bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || step_ == total_steps_);
     if (step_ % log_every_ == 0 || step_ == total_steps_ || checkpoint_due) {
       flush_pending();  // NaN guard runs here, before any checkpoint can hold bad weights
-      if (checkpoint_due) save_checkpoint();
-      log_.flush();
+      if (checkpoint_due) {
+        save_checkpoint();
+        log_.flush();  // flush_pending() flushed everything before the checkpoint's attributes
+      }
       auto now = std::chrono::steady_clock::now();
       if (step_ == total_steps_ || progress_bar_ || now - last_print > std::chrono::seconds(5)) {
         print_progress(step_ == total_steps_);

@@ -49,10 +49,18 @@ struct DiffusionSettings {
 };
 
 /// ᾱ at integer timesteps t [N] (any device) as float tensor on t's device, dtype of `like`.
+/// The schedule goes to t's device, never t to the host: no device→host sync per step.
 inline torch::Tensor alpha_bar_at(const genfw::DiffusionSchedule& schedule, const torch::Tensor& t,
                                   const torch::Tensor& like) {
-  return schedule.alphas_cumprod.index_select(0, t.to(torch::kCPU, torch::kLong))
+  return schedule.alphas_cumprod.to(t.device()).index_select(0, t.to(torch::kLong))
       .to(like.device(), like.scalar_type());
+}
+
+/// A schedule tensor as host numbers, read once before a sampling loop so that the
+/// loop does no per-step tensor indexing or .item().
+inline std::vector<double> host_values(const torch::Tensor& values) {
+  auto c = values.to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
 /// Models that carry a diffusion schedule but are not NoisePredictors (the noisy
@@ -115,6 +123,7 @@ class GuidedEps {
       : context_(context), scale_(guidance_scale), classifier_(classifier) {
     net_ = genfw::as<genfw::NoisePredictor>(*context.model);
     GENFW_CHECK(net_ != nullptr, "diffusion sampler: the model offers no 'noise-prediction'");
+    alphas_cumprod_ = host_values(net_->schedule().alphas_cumprod);
     const int64_t n = context.num_samples;
     if (net_->num_classes() > 0) {
       labels_ = sampling_labels(context, n, net_->num_classes());
@@ -134,8 +143,7 @@ class GuidedEps {
   torch::Tensor operator()(const torch::Tensor& x_t, int64_t t) {
     const int64_t n = x_t.size(0);
     auto ts = torch::full({n}, t, torch::TensorOptions().dtype(torch::kLong).device(x_t.device()));
-    auto alpha_bar = torch::full({n}, schedule().alphas_cumprod[t].item<double>(),
-                                 x_t.options());
+    auto alpha_bar = torch::full({n}, alphas_cumprod_[size_t(t)], x_t.options());
     torch::Tensor eps;
     if (net_->num_classes() > 0 && scale_ > 0) {
       // Classifier-free guidance: one batched call on [x; x] with labels [y; ∅],
@@ -167,6 +175,7 @@ class GuidedEps {
   genfw::Model* classifier_;
   genfw::NoisePredictor* net_ = nullptr;
   torch::Tensor labels_;
+  std::vector<double> alphas_cumprod_;  // the schedule's ᾱ_t on the host
 };
 
 /// The guidance options of both samplers.

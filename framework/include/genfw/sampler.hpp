@@ -37,7 +37,9 @@ struct GENFW_API SampleContext {
 };
 
 /// Turns a model (+ noise) into samples in data space, [num_samples, shape...].
-/// Called under torch::NoGradGuard unless needs_gradients().
+/// Called under torch::NoGradGuard unless needs_gradients(). The built-in samplers
+/// that need no gradients also enter c10::InferenceMode (no autograd bookkeeping),
+/// so a model's score()/predict() must not rely on autograd while sampling.
 class GENFW_API Sampler : public Component {
  public:
   ~Sampler() override;

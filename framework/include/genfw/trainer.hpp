@@ -25,7 +25,7 @@ class GENFW_API Ema {
   std::vector<torch::Tensor>& shadow() { return shadow_; }
 
  private:
-  torch::nn::Module* module_;
+  std::vector<torch::Tensor> parameters_;  // the module's own tensors, in parameters() order
   double decay_;
   std::vector<torch::Tensor> shadow_;
 };

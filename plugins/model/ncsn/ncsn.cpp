@@ -229,7 +229,8 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
   torch::Tensor score(const torch::Tensor& x, const torch::Tensor& sigma) override {
     auto n = x.size(0);
     auto s = sigma.reshape({-1}).expand({n});
-    auto index = (levels_.log().unsqueeze(0) - s.detach().to(torch::kCPU, torch::kFloat64).log().unsqueeze(1))
+    // On σ's device: no device→host copy (a sync on a GPU) per evaluation.
+    auto index = (log_levels_on(s.device()).unsqueeze(0) - s.detach().to(torch::kFloat64).log().unsqueeze(1))
                      .abs()
                      .argmin(1)
                      .to(x.device());
@@ -240,6 +241,17 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
   torch::Tensor noise_levels() const override { return levels_; }
 
  private:
+  // log σ_i on `device`, kept between calls. Rebuilt when the device changes, and when the
+  // copy was made under inference mode and is now needed outside it (inference tensors
+  // cannot take part in autograd).
+  const torch::Tensor& log_levels_on(const torch::Device& device) {
+    if (!log_levels_.defined() || log_levels_.device() != device ||
+        (log_levels_.is_inference() && !c10::InferenceMode::is_enabled())) {
+      log_levels_ = levels_.log().to(device);
+    }
+    return log_levels_;
+  }
+
   torch::Tensor network(const torch::Tensor& x_data, const torch::Tensor& y) {
     auto x = 2.0 * (x_data - low_) / (high_ - low_) - 1.0;
     auto h = begin_conv_->forward(x);
@@ -258,7 +270,7 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
 
   double low_, high_;
   bool scale_by_sigma_;
-  torch::Tensor levels_;
+  torch::Tensor levels_, log_levels_;
   torch::nn::Conv2d begin_conv_{nullptr}, end_conv_{nullptr};
   std::vector<std::shared_ptr<CondResBlock>> res_;
   std::vector<std::shared_ptr<CondRefineBlock>> refine_;

@@ -153,3 +153,103 @@ TEST(Adversarial, DISABLED_HingeAndWganGpLearn) {
 }
 
 }  // namespace
+
+// ---- TEMPORARY DIAGNOSTIC (to be removed) ----
+#include <ATen/CPUGeneratorImpl.h>
+#include "genfw/trainer.hpp"
+namespace {
+class DiagContext : public genfw::TrainContext {
+ public:
+  DiagContext(genfw::Model& model, double lr_g, double lr_d, double b1, double b2) {
+    for (auto& group : model.parameter_groups()) {
+      double lr = group.name == "generator" ? lr_g : lr_d;
+      opt.emplace(group.name, std::make_unique<torch::optim::Adam>(group.parameters,
+                                                                   torch::optim::AdamOptions(lr).betas({b1, b2})));
+    }
+  }
+  void update(const std::string& group, const torch::Tensor& loss) override {
+    auto& o = opt.at(group);
+    o->zero_grad();
+    loss.backward();
+    o->step();
+    last[group] = loss.item<double>();
+  }
+  void record(const std::string& name, const torch::Tensor& value) override { last[name] = value.item<double>(); }
+  int64_t step() const override { return s; }
+  int64_t total_steps() const override { return 1; }
+  torch::Device device() const override { return torch::kCPU; }
+  int64_t s = 0;
+  std::map<std::string, double> last;
+  std::map<std::string, std::unique_ptr<torch::optim::Adam>> opt;
+};
+double env(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atof(v) : fallback;
+}
+TEST(Adversarial, DISABLED_Diag) {
+  torch::manual_seed(int64_t(env("SEED", 0)));
+  auto model = genfw::testing::make<genfw::Model>(
+      genfw::Kind::model, "gan",
+      {{"hidden", int64_t(env("HIDDEN", 128))}, {"layers", int64_t(env("LAYERS", 3))},
+       {"latent_dim", int64_t(env("ZDIM", 2))}},
+      genfw::testing::context_for({2}, -2.5, 2.5));
+  std::string loss = std::getenv("LOSS") ? std::getenv("LOSS") : "non_saturating";
+  auto objective = genfw::testing::make<genfw::Objective>(genfw::Kind::objective, "adversarial",
+                                                          {{"loss", loss}, {"n_critic", int64_t(env("NCRITIC", 1))}, {"gp_weight", env("GP", 10.0)}});
+  DiagContext context(*model, env("LRG", 1e-3), env("LRD", 1e-3), env("B1", 0.9), env("B2", 0.999));
+  int64_t steps = int64_t(env("STEPS", 3000)), batch = int64_t(env("BATCH", 256));
+  auto* g = genfw::as<genfw::GeneratorModel>(*model);
+  auto* d = genfw::as<genfw::DiscriminatorModel>(*model);
+  auto g0 = model->parameter_groups()[0].parameters[0].detach().clone();
+  auto d0 = model->parameter_groups()[1].parameters[0].detach().clone();
+  auto t0 = std::chrono::steady_clock::now();
+  auto evaluate = [&](const char* tag) {
+      torch::NoGradGuard guard;
+      auto gen = at::detail::createCPUGenerator(1234);
+      auto x = g->generate(torch::randn({10000, g->latent_dim()}, gen));
+      auto real = mode_centres().index_select(0, torch::randint(0, 8, {10000}, gen)) + kStd * torch::randn({10000, 2}, gen);
+      auto acc_real = (d->discriminate(real) > 0).to(torch::kFloat).mean().item<double>();
+      auto acc_fake = (d->discriminate(x) < 0).to(torch::kFloat).mean().item<double>();
+      auto [nearest, index] = torch::cdist(x, mode_centres()).min(1);
+      Coverage c;
+      {
+        auto good = nearest < 3 * kStd;
+        c.high_quality = good.to(torch::kFloat64).mean().item<double>();
+        c.modes = (torch::bincount(index.masked_select(good), {}, 8) >= 100).sum().item<int>();
+      }
+      auto counts = torch::bincount(index, {}, 8);
+      auto wide = torch::bincount(index.masked_select(nearest < 0.2), {}, 8);
+      std::cout << tag << "step " << context.s << " D " << context.last["discriminator"] << " G "
+                << context.last["generator"] << " accR " << acc_real << " accF " << acc_fake << " mean "
+                << x.mean(0)[0].item<double>() << "," << x.mean(0)[1].item<double>() << " std "
+                << x.std(0)[0].item<double>() << "," << x.std(0)[1].item<double>() << " |x| "
+                << x.norm(2, 1).mean().item<double>() << " median dist " << nearest.median().item<double>()
+                << " modes " << c.modes << " hq " << c.high_quality << " within0.2 "
+                << (nearest < 0.2).to(torch::kFloat).mean().item<double>() << " dG "
+                << (model->parameter_groups()[0].parameters[0] - g0).abs().max().item<double>() << " dD "
+                << (model->parameter_groups()[1].parameters[0] - d0).abs().max().item<double>() << "\n   nearest "
+                << counts.view({1, 8}) << "   <0.2 " << wide.view({1, 8}) << "\n";
+  };
+  std::unique_ptr<genfw::Ema> ema;
+  if (env("EMA", 0) > 0) ema = std::make_unique<genfw::Ema>(*model, env("EMA", 0));
+  model->train();
+  for (; context.s <= steps; ++context.s) {
+    if (context.s % int64_t(env("EVERY", 500)) == 0) {
+      evaluate("");
+      if (ema) {
+        std::vector<torch::Tensor> saved;
+        for (auto& p : model->parameters()) saved.push_back(p.detach().clone());
+        ema->copy_to(*model);
+        evaluate("EMA ");
+        torch::NoGradGuard guard;
+        auto params = model->parameters();
+        for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+      }
+    }
+    if (context.s == steps) break;
+    objective->train_step(*model, genfw::Batch{eight_gaussians(batch), {}}, context);
+    if (ema) ema->update();
+  }
+  std::cout << "time " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+}
+}  // namespace

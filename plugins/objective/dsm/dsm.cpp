@@ -30,18 +30,31 @@ class DenoisingScoreMatching : public genfw::LossObjective {
     genfw::ScoreFunction score(model);
     auto x = batch.x;
     auto n = x.size(0);
-    auto levels = (sigmas_.defined() ? sigmas_ : score.noise_levels()).to(x.device(), x.scalar_type());
+    const auto& levels = levels_like(sigmas_.defined() ? sigmas_ : score.noise_levels(), x);
     auto index = torch::randint(levels.size(0), {n}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
     auto sigma = levels.index_select(0, index);
     auto z = torch::randn_like(x);
-    auto perturbed = x + genfw::per_sample(sigma, x) * z;
-    auto target = -z / genfw::per_sample(sigma, x);  // = −(x̃ − x)/σ²
+    auto sigma_x = genfw::per_sample(sigma, x);
+    auto perturbed = x + sigma_x * z;
+    auto target = -z / sigma_x;  // = −(x̃ − x)/σ²
     auto s = score(perturbed, sigma);
     auto per_sample_loss = 0.5 * (s - target).pow(2).reshape({n, -1}).sum(1) * sigma.pow(anneal_power_);
     return per_sample_loss.mean();
   }
 
  private:
+  // `source` on x's device and dtype, converted once and kept while the source, device and
+  // dtype stay the same (a copy made under inference mode is not reused outside it).
+  const torch::Tensor& levels_like(const torch::Tensor& source, const torch::Tensor& x) {
+    if (!levels_.defined() || !levels_source_.is_same(source) || levels_.device() != x.device() ||
+        levels_.scalar_type() != x.scalar_type() || (levels_.is_inference() && !c10::InferenceMode::is_enabled())) {
+      levels_source_ = source;
+      levels_ = source.to(x.device(), x.scalar_type());
+    }
+    return levels_;
+  }
+
+  torch::Tensor levels_source_, levels_;
   torch::Tensor sigmas_;
   double anneal_power_;
 };

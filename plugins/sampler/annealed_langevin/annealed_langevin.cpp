@@ -41,6 +41,7 @@ class AnnealedLangevin : public genfw::Sampler {
   }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
+    c10::InferenceMode inference;  // no autograd bookkeeping: the score is only evaluated
     auto score = context.score();
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     auto shape = context.batch_shape(context.num_samples);

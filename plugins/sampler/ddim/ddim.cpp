@@ -7,6 +7,7 @@
 #include <genfw/sdk.hpp>
 
 #include <cmath>
+#include <optional>
 
 #include "../../diffusion_shared/diffusion_options.hpp"
 
@@ -68,6 +69,9 @@ class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
   bool needs_gradients() const override { return classifier_ != nullptr && guidance_scale_ > 0; }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
+    // Inference mode (no autograd bookkeeping) unless a classifier's gradient is needed.
+    std::optional<c10::InferenceMode> inference;
+    if (!needs_gradients()) inference.emplace();
     genfw_diffusion::GuidedEps eps_fn(context, guidance_scale_, classifier_);
     const auto& s = eps_fn.schedule();
     const int64_t train_steps = s.num_steps();
@@ -78,8 +82,9 @@ class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
       GENFW_CHECK(t >= 0 && t < train_steps, "sampler 'ddim': timestep ", t,
                   " out of range [0, ", train_steps, "); lower 'steps_offset'");
     }
-    const double final_alpha = alpha_to_one_ ? 1.0 : s.alphas_cumprod[0].item<double>();
-    auto alpha_bar_of = [&](int64_t t) { return t < 0 ? final_alpha : s.alphas_cumprod[t].item<double>(); };
+    const std::vector<double> alphas_cumprod = genfw_diffusion::host_values(s.alphas_cumprod);
+    const double final_alpha = alpha_to_one_ ? 1.0 : alphas_cumprod[0];
+    auto alpha_bar_of = [&](int64_t t) { return t < 0 ? final_alpha : alphas_cumprod[size_t(t)]; };
 
     torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
     torch::Tensor x;

@@ -5,6 +5,8 @@
 // Guidance (classifier-free / classifier) acts on ε before x̂0 is formed.
 #include <genfw/sdk.hpp>
 
+#include <optional>
+
 #include "../../diffusion_shared/diffusion_options.hpp"
 
 namespace {
@@ -32,9 +34,17 @@ class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
   bool needs_gradients() const override { return classifier_ != nullptr && guidance_scale_ > 0; }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
+    // Inference mode (no autograd bookkeeping) unless a classifier's gradient is needed.
+    std::optional<c10::InferenceMode> inference;
+    if (!needs_gradients()) inference.emplace();
     genfw_diffusion::GuidedEps eps_fn(context, guidance_scale_, classifier_);
     const auto& s = eps_fn.schedule();
     const int64_t steps = s.num_steps();
+    // The schedule on the host, read once: the loop does no per-step .item().
+    using genfw_diffusion::host_values;
+    const auto alphas_cumprod = host_values(s.alphas_cumprod), coef1 = host_values(s.posterior_mean_coef1),
+               coef2 = host_values(s.posterior_mean_coef2),
+               variances = host_values(fixed_large_ ? s.betas : s.posterior_variance);
     torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
     auto x = context.x_init.defined()
                  ? context.x_init.to(context.device, torch::kFloat32)
@@ -44,16 +54,13 @@ class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
       const int64_t n = x.size(0);
       // 1. ε̃(x_t, t) with guidance, 2. x̂0 from it, clipped if asked.
       auto eps = eps_fn(x, t);
-      auto alpha_bar = torch::full({n}, s.alphas_cumprod[t].item<double>(), x.options());
+      auto alpha_bar = torch::full({n}, alphas_cumprod[size_t(t)], x.options());
       auto x0 = genfw::x0_from_eps(x, eps, alpha_bar);
       if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
       // 3. Posterior mean μ̃_t = c1 x̂0 + c2 x_t, 4. add noise except at t = 0.
-      auto mean = s.posterior_mean_coef1[t].item<double>() * x0 +
-                  s.posterior_mean_coef2[t].item<double>() * x;
+      auto mean = coef1[size_t(t)] * x0 + coef2[size_t(t)] * x;
       if (t > 0) {
-        const double variance = fixed_large_ ? s.betas[t].item<double>()
-                                             : s.posterior_variance[t].item<double>();
-        x = mean + std::sqrt(variance) * torch::randn_like(x);
+        x = mean + std::sqrt(variances[size_t(t)]) * torch::randn_like(x);
       } else {
         x = mean;
       }
