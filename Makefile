@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PACKAGES = cmake ninja-build g++ libtorch-dev libboost-dev libboost-program-options-dev libhdf5-dev \
   hdf5-tools libtomlplusplus-dev libgtest-dev zlib1g-dev libpng-dev libopenblas0-pthread dataset-fashion-mnist
 
-.PHONY: deps configure build test run install clean
+.PHONY: deps configure build test run bench install clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -26,6 +26,11 @@ test: build
 # The main job: five families on Fashion-MNIST, one table (runs/benchmark_fashion/).
 run: build
 	$(BUILD)/runner experiments/benchmark_fashion.toml
+
+# genfw against a bare LibTorch loop and Python PyTorch (bench/README.md): bench/results.md.
+bench: build
+	@dpkg -s python3-torch >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch)
+	python3 bench/run.py --build $(BUILD)
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)

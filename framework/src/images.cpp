@@ -33,6 +33,14 @@ void write_png(const std::string& path, const torch::Tensor& rgb_in) {
   std::fclose(file);
 }
 
+torch::Tensor to_8bit(const torch::Tensor& x, double low, double high) {
+  return ((x - low) / (high - low)).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+}
+
+torch::Tensor quantize_to_8bit(const torch::Tensor& x, double low, double high) {
+  return to_8bit(x, low, high).to(x.scalar_type()).mul((high - low) / 255.0).add(low);
+}
+
 void write_image_grid(const std::string& path, const torch::Tensor& samples, double low, double high,
                       int64_t count) {
   GENFW_CHECK(samples.dim() == 4 && (samples.size(1) == 1 || samples.size(1) == 3),
@@ -40,7 +48,7 @@ void write_image_grid(const std::string& path, const torch::Tensor& samples, dou
   int64_t n = std::min<int64_t>(count, samples.size(0));
   GENFW_CHECK(n > 0, "image grid needs at least one sample");
   auto x = samples.slice(0, 0, n).detach().to(torch::kCPU, torch::kFloat32);
-  x = ((x - low) / (high - low)).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+  x = to_8bit(x, low, high);
   if (x.size(1) == 1) x = x.expand({n, 3, x.size(2), x.size(3)});
   int64_t columns = int64_t(std::ceil(std::sqrt(double(n)))), rows = (n + columns - 1) / columns;
   int64_t h = x.size(2), w = x.size(3), pad = 2;

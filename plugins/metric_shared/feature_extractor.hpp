@@ -36,6 +36,7 @@
 
 #include "genfw/dataset.hpp"
 #include "genfw/error.hpp"
+#include "genfw/images.hpp"
 #include "genfw/metric.hpp"
 #include "digest.hpp"
 #include "frechet.hpp"
@@ -168,6 +169,11 @@ inline std::atomic<int64_t>& classifier_trainings() {
   return count;
 }
 
+/// Image samples are scored as the image files they stand for, as FID and IS
+/// implementations score saved PNGs: a sampler's out-of-range values count as
+/// saturated pixels, not as far-away features.
+constexpr const char* kAsImageFile = "clamped to the data range and rounded to 8 bits";
+
 inline torch::Tensor to_unit_range(const torch::Tensor& x, double low, double high) {
   return (x - low) * (2.0 / (high - low)) - 1.0;
 }
@@ -195,7 +201,7 @@ class ClassifierExtractor : public FeatureExtractor {
            ",epochs=" + std::to_string(config.classifier_epochs) + ",seed=" + std::to_string(config.classifier_seed) + ")";
     // What the network sees, not the data's own range: runs trained in [0, 1]
     // and in [-1, 1] are scored on the same inputs and stay comparable.
-    preprocessing = "data range -> [-1, 1]";
+    preprocessing = std::string(kAsImageFile) + ", data range -> [-1, 1]";
 
     std::ostringstream key;
     // The data range is not part of the key: inputs are mapped to [-1, 1] first,
@@ -250,7 +256,7 @@ class ClassifierExtractor : public FeatureExtractor {
   }
 
   Extracted extract_batch(const torch::Tensor& x) override {
-    auto [features, logits] = net_->forward(to_unit_range(x, low_, high_));
+    auto [features, logits] = net_->forward(to_unit_range(quantize_to_8bit(x, low_, high_), low_, high_));
     return {features, torch::softmax(logits.to(torch::kFloat64), 1)};
   }
   bool has_probabilities() const override { return true; }
@@ -340,6 +346,7 @@ class TorchScriptExtractor : public FeatureExtractor {
     name = "torchscript(" + std::filesystem::path(config.torchscript_path).filename().string() + ")";
     digest = file_digest(config.torchscript_path);
     std::ostringstream pre;
+    if (data_.is_image()) pre << kAsImageFile << ", ";
     pre << std::setprecision(17) << "data range -> [" << config.input_range[0] << ", " << config.input_range[1] << "]";
     if (config.resize > 0) pre << ", bilinear resize to " << config.resize << "x" << config.resize;
     if (config.grayscale_to_rgb) pre << ", grayscale repeated to 3 channels";
@@ -349,8 +356,10 @@ class TorchScriptExtractor : public FeatureExtractor {
 
   Extracted extract_batch(const torch::Tensor& x) override {
     const double a = config_.input_range[0], b = config_.input_range[1];
+    auto image = data_.is_image() ? quantize_to_8bit(x, data_.low, data_.high) : x;
     // Skip the affine map when the ranges agree: float32 (x − low) would round.
-    auto input = (a == data_.low && b == data_.high) ? x : (x - data_.low) * ((b - a) / (data_.high - data_.low)) + a;
+    auto input = (a == data_.low && b == data_.high) ? image
+                                                     : (image - data_.low) * ((b - a) / (data_.high - data_.low)) + a;
     if (input.dim() == 4) {
       if (config_.grayscale_to_rgb && input.size(1) == 1) input = input.repeat({1, 3, 1, 1});
       if (config_.resize > 0)

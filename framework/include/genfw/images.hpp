@@ -7,6 +7,12 @@
 
 namespace genfw {
 
+/// x mapped from [low, high] to the 8-bit levels an image file stores (uint8,
+/// clamped, rounded), on x's device.
+GENFW_API torch::Tensor to_8bit(const torch::Tensor& x, double low, double high);
+/// x as an 8-bit image file of it gives it back, in data space: clamped to
+/// [low, high] and rounded to 256 levels (what FID/IS implementations score).
+GENFW_API torch::Tensor quantize_to_8bit(const torch::Tensor& x, double low, double high);
 /// Writes the first `count` samples [N, C, H, W] (C = 1 or 3) as a square-ish
 /// grid PNG, mapping [low, high] to [0, 255] with a 2-pixel border.
 GENFW_API void write_image_grid(const std::string& path, const torch::Tensor& samples, double low,

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "genfw/images.hpp"
 #include "genfw/testing.hpp"
 
 #include "../../metric_shared/feature_extractor.hpp"
@@ -222,13 +223,22 @@ def forward(self, x):
                                           {"resize", int64_t(8)}, {"input_range", std::vector<double>{0.0, 1.0}},
                                           {"splits", int64_t(4)}});
   auto r = is->compute(context);
+  // Images are scored as 8-bit image files of them: clamped and rounded first.
   auto input = torch::nn::functional::interpolate(
-      (context.samples + 1.0) * 0.5,
+      (genfw::quantize_to_8bit(context.samples, -1.0, 1.0) + 1.0) * 0.5,
       torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{8, 8}).mode(torch::kBilinear).align_corners(false));
   auto p = torch::softmax(input.flatten(1).slice(1, 0, 6).to(torch::kFloat64) * 3.0, 1);
   EXPECT_NEAR(r.values.at("inception_score"), genfw::metric::inception_score(p, 4).mean, 1e-6);
   EXPECT_EQ(r.provenance.at("classes"), "6");
   EXPECT_NE(r.provenance.at("preprocessing").find("resize to 8x8"), std::string::npos);
+  EXPECT_NE(r.provenance.at("preprocessing").find("rounded to 8 bits"), std::string::npos);
+  // Out-of-range values count as saturated pixels, not as far-away inputs.
+  auto original = is->compute(context).values.at("inception_score");
+  context.samples = context.samples * 5.0;
+  auto overshooting = is->compute(context).values.at("inception_score");
+  context.samples = context.samples.clamp(-1.0, 1.0);
+  EXPECT_DOUBLE_EQ(overshooting, is->compute(context).values.at("inception_score"));
+  EXPECT_NE(overshooting, original);
   std::filesystem::remove_all(cache);
 }
 
