@@ -85,6 +85,33 @@ TEST(Run, WritesTheDocumentedRunFile) {
   EXPECT_TRUE(fs::exists(dir / "a/checkpoint.pt"));
 }
 
+// A sweep over sampler keys trains once and samples those weights for every
+// other value; a sweep over a training key trains every variant.
+TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
+  TempDir dir;
+  genfw::RunRequest request;
+  request.experiment = dir.file("s.toml", experiment(12) + "[sweep]\n\"sampler.num_samples\" = [10, 30]\n");
+  request.out_dir = dir / "sampler_sweep";
+  auto files = genfw::run_with_sweep(request, fixtures(), {});
+  ASSERT_EQ(files.size(), 2u);
+  auto first = genfw::RunLog::open(files[0], false), second = genfw::RunLog::open(files[1], false);
+  EXPECT_EQ(fs::path(files[1]).stem(), "fx-num_samples30");
+  EXPECT_EQ(first.read_series("/train/loss/model").size(), 12u);
+  EXPECT_FALSE(second.exists("/train/loss"));
+  EXPECT_EQ(second.attribute("/", "parent"), fs::absolute(files[0]).string());
+  EXPECT_EQ(first.read_tensor("/samples").size(0), 10);
+  EXPECT_EQ(second.read_tensor("/samples").size(0), 30);
+  EXPECT_EQ(second.attribute("/", "status"), "completed");
+
+  request.out_dir = dir / "train_sweep";
+  files = genfw::run_with_sweep(request, fixtures(), {"train.lr=0.05,0.01"});
+  ASSERT_EQ(files.size(), 4u);  // 2 learning rates × 2 sample counts
+  for (const auto& file : files) {
+    auto log = genfw::RunLog::open(file, false);
+    EXPECT_EQ(log.read_series("/train/loss/model").size(), 12u) << file;
+  }
+}
+
 TEST(Run, SameSeedSameLossCurveBitForBit) {
   TempDir dir;
   auto a = losses(run(dir, "a", experiment(25)));

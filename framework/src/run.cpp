@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -249,7 +250,7 @@ std::string run_experiment(const RunRequest& request, const Registry& registry) 
     config = load_experiment_text(parent_config, request.parent_run, overrides, registry);
     config.train.reset();
     config.objective.reset();
-    config.name += "-" + config.sampler.plugin;
+    if (!request.sampler.empty()) config.name += "-" + config.sampler.plugin;
   } else {
     config = load_experiment(request.experiment, overrides, registry);
   }
@@ -335,9 +336,17 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
     }
     combinations = next;
   }
+  // A sweep of sampler keys only (DDIM steps, η, ...) trains once: every other
+  // variant samples the first one's weights, as `runner sample` does, so the
+  // table compares samplers on the same model.
+  const bool samples_one_training =
+      request.parent_run.empty() && config.train && config.train->integer("steps") > 0 &&
+      config.log.flag("checkpoint") &&
+      std::all_of(sweep.begin(), sweep.end(), [](const auto& entry) { return entry.first.rfind("sampler.", 0) == 0; });
   std::vector<std::string> files;
   for (const auto& assignments : combinations) {
     RunRequest variant = request;
+    if (samples_one_training && !files.empty()) variant.parent_run = files.front();
     std::string suffix;
     for (const auto& a : assignments) {
       variant.overrides.push_back(a);
@@ -348,7 +357,8 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
     std::string name = (request.parent_run.empty() ? config.name : fs::path(request.parent_run).stem().string()) + suffix;
     variant.overrides.push_back("name=\"" + name + "\"");
     if (!request.out_dir.empty()) variant.out_dir = (fs::path(request.out_dir) / name).string();
-    std::cerr << "sweep: " << name << "\n";
+    std::cerr << "sweep: " << name << (variant.parent_run.empty() ? "" : " (the weights of " + files.front() + ")")
+              << "\n";
     files.push_back(run_experiment(variant, registry));
   }
   return files;

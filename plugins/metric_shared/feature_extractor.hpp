@@ -49,7 +49,7 @@ struct ExtractorConfig {
   int64_t resize = 0;               ///< 0 = keep the data's H×W
   std::vector<double> input_range = {-1.0, 1.0};
   bool grayscale_to_rgb = false;
-  int64_t classifier_epochs = 3;
+  int64_t classifier_epochs = 5;
   int64_t classifier_width = 32;
   int64_t classifier_seed = 0;
   int64_t batch_size = 250;         ///< extraction batch
