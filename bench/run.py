@@ -285,7 +285,9 @@ def write_markdown(path, results, gemm_c, gemm_py, threads, python, others, star
                  "Absolute times are inflated and ratios noisy; re-run `make bench` on a quiet machine.")
         L.append("")
     L.append("Medians over repeated timed blocks after a warm-up block; training blocks are several "
-             "steps (times are per step). Data: the experiments' dataset files (" + notes_data + ").")
+             "steps (times are per step). Data: the experiments' dataset files (" + notes_data + "). "
+             "Where a target is not met, bench/README.md (\"Where the targets stand\") says what blocks it "
+             "and what was tried.")
     L.append("")
 
     # 1. Framework overhead.
