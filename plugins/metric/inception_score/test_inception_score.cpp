@@ -242,7 +242,8 @@ def forward(self, x):
   std::filesystem::remove_all(cache);
 }
 
-// Fashion-MNIST accuracy of the default classifier (default width 32, 3 epochs).
+// Fashion-MNIST accuracy of the default classifier (width 32, 5 epochs: 0.9005 here,
+// deterministic under its seed; 3 epochs gave 0.8911).
 // Slow (minutes on 2 cores): runs only with GENFW_SLOW_TESTS=1 and the
 // fashion_mnist dataset plugin built.
 TEST(ClassifierExtractor, FashionMnistAccuracySlow) {
