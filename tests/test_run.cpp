@@ -102,6 +102,10 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   EXPECT_EQ(first.read_tensor("/samples").size(0), 10);
   EXPECT_EQ(second.read_tensor("/samples").size(0), 30);
   EXPECT_EQ(second.attribute("/", "status"), "completed");
+  // compare shows the training the second run's weights came from.
+  std::ostringstream table;
+  genfw::write_comparison(files, genfw::TableFormat::csv, false, table);
+  EXPECT_CONTAINS(table.str(), "fx-num_samples30,fixture_gaussian,fixture_mean,fixture_nll,fixture_prior,2,12,");
 
   request.out_dir = dir / "train_sweep";
   files = genfw::run_with_sweep(request, fixtures(), {"train.lr=0.05,0.01"});
@@ -110,6 +114,23 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
     auto log = genfw::RunLog::open(file, false);
     EXPECT_EQ(log.read_series("/train/loss/model").size(), 12u) << file;
   }
+}
+
+// [sampler] x_init hands each batch its slice of the given points: the fixture
+// sampler returns them, so the second run's samples are the first run's.
+TEST(Run, SamplerStartsFromXInitOfAnEarlierRun) {
+  TempDir dir;
+  std::string first = run(dir, "a", experiment(5));
+  std::string second = run(dir, "b", experiment(5), false, {"sampler.x_init=\"" + first + ":/samples\""});
+  auto a = genfw::RunLog::open(first, false).read_tensor("/samples");
+  EXPECT_TRUE(torch::equal(a, genfw::RunLog::open(second, false).read_tensor("/samples")));
+  std::string message = error_of([&] {
+    run(dir, "c", experiment(5), false, {"sampler.x_init=\"" + first + ":/samples\"", "sampler.num_samples=60"});
+  });
+  EXPECT_CONTAINS(message, "[sampler] x_init");
+  EXPECT_CONTAINS(message, "expected at least 60 points of shape [2]");
+  message = error_of([&] { run(dir, "d", experiment(5), false, {"sampler.x_init=\"missing.pt\""}); });
+  EXPECT_CONTAINS(message, "file missing.pt does not exist");
 }
 
 TEST(Run, SameSeedSameLossCurveBitForBit) {

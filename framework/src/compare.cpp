@@ -34,6 +34,13 @@ RunRow read_row(const std::string& file) {
   };
   row.cells["train steps"] = timing("train_steps", 10);
   row.cells["train s"] = timing("train_seconds", 4);
+  // A run that sampled an earlier run's weights (`runner sample`, a sampler sweep)
+  // shows the training those weights came from.
+  const std::string parent = root["parent"];
+  if (!parent.empty() && row.cells["train steps"].empty() && std::filesystem::exists(parent)) {
+    RunRow trained = read_row(parent);
+    for (const char* key : {"objective", "train steps", "train s"}) row.cells[key] = trained.cells[key];
+  }
   row.cells["NFE"] = timing("nfe", 6);
   row.cells["samples/s"] = timing("samples_per_second", 4);
   if (log.exists("/metrics")) {

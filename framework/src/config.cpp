@@ -45,7 +45,10 @@ const Schema& sampling_schema() {
   static const Schema schema =
       Schema()
           .integer("num_samples", 256, "samples drawn after training (logged, scored by metrics)", at_least(1))
-          .integer("batch_size", 256, "samples per sampler call", at_least(1));
+          .integer("batch_size", 256, "samples per sampler call", at_least(1))
+          .string("x_init", "",
+                  "start the sampler from these points (e.g. a fixed x_T, or x0 to invert with DDIM) instead of "
+                  "fresh noise: FILE.h5:/dataset (an earlier run's /samples) or FILE.pt (one saved tensor)");
   return schema;
 }
 
@@ -509,7 +512,7 @@ std::string with_sampler(const std::string& config_text, const std::string& orig
   toml::table replaced{{"plugin", sampler}};
   if (const toml::table* old = root.get_as<toml::table>("sampler")) {
     if (old->get("plugin") && old->get("plugin")->value_or(std::string()) == sampler) return config_text;
-    for (const char* kept : {"num_samples", "batch_size"}) {
+    for (const char* kept : {"num_samples", "batch_size", "x_init"}) {  // the framework's [sampler] keys
       if (const toml::node* value = old->get(kept)) replaced.insert(kept, *value);
     }
   }

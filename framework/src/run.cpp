@@ -138,6 +138,32 @@ int64_t count_parameters(Model& model) {
   return n;
 }
 
+// [sampler] x_init: FILE.h5:/dataset or FILE.pt, at least `total` points of the data's shape.
+torch::Tensor load_x_init(const std::string& spec, int64_t total, const DataInfo& data) {
+  const std::string owner = "[sampler] x_init = \"" + spec + "\"";
+  const auto h5 = spec.find(".h5:");
+  const std::string path = h5 == std::string::npos ? spec : spec.substr(0, h5 + 3);
+  GENFW_CHECK(fs::exists(path), owner, ": file ", path, " does not exist");
+  torch::Tensor x;
+  try {
+    if (h5 != std::string::npos) {
+      x = RunLog::open(path, false).read_tensor(spec.substr(h5 + 4));
+    } else {
+      torch::load(x, path);
+    }
+  } catch (const std::exception& e) {
+    throw Error(owner + ": cannot read a tensor from it (expected FILE.h5:/dataset or a FILE.pt written by "
+                "torch::save): " + e.what());
+  }
+  std::vector<int64_t> expected{total};
+  expected.insert(expected.end(), data.shape.begin(), data.shape.end());
+  GENFW_CHECK(x.dim() == int64_t(expected.size()) && x.size(0) >= total &&
+                  std::equal(data.shape.begin(), data.shape.end(), x.sizes().begin() + 1),
+              owner, ": expected at least ", total, " points of shape ", c10::IntArrayRef(data.shape),
+              " (num_samples = ", total, "), got a tensor of shape ", x.sizes());
+  return x.slice(0, 0, total).to(torch::kFloat32);
+}
+
 // Draws the samples in batches; logs the first batch's reported steps as a trajectory.
 torch::Tensor draw_samples(const ExperimentConfig& config, const Registry& registry, Components& c, RunLog& log,
                            torch::Device device) {
@@ -146,6 +172,8 @@ torch::Tensor draw_samples(const ExperimentConfig& config, const Registry& regis
   std::vector<torch::Tensor> parts, trajectory_x, trajectory_x0;
   std::vector<double> trajectory_levels;
   int64_t nfe_total = 0, calls = 0;
+  const std::string x_init_spec = config.sampling.string("x_init");
+  const torch::Tensor x_init = x_init_spec.empty() ? torch::Tensor() : load_x_init(x_init_spec, total, c.context.data);
   c.model->eval();
   auto start = std::chrono::steady_clock::now();
   for (int64_t done = 0; done < total; done += batch) {
@@ -154,6 +182,7 @@ torch::Tensor draw_samples(const ExperimentConfig& config, const Registry& regis
     context.num_samples = std::min(batch, total - done);
     context.data = c.context.data;
     context.device = device;
+    if (x_init.defined()) context.x_init = x_init.slice(0, done, done + context.num_samples).to(device);
     if (done == 0) {
       context.on_step = [&](const StepRecord& record) {
         int64_t keep = std::min<int64_t>(16, record.x.size(0));
