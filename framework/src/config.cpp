@@ -512,8 +512,8 @@ std::string with_sampler(const std::string& config_text, const std::string& orig
   toml::table replaced{{"plugin", sampler}};
   if (const toml::table* old = root.get_as<toml::table>("sampler")) {
     if (old->get("plugin") && old->get("plugin")->value_or(std::string()) == sampler) return config_text;
-    for (const char* kept : {"num_samples", "batch_size", "x_init"}) {  // the framework's [sampler] keys
-      if (const toml::node* value = old->get(kept)) replaced.insert(kept, *value);
+    for (const OptionSpec& kept : sampling_schema().specs()) {  // the framework's [sampler] keys
+      if (const toml::node* value = old->get(kept.name)) replaced.insert(kept.name, *value);
     }
   }
   root.insert_or_assign("sampler", replaced);

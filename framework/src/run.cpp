@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -155,9 +155,7 @@ torch::Tensor load_x_init(const std::string& spec, int64_t total, const DataInfo
     throw Error(owner + ": cannot read a tensor from it (expected FILE.h5:/dataset or a FILE.pt written by "
                 "torch::save): " + e.what());
   }
-  std::vector<int64_t> expected{total};
-  expected.insert(expected.end(), data.shape.begin(), data.shape.end());
-  GENFW_CHECK(x.dim() == int64_t(expected.size()) && x.size(0) >= total &&
+  GENFW_CHECK(x.dim() == 1 + int64_t(data.shape.size()) && x.size(0) >= total &&
                   std::equal(data.shape.begin(), data.shape.end(), x.sizes().begin() + 1),
               owner, ": expected at least ", total, " points of shape ", c10::IntArrayRef(data.shape),
               " (num_samples = ", total, "), got a tensor of shape ", x.sizes());

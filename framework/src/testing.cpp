@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "genfw/trainer.hpp"
+
 namespace genfw::testing {
 
 const Registry& plugins_with(const std::string& own_dir) {
@@ -32,10 +34,12 @@ namespace genfw::testing {
 namespace {
 class AdamContext : public TrainContext {
  public:
-  AdamContext(Model& model, double lr, int64_t total) : total_(total) {
+  AdamContext(Model& model, const FitOptions& options, int64_t total) : total_(total) {
+    GENFW_CHECK(options.betas.size() == 2, "testing::fit: betas must have two values, got ", options.betas.size());
     for (auto& group : model.parameter_groups()) {
       optimizers_.emplace(group.name, std::make_unique<torch::optim::Adam>(
-                                          group.parameters, torch::optim::AdamOptions(lr)));
+                                          group.parameters, torch::optim::AdamOptions(options.lr).betas(
+                                                                {options.betas[0], options.betas[1]})));
     }
   }
   void update(const std::string& group, const torch::Tensor& loss) override {
@@ -64,12 +68,22 @@ class AdamContext : public TrainContext {
 
 std::map<std::string, double> fit(Model& model, Objective& objective,
                                   const std::function<Batch()>& next_batch, int64_t steps, double lr) {
+  FitOptions options;
+  options.lr = lr;
+  return fit(model, objective, next_batch, steps, options);
+}
+
+std::map<std::string, double> fit(Model& model, Objective& objective,
+                                  const std::function<Batch()>& next_batch, int64_t steps,
+                                  const FitOptions& options) {
   model.train();
-  AdamContext context(model, lr, steps);
+  AdamContext context(model, options, steps);
+  std::unique_ptr<Ema> ema = options.ema_decay > 0 ? std::make_unique<Ema>(model, options.ema_decay) : nullptr;
   std::map<std::string, double> sums;
   int64_t tail_start = steps - std::max<int64_t>(1, steps / 10), tail = 0;
   for (; context.step_ < steps; ++context.step_) {
     objective.train_step(model, next_batch(), context);
+    if (ema) ema->update();
     if (context.step_ >= tail_start) {
       ++tail;
       for (const auto& [name, value] : context.last_) sums[name] += value;
@@ -77,6 +91,7 @@ std::map<std::string, double> fit(Model& model, Objective& objective,
   }
   for (auto& [name, value] : sums) value /= tail;
   model.eval();
+  if (ema) ema->copy_to(model);
   return sums;
 }
 

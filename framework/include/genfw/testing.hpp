@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "genfw/registry.hpp"
 #include "genfw/sdk.hpp"
@@ -51,4 +52,14 @@ namespace genfw::testing {
 GENFW_API std::map<std::string, double> fit(Model& model, Objective& objective,
                                             const std::function<Batch()>& next_batch, int64_t steps,
                                             double lr = 1e-3);
+
+/// fit's optimizer settings beyond the learning rate.
+struct FitOptions {
+  double lr = 1e-3;
+  std::vector<double> betas = {0.9, 0.999};  ///< Adam's (β1, β2)
+  double ema_decay = 0.0;  ///< > 0: a weight average updated every step and copied into the model at the end
+};
+GENFW_API std::map<std::string, double> fit(Model& model, Objective& objective,
+                                            const std::function<Batch()>& next_batch, int64_t steps,
+                                            const FitOptions& options);
 }  // namespace genfw::testing
