@@ -7,7 +7,7 @@
 //       and one fixed batch; blocks of K steps of each, alternating (--path runner: the
 //       trainer alone, for the peak memory of a runner process).
 //   genfw_bench sample EXPERIMENT.toml [--set ...]... [--reps R]
-//       one sampler call as the runner's draw_samples makes it (grad off, step callback).
+//       one sampler call through the runner's Pipeline::sample() (grad off, step callback).
 //   genfw_bench gemm [--n N] [--reps R]
 //       a float32 N×N torch::mm, for the machine's GEMM throughput.
 //
@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "genfw/config.hpp"
+#include "genfw/pipeline.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
 #include "genfw/sampler.hpp"
@@ -77,31 +78,16 @@ int64_t count_parameters(torch::nn::Module& model) {
   return n;
 }
 
-struct Built {
-  genfw::ExperimentConfig config;
-  genfw::BuildContext context;
-  std::unique_ptr<genfw::Dataset> data;
-  std::unique_ptr<genfw::Model> model;
-};
-
-// Builds dataset and model through the registry, as the runner's build_components does.
-Built build(const Args& args, const genfw::Registry& registry, torch::Device device) {
-  Built b;
-  b.config = genfw::load_experiment(args.experiment, args.overrides, registry);
-  genfw::check_composition(b.config, registry);
-  if (!args.resolved.empty()) std::ofstream(args.resolved) << b.config.resolved_toml();
-  torch::manual_seed(b.config.seed);
-  b.context.device = device;
-  b.context.experiment_dir = fs::path(b.config.path).parent_path().string();
-  b.context.cache_dir = (fs::temp_directory_path() / "genfw_bench_cache").string();
-  b.data = registry.create<genfw::Dataset>(b.config.data.plugin, genfw::Kind::dataset, b.config.data.options,
-                                           b.context);
-  b.context.data = b.data->info();
-  b.context.data.name = b.config.data.plugin;
-  b.model = registry.create<genfw::Model>(b.config.model.plugin, genfw::Kind::model, b.config.model.options,
-                                          b.context);
-  b.model->to(device);
-  return b;
+// The runner's own pipeline: the config resolved once, the components built once.
+std::unique_ptr<genfw::Pipeline> build(const Args& args, const genfw::Registry& registry) {
+  genfw::RunRequest request;
+  request.experiment = args.experiment;
+  request.overrides = args.overrides;
+  request.device = args.device;
+  auto pipeline = std::make_unique<genfw::Pipeline>(request, registry);
+  if (!args.resolved.empty()) std::ofstream(args.resolved) << pipeline->config().resolved_toml();
+  torch::manual_seed(pipeline->config().seed);
+  return pipeline;
 }
 
 // The training step written by hand in plain LibTorch: the objective's loss on a
@@ -234,19 +220,18 @@ std::string train(Args args, const genfw::Registry& registry, torch::Device devi
                         std::string("log.checkpoint=false"), std::string("log.progress=\"off\"")}) {
     args.overrides.push_back(o);
   }
-  Built b = build(args, registry, device);
-  const auto& objective_info = registry.find(b.config.objective->plugin, genfw::Kind::objective);
-  auto objective = registry.create<genfw::Objective>(b.config.objective->plugin, genfw::Kind::objective,
-                                                     b.config.objective->options, b.context);
-  const int64_t batch_size = b.config.train->integer("batch_size");
-  genfw::Batch batch = b.data->get(torch::arange(batch_size, torch::kLong));
+  auto pipeline = build(args, registry);
+  genfw::Components& c = pipeline->components();
+  const genfw::ExperimentConfig& config = pipeline->config();
+  const int64_t batch_size = config.train->integer("batch_size");
+  genfw::Batch batch = c.train_data->get(torch::arange(batch_size, torch::kLong));
   batch.x = batch.x.to(device);
   if (batch.y.defined()) batch.y = batch.y.to(device);
-  b.model->train();
+  c.model->train();
 
   // --path runner: the trainer alone (what the runner's process holds, for its peak memory).
   std::unique_ptr<BareLoop> bare;
-  if (args.path == "both") bare = std::make_unique<BareLoop>(*b.model, b.config, batch);
+  if (args.path == "both") bare = std::make_unique<BareLoop>(*c.model, config, batch);
   auto bare_block = [&] {
     if (!bare) return 0.0;
     sync(device);
@@ -258,13 +243,13 @@ std::string train(Args args, const genfw::Registry& registry, torch::Device devi
   bare_block();  // warm-up
 
   // The runner's path: genfw::Trainer with the experiment's dataset and objective plugins.
-  AlternatingDataset data(*b.data, args.block, bare_block);
+  AlternatingDataset data(*c.train_data, args.block, bare_block);
   fs::path dir = fs::temp_directory_path() / ("genfw_bench_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   {
     genfw::RunLog log = genfw::RunLog::create((dir / "bench.h5").string());
-    genfw::Trainer trainer(*b.model, *objective, objective_info, data, b.config, device, log,
-                           (dir / "checkpoint.pt").string());
+    genfw::Trainer trainer({*c.model, *c.model.info, *c.objective, *c.objective.info, data, *c.train_data.info},
+                           genfw::TrainSettings::from(config), device, log, (dir / "checkpoint.pt").string());
     auto outcome = trainer.run(false);
     sync(device);
     data.end_trainer_block();
@@ -276,53 +261,35 @@ std::string train(Args args, const genfw::Registry& registry, torch::Device devi
 
   std::ostringstream out;
   out.precision(9);
-  out << "{\"mode\": \"train\", \"path\": \"" << args.path << "\", \"parameters\": " << count_parameters(*b.model)
+  out << "{\"mode\": \"train\", \"path\": \"" << args.path << "\", \"parameters\": " << count_parameters(*c.model)
       << ", \"batch_size\": " << batch_size << ", \"block\": " << args.block
       << ", \"bare_step_s\": " << median(bare_blocks) << ", \"runner_step_s\": " << median(runner_blocks)
       << ", \"bare_blocks\": " << json_list(bare_blocks) << ", \"runner_blocks\": " << json_list(runner_blocks);
   return out.str();
 }
 
-std::string sample(const Args& args, const genfw::Registry& registry, torch::Device device) {
-  Built b = build(args, registry, device);
-  auto sampler = registry.create<genfw::Sampler>(b.config.sampler.plugin, genfw::Kind::sampler,
-                                                 b.config.sampler.options, b.context);
-  const int64_t n = b.config.sampling.integer("batch_size");
-  b.model->eval();
+std::string sample(Args args, const genfw::Registry& registry, torch::Device device) {
+  // One sampler call of batch_size samples, exactly as the runner's Pipeline::sample() draws them.
+  const int64_t n = build(args, registry)->config().sampling.integer("batch_size");  // resolves, builds nothing
+  args.overrides.push_back("sampler.num_samples=" + std::to_string(n));
+  auto pipeline = build(args, registry);
   std::vector<double> times;
-  int64_t nfe = 0;
+  double nfe = 0;
   bool finite = true;
   for (int64_t r = 0; r <= args.reps; ++r) {  // r = 0: warm-up
-    genfw::SampleContext context;
-    context.model = b.model.get();
-    context.num_samples = n;
-    context.data = b.context.data;
-    context.device = device;
-    std::vector<torch::Tensor> trajectory;  // what draw_samples keeps of the first batch
-    context.on_step = [&](const genfw::StepRecord& record) {
-      int64_t keep = std::min<int64_t>(16, record.x.size(0));
-      trajectory.push_back(record.x.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
-    };
     sync(device);
     auto start = Clock::now();
-    torch::Tensor x;
-    if (sampler->needs_gradients()) {
-      x = sampler->sample(context);
-    } else {
-      torch::NoGradGuard no_grad;
-      x = sampler->sample(context);
-    }
-    x = x.detach().to(torch::kCPU, torch::kFloat32);
+    genfw::SampleOutcome drawn = pipeline->sample();
     double seconds = seconds_since(start);
     if (r > 0) times.push_back(seconds);
-    nfe = context.nfe;
-    finite = finite && torch::isfinite(x).all().item<bool>();
+    nfe = drawn.nfe;
+    finite = finite && torch::isfinite(drawn.samples).all().item<bool>();
   }
   std::ostringstream out;
   out.precision(9);
-  out << "{\"mode\": \"sample\", \"parameters\": " << count_parameters(*b.model) << ", \"num_samples\": " << n
-      << ", \"nfe\": " << nfe << ", \"sample_s\": " << median(times) << ", \"runs\": " << json_list(times)
-      << ", \"finite\": " << (finite ? "true" : "false");
+  out << "{\"mode\": \"sample\", \"parameters\": " << count_parameters(*pipeline->components().model)
+      << ", \"num_samples\": " << n << ", \"nfe\": " << nfe << ", \"sample_s\": " << median(times)
+      << ", \"runs\": " << json_list(times) << ", \"finite\": " << (finite ? "true" : "false");
   return out.str();
 }
 

@@ -1,6 +1,7 @@
 # genfw_add_plugin(NAME SOURCES a.cpp ... [TESTS test_a.cpp ...] [LIBRARIES ...])
 #
-# Builds a plugin library NAME.so into the plugin folder the runner searches,
+# Builds a plugin library NAME.so (linking the SDK, genfw::sdk, and nothing of
+# the host) into the plugin folder the runner searches,
 # and, for each test source, a GoogleTest executable registered with CTest.
 # The same function serves built-in plugins and plugins built outside the tree
 # against the installed SDK (find_package(genfw)); there the plugin folder is
@@ -18,7 +19,7 @@ function(genfw_add_plugin name)
     message(FATAL_ERROR "genfw_add_plugin(${name}): SOURCES is required")
   endif()
   add_library(${name} MODULE ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE genfw::genfw ${ARG_LIBRARIES})
+  target_link_libraries(${name} PRIVATE genfw::sdk ${ARG_LIBRARIES})
   if(NOT GENFW_PLUGIN_OUTPUT_DIR)
     set(GENFW_PLUGIN_OUTPUT_DIR ${CMAKE_BINARY_DIR}/plugins)
   endif()
@@ -35,7 +36,7 @@ function(genfw_add_plugin name)
     get_filename_component(test_name ${test_source} NAME_WE)
     set(test_target ${name}_${test_name})
     add_executable(${test_target} ${test_source})
-    target_link_libraries(${test_target} PRIVATE genfw::genfw GTest::gtest_main ${ARG_LIBRARIES})
+    target_link_libraries(${test_target} PRIVATE genfw::testing GTest::gtest_main ${ARG_LIBRARIES})
     target_compile_definitions(${test_target} PRIVATE
       GENFW_TEST_PLUGIN_DIR="${GENFW_PLUGIN_OUTPUT_DIR}")
     if(TARGET genfw_pch)

@@ -26,6 +26,18 @@ step "install the SDK to $prefix"
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 test -x "$runner" && test -f "$prefix/lib/cmake/genfw/genfwConfig.cmake" || fail "incomplete install"
 
+step "the SDK/host rule: plugins link the SDK alone, installed headers are the SDK's"
+for header in registry config run run_log trainer pipeline scaffold images; do
+  test ! -e "$prefix/include/genfw/$header.hpp" || fail "host header $header.hpp was installed with the SDK"
+done
+if grep -lE '#include [<"]genfw/(registry|config|run|run_log|trainer|pipeline|scaffold|images)\.hpp' \
+     "$prefix"/include/genfw/*.hpp; then fail "an installed SDK header includes a host header"; fi
+ldd "$prefix/lib/genfw/plugins/ddim.so" > "$work/ldd-ddim.txt"
+expect_in "$work/ldd-ddim.txt" "libgenfw_sdk.so"
+if grep -E 'hdf5|tomlplusplus|libpng|libgenfw_host' "$work/ldd-ddim.txt"; then
+  fail "a plugin links a host dependency (HDF5, TOML++, libpng or libgenfw_host)"
+fi
+
 step "scaffold a sampler with the installed runner"
 "$runner" new sampler my_sampler --dir "$work"
 

@@ -46,7 +46,7 @@ TEST(Config, LoadsAndFillsDefaults) {
   EXPECT_EQ(config.data.options.integer("dim"), 2);  // default
   EXPECT_EQ(config.train->integer("log_every"), 50);
   EXPECT_EQ(config.sampling.integer("num_samples"), 32);
-  EXPECT_FALSE(config.sampler.options.has("num_samples"));  // framework keys are not the plugin's
+  EXPECT_FALSE(config.sampler->options.has("num_samples"));  // framework keys are not the plugin's
   ASSERT_EQ(config.metrics.size(), 1u);
 }
 

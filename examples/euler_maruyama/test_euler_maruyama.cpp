@@ -28,13 +28,9 @@ std::unique_ptr<genfw::Sampler> sampler(int64_t steps) {
 
 torch::Tensor draw(genfw::Sampler& sampler, genfw::Model& model, int64_t n, int64_t* nfe = nullptr,
                    torch::Tensor x_init = {}) {
-  torch::NoGradGuard no_grad;
-  genfw::SampleContext context;
-  context.model = &model;
-  context.num_samples = n;
-  context.data = context_for({2}, -8, 8).data;
+  auto context = genfw::SampleContext::for_model(model, n, context_for({2}, -8, 8).data);
   context.x_init = x_init;
-  torch::Tensor x = sampler.sample(context);
+  torch::Tensor x = genfw::draw(sampler, context);
   if (nfe) *nfe = context.nfe;
   return x;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "genfw/config.hpp"
+#include "genfw/features.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
 #include "genfw/scaffold.hpp"
@@ -24,7 +25,8 @@ usage:
   runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler
   runner compare RUN.h5...             one table across runs
   runner plugins                       every component found
-  runner describe NAME                 a component's options (also: train, sampler-common, log)
+  runner describe NAME                 a component's options (also: train, sampler-common, log,
+                                       features, guidance)
   runner new KIND NAME [--dir DIR]     scaffold a plugin to build against the installed SDK
                                        (KIND: sampler, model, objective, metric)
   runner SUBCOMMAND --help             that sub-command's options
@@ -137,17 +139,29 @@ int cmd_describe(int argc, char** argv) {
   Common common;
   std::string name, kind;
   po::options_description options("runner describe options");
-  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log)")
+  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log, features, guidance)")
       ("kind", po::value(&kind), "dataset|model|objective|sampler|metric, when a name has several kinds");
   add_common(options, common);
   po::positional_options_description positional;
   positional.add("name", 1);
   if (!parse(argc, argv, options, positional, "usage: runner describe NAME [--kind KIND]")) return 0;
-  if (name == "train" || name == "sampler-common" || name == "log") {
-    std::cout << (name == "train" ? "[train] (framework): the training loop; [train.groups.NAME] overrides optimizer, lr, betas, momentum, weight_decay per parameter group\n"
-                  : name == "log" ? "[log] (framework): outputs of a run\n"
-                                  : "[sampler] keys every sampler has (framework)\n");
-    print_schema(name == "train" ? genfw::train_schema() : name == "log" ? genfw::log_schema() : genfw::sampling_schema());
+  // The framework's own tables.
+  const std::map<std::string, std::pair<std::string, const genfw::Schema*>> framework_tables{
+      {"train", {"[train] (framework): the training loop; [train.groups.NAME] overrides optimizer, lr, betas, "
+                 "momentum, weight_decay per parameter group", &genfw::train_schema()}},
+      {"log", {"[log] (framework): outputs of a run", &genfw::log_schema()}},
+      {"sampler-common", {"[sampler] keys every sampler has (framework)", &genfw::sampling_schema()}},
+      {"features", {"[features] (framework): the one feature extractor of a run's sample metrics (FID, KID, IS, "
+                    "class_accuracy); the samples' and the reference's features are extracted once and shared. "
+                    "classifier: in-domain CNN (numbers comparable within genfw, not with papers); torchscript: a "
+                    "pretrained network such as pytorch-fid's Inception; identity: raw coordinates (vectors)",
+                    &genfw::metric::FeatureSettings::schema()}},
+      {"guidance", {"[guidance] (framework): the classifier of classifier guidance, from a trained run or an "
+                    "experiment that trains it first; samplers use it when their guidance_scale > 0",
+                    &genfw::guidance_schema_of_run()}}};
+  if (auto table = framework_tables.find(name); table != framework_tables.end()) {
+    std::cout << table->second.first << "\n";
+    print_schema(*table->second.second);
     return 0;
   }
   genfw::Registry registry = load_registry(common);

@@ -65,20 +65,19 @@ class Cifar10 : public genfw::Dataset {
         .string("path", "data/cifar-10-batches-bin",
                 "folder holding data_batch_1..5.bin and test_batch.bin (CIFAR-10 binary version); "
                 "a relative path is relative to the current working directory")
-        .choice("split", "train", {"train", "test"}, "train: data_batch_1..5 (50000), test: test_batch (10000)")
         .choice("range", "minus_one_one", {"minus_one_one", "zero_one"},
                 "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
         .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
                               "holds = all)", genfw::at_least(0));
   }
 
-  Cifar10(const genfw::Options& options, const genfw::BuildContext&) {
+  Cifar10(const genfw::Options& options, const genfw::BuildContext& context) {
     const std::string& owner = options.owner();
     // Relative paths are taken relative to the current working directory (the
     // runner is started from the repository root, where data/ lives), not to
     // the experiment file: one rule, the one a shell user expects.
     const std::string folder = options.string("path");
-    const bool train = options.string("split") == "train";
+    const bool train = context.split == "train";
     const auto names = file_names(train);
     GENFW_CHECK(fs::is_directory(folder), owner, ": option 'path': folder '", folder, "' (absolute: ",
                 fs::absolute(folder).string(), ") does not exist; expected ", joined(names),

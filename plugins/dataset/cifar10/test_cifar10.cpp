@@ -14,13 +14,16 @@ using genfw::OptionValue;
 using ::testing::HasSubstr;
 namespace fx = genfw::fixtures;
 
-std::unique_ptr<Dataset> make(const std::map<std::string, OptionValue>& overrides) {
-  return genfw::testing::make<Dataset>(Kind::dataset, "cifar10", overrides);
+std::unique_ptr<Dataset> make(const std::map<std::string, OptionValue>& overrides,
+                              const std::string& split = "train") {
+  genfw::BuildContext context;
+  context.split = split;  // the framework chooses the split, not an option
+  return genfw::testing::make<Dataset>(Kind::dataset, "cifar10", overrides, context);
 }
 
-std::string error_of(const std::map<std::string, OptionValue>& overrides) {
+std::string error_of(const std::map<std::string, OptionValue>& overrides, const std::string& split = "train") {
   try {
-    make(overrides);
+    make(overrides, split);
   } catch (const genfw::Error& e) {
     return e.what();
   }
@@ -83,7 +86,7 @@ TEST_F(Cifar10Test, ZeroOneRangeSubsetAndTestSplit) {
   EXPECT_TRUE(torch::equal(batch.y, torch::tensor({3, 0}, torch::kInt64)));
   EXPECT_EQ(make({{"path", dir}, {"subset", int64_t(500)}})->size(), 11);
 
-  auto test = make({{"path", dir}, {"split", std::string("test")}});
+  auto test = make({{"path", dir}}, "test");
   ASSERT_EQ(test->size(), 4);
   auto t = test->get(torch::arange(4, torch::kInt64));
   EXPECT_TRUE(torch::equal(t.y, torch::tensor({3, 1, 4, 1}, torch::kInt64)));
@@ -99,14 +102,14 @@ TEST_F(Cifar10Test, TruncatedFileNamesFileAndSize) {
   auto message = error_of({{"path", dir}});
   EXPECT_THAT(message, HasSubstr("data_batch_3.bin: size 6046 bytes is not a whole number of 3073-byte records"));
   // The test split does not read the train files.
-  EXPECT_EQ(make({{"path", dir}, {"split", std::string("test")}})->size(), 4);
+  EXPECT_EQ(make({{"path", dir}}, "test")->size(), 4);
 }
 
 TEST_F(Cifar10Test, CorruptLabelIsRejected) {
   auto labels = test_labels.clone();
   labels[2] = 200;
   fx::write_cifar_batch(dir + "/test_batch.bin", test_images, labels);
-  auto message = error_of({{"path", dir}, {"split", std::string("test")}});
+  auto message = error_of({{"path", dir}}, "test");
   EXPECT_THAT(message, HasSubstr("test_batch.bin: corrupt label 200 in record 2"));
 }
 
@@ -130,12 +133,12 @@ TEST_F(Cifar10Test, MissingFolderOrFilesSayWhatAndWhere) {
   EXPECT_THAT(message, HasSubstr("CIFAR-10 binary version"));
 
   std::filesystem::remove(dir + "/test_batch.bin");
-  message = error_of({{"path", dir}, {"split", std::string("test")}});
+  message = error_of({{"path", dir}}, "test");
   EXPECT_THAT(message, HasSubstr("missing test_batch.bin"));
 }
 
 TEST_F(Cifar10Test, OutOfRangeIndexThrows) {
-  auto ds = make({{"path", dir}, {"split", std::string("test")}});
+  auto ds = make({{"path", dir}}, "test");
   EXPECT_THROW(ds->get(torch::tensor({4}, torch::kInt64)), genfw::Error);
   EXPECT_THROW(ds->get(torch::tensor({-1}, torch::kInt64)), genfw::Error);
 }

@@ -147,7 +147,6 @@ class FashionMnist : public genfw::Dataset {
         .string("path", kDefaultPath,
                 "folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "
                 "(Debian: apt-get install dataset-fashion-mnist)")
-        .choice("split", "train", {"train", "test"}, "train: 60000 images, test: the 10000 t10k images")
         .choice("range", "minus_one_one", {"minus_one_one", "zero_one"},
                 "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
         .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
@@ -155,12 +154,12 @@ class FashionMnist : public genfw::Dataset {
         .boolean("pad_to_32", false, "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)");
   }
 
-  FashionMnist(const genfw::Options& options, const genfw::BuildContext&) {
+  FashionMnist(const genfw::Options& options, const genfw::BuildContext& context) {
     const std::string& owner = options.owner();
     const std::string folder = options.string("path");
     GENFW_CHECK(fs::is_directory(folder), owner, ": option 'path': folder '", folder,
                 "' does not exist; ", kHowToGet);
-    const bool train = options.string("split") == "train";
+    const bool train = context.split == "train";
     const std::string prefix = train ? "train" : "t10k";
     const std::string images_path = find_file(folder, prefix + "-images-idx3-ubyte", owner);
     const std::string labels_path = find_file(folder, prefix + "-labels-idx1-ubyte", owner);

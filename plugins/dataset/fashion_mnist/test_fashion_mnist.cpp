@@ -14,14 +14,17 @@ using genfw::OptionValue;
 using ::testing::HasSubstr;
 namespace fx = genfw::fixtures;
 
-std::unique_ptr<Dataset> make(const std::map<std::string, OptionValue>& overrides) {
-  return genfw::testing::make<Dataset>(Kind::dataset, "fashion_mnist", overrides);
+std::unique_ptr<Dataset> make(const std::map<std::string, OptionValue>& overrides,
+                              const std::string& split = "train") {
+  genfw::BuildContext context;
+  context.split = split;  // the framework chooses the split, not an option
+  return genfw::testing::make<Dataset>(Kind::dataset, "fashion_mnist", overrides, context);
 }
 
 /// The message of the genfw::Error that building the dataset throws ("" if none).
-std::string error_of(const std::map<std::string, OptionValue>& overrides) {
+std::string error_of(const std::map<std::string, OptionValue>& overrides, const std::string& split = "train") {
   try {
-    make(overrides);
+    make(overrides, split);
   } catch (const genfw::Error& e) {
     return e.what();
   }
@@ -123,7 +126,7 @@ TEST_F(FashionMnistTest, SubsetAndSplit) {
   // A subset larger than the split means all of it.
   EXPECT_EQ(make({{"path", dir}, {"subset", int64_t(1000)}})->size(), 12);
 
-  auto test = make({{"path", dir}, {"split", std::string("test")}});
+  auto test = make({{"path", dir}}, "test");
   ASSERT_EQ(test->size(), 5);
   auto t = test->get(torch::arange(5, torch::kInt64));
   EXPECT_TRUE(torch::equal(t.y, torch::tensor({9, 8, 7, 6, 5}, torch::kInt64)));
@@ -179,7 +182,7 @@ TEST_F(FashionMnistTest, WrongMagicIsRejected) {
   fx::Faults magic;
   magic.magic = 2049;  // a label magic on the image file
   fx::write_fashion_mnist(dir, "test", data.test_images, data.test_labels, magic);
-  auto message = error_of({{"path", dir}, {"split", std::string("test")}});
+  auto message = error_of({{"path", dir}}, "test");
   EXPECT_THAT(message, HasSubstr("t10k-images-idx3-ubyte.gz: wrong magic number 2049, expected 2051"));
 
   fx::Faults label_magic;
@@ -217,7 +220,7 @@ TEST_F(FashionMnistTest, MissingFolderOrFileSaysHowToGetTheData) {
   EXPECT_THAT(message, HasSubstr("option 'path'"));
 
   std::filesystem::remove(dir + "/t10k-labels-idx1-ubyte.gz");
-  message = error_of({{"path", dir}, {"split", std::string("test")}});
+  message = error_of({{"path", dir}}, "test");
   EXPECT_THAT(message, HasSubstr("t10k-labels-idx1-ubyte.gz is missing"));
   EXPECT_THAT(message, HasSubstr("apt-get install dataset-fashion-mnist"));
 }
@@ -229,7 +232,7 @@ TEST(FashionMnistReal, DebianFilesHaveTheOfficialSizesAndBalancedClasses) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   }
   for (auto [split, n] : {std::pair<std::string, int64_t>{"train", 60000}, {"test", 10000}}) {
-    auto ds = make({{"split", split}, {"pad_to_32", true}});
+    auto ds = make({{"pad_to_32", true}}, split);
     ASSERT_EQ(ds->size(), n) << split;
     auto batch = ds->get(torch::arange(n, torch::kInt64));
     EXPECT_EQ(batch.x.sizes(), (std::vector<int64_t>{n, 1, 32, 32}));

@@ -13,8 +13,11 @@ using genfw::Kind;
 using genfw::OptionValue;
 using ::testing::HasSubstr;
 
-std::unique_ptr<Dataset> make(const std::map<std::string, OptionValue>& overrides = {}) {
-  return genfw::testing::make<Dataset>(Kind::dataset, "toy2d", overrides);
+std::unique_ptr<Dataset> make(const std::map<std::string, OptionValue>& overrides = {},
+                              const std::string& split = "train") {
+  genfw::BuildContext context;
+  context.split = split;  // the framework chooses the split, not an option
+  return genfw::testing::make<Dataset>(Kind::dataset, "toy2d", overrides, context);
 }
 
 genfw::Batch all_of(Dataset& ds) { return ds.get(torch::arange(ds.size(), torch::kInt64)); }
@@ -46,7 +49,7 @@ TEST(Toy2d, SplitsAndSeedsDiffer) {
   torch::manual_seed(0);
   for (const auto& d : kDistributions) {
     auto train = make({{"distribution", d}, {"size", int64_t(200)}});
-    auto test = make({{"distribution", d}, {"size", int64_t(200)}, {"split", std::string("test")}});
+    auto test = make({{"distribution", d}, {"size", int64_t(200)}}, "test");
     auto other = make({{"distribution", d}, {"size", int64_t(200)}, {"seed", int64_t(5)}});
     EXPECT_FALSE(torch::equal(all_of(*train).x, all_of(*test).x)) << d;
     EXPECT_FALSE(torch::equal(all_of(*train).x, all_of(*other).x)) << d;

@@ -113,7 +113,6 @@ class Toy2d : public genfw::Dataset {
                 "which 2-D distribution")
         .integer("size", 10000, "number of points in the split", genfw::at_least(1))
         .integer("seed", 0, "seed of the points (train: seed, test: seed + 1)", genfw::at_least(0))
-        .choice("split", "train", {"train", "test"}, "train or test points (different seeds)")
         .matrix("means", {{-5.0, -5.0}, {5.0, 5.0}}, "gmm: component means [K, D] (D = 2 for 2-D data)")
         .reals("weights", {0.2, 0.8}, "gmm: component weights (normalised to sum 1)", genfw::at_least(0))
         .reals("stds", {1.0}, "gmm: per-component std, one value or one per component", genfw::at_least(0))
@@ -122,11 +121,11 @@ class Toy2d : public genfw::Dataset {
         .real("mode_std", 0.02, "eight_gaussians: std of each mode (WGAN-GP: 0.02)", genfw::at_least(0));
   }
 
-  Toy2d(const genfw::Options& options, const genfw::BuildContext&) {
+  Toy2d(const genfw::Options& options, const genfw::BuildContext& context) {
     const std::string& owner = options.owner();
     const std::string distribution = options.string("distribution");
     const int64_t n = options.integer("size");
-    const int64_t seed = options.integer("seed") + (options.string("split") == "test" ? 1 : 0);
+    const int64_t seed = options.integer("seed") + (context.split == "test" ? 1 : 0);
     const double noise = options.real("noise");
     at::Generator gen = at::detail::createCPUGenerator(uint64_t(seed));
 

@@ -2,8 +2,7 @@
 /// Gaussians fitted to extractor features of samples and of real data.
 #include "genfw/sdk.hpp"
 
-#include "../../metric_shared/frechet.hpp"
-#include "../../metric_shared/sample_metric.hpp"
+#include "frechet.hpp"
 
 namespace {
 
@@ -11,21 +10,16 @@ using namespace genfw;
 
 class Fid : public Metric {
  public:
-  static Schema schema() { return metric::extractor_schema(); }
-  Fid(const Options& options, const BuildContext&) : options_(options) {}
+  static Schema schema() { return Schema(); }
+  Fid(const Options&, const BuildContext&) {}
 
   MetricResult compute(MetricContext& context) override {
-    auto samples = metric::checked_samples(context, "metric 'fid'");
-    auto extractor = metric::make_extractor(options_.extractor, context);
-    auto ref = metric::reference_features(*extractor, context, options_.reference_split,
-                                          options_.max_reference, options_.extractor.batch_size);
-    auto features = extractor->extract(samples, context.device, options_.extractor.batch_size).features;
-    auto stats = metric::gaussian_statistics(features);
-    auto fid = metric::frechet_distance(stats, ref.statistics);
+    FeatureService& service = features_of(context, "metric 'fid'");
+    const auto& features = service.of(checked_samples(context, "metric 'fid'")).features;
+    auto fid = metric::frechet_distance(metric::gaussian_statistics(features), service.reference().statistics);
     MetricResult result;
     result.values["fid"] = fid.distance;
-    metric::record_extractor(*extractor, result);
-    metric::record_reference(ref, result);
+    service.record_provenance(result, true);
     result.provenance["samples"] = std::to_string(features.size(0));
     result.provenance["feature_dim"] = std::to_string(features.size(1));
     result.provenance["estimator"] =
@@ -33,9 +27,6 @@ class Fid : public Metric {
         (fid.used_offset ? ", eps=1e-6 offset applied)" : ")");
     return result;
   }
-
- private:
-  metric::SampleMetricOptions options_;
 };
 
 }  // namespace

@@ -5,8 +5,8 @@
 
 #include "genfw/testing.hpp"
 
-#include "../../metric_shared/frechet.hpp"
-#include "../../metric_shared/test_datasets.hpp"
+#include "frechet.hpp"
+#include "../../../data/fixtures/metric_datasets.hpp"
 
 using namespace genfw;
 using genfw::metric::frechet_distance;
@@ -137,6 +137,7 @@ TEST(FidPlugin, VectorDataMatchesClosedForm) {
   auto context = vector_context(train, test, cache);
   context.samples = 1.0 + 2.0 * torch::randn({10000, 2});
   auto fid = genfw::testing::make<Metric>(Kind::metric, "fid", {}, genfw::testing::context_for({2}));
+  auto features = genfw::testing::attach_features(context);
   auto r = fid->compute(context);
   EXPECT_NEAR(r.values.at("fid"), 4.0, 0.3);
   EXPECT_EQ(r.provenance.at("extractor"), "identity");
@@ -147,6 +148,7 @@ TEST(FidPlugin, VectorDataMatchesClosedForm) {
   // Same value and digest from the cached reference statistics.
   ASSERT_EQ(std::distance(std::filesystem::directory_iterator(cache + "/metric_reference"),
                           std::filesystem::directory_iterator{}), 1);
+  features = genfw::testing::attach_features(context);  // a new run's service: reference from the cache
   auto again = fid->compute(context);
   EXPECT_DOUBLE_EQ(again.values.at("fid"), r.values.at("fid"));
   EXPECT_EQ(again.provenance.at("reference_digest"), r.provenance.at("reference_digest"));
@@ -175,18 +177,40 @@ def forward(self, x):
   mt::TensorDataset train(info, torch::randn({100, 3})), test(info, torch::randn({2000, 3}));
   auto context = vector_context(train, test, cache);
   context.samples = 0.5 + torch::randn({2000, 3}) * 1.5;
-  auto identity = genfw::testing::make<Metric>(Kind::metric, "fid", {{"extractor", std::string("identity")}});
-  auto scripted = genfw::testing::make<Metric>(
-      Kind::metric, "fid",
-      {{"extractor", std::string("torchscript")}, {"torchscript_path", path},
-       {"input_range", std::vector<double>{-1e3, 1e3}}});  // = the data range: no rescaling
-  auto a = identity->compute(context), b = scripted->compute(context);
+  auto fid = genfw::testing::make<Metric>(Kind::metric, "fid");
+  auto identity = genfw::testing::attach_features(context, {{"extractor", std::string("identity")}});
+  auto a = fid->compute(context);
+  auto scripted = genfw::testing::attach_features(
+      context, {{"extractor", std::string("torchscript")}, {"torchscript_path", path},
+                {"input_range", std::vector<double>{-1e3, 1e3}}});  // = the data range: no rescaling
+  auto b = fid->compute(context);
   EXPECT_NEAR(b.values.at("fid"), 4.0 * a.values.at("fid"), 1e-6 * (1 + a.values.at("fid")));
   EXPECT_EQ(b.provenance.at("extractor"), "torchscript(double.pt)");
   EXPECT_EQ(b.provenance.at("extractor_digest").size(), std::string("fnv1a64:").size() + 16);
   EXPECT_NE(a.provenance.at("reference_digest"), b.provenance.at("reference_digest"));
   // A missing module file is a clear error naming the option.
-  EXPECT_THROW(genfw::testing::make<Metric>(Kind::metric, "fid", {{"extractor", std::string("torchscript")}}),
-               genfw::Error);
+  EXPECT_THROW(genfw::testing::attach_features(context, {{"extractor", std::string("torchscript")}}), genfw::Error);
+  std::filesystem::remove_all(cache);
+}
+
+// The reference cache is keyed by the data read, not by the dataset's name: two
+// test splits named alike but drawn from N(0, I) and N((3, 3), I), scored one
+// after the other with one cache folder. Samples from the second: FID ≈ 0 against
+// its own reference (it was ≈ 18 when the first one's cached reference was reused).
+TEST(FidPlugin, ReferenceCacheIsKeyedByTheDataNotItsName) {
+  torch::manual_seed(0);
+  auto info = mt::vector_info("gauss2", 2);
+  auto cache = temp_dir("keyed");
+  mt::TensorDataset train(info, torch::randn({100, 2}));
+  mt::TensorDataset first(info, torch::randn({3000, 2})), second(info, torch::randn({3000, 2}) + 3.0);
+  auto fid = genfw::testing::make<Metric>(Kind::metric, "fid");
+  auto context = vector_context(train, first, cache);
+  context.samples = torch::randn({3000, 2}) + 3.0;
+  auto features = genfw::testing::attach_features(context);
+  EXPECT_GT(fid->compute(context).values.at("fid"), 15.0);
+  auto other = vector_context(train, second, cache);
+  other.samples = context.samples;
+  auto other_features = genfw::testing::attach_features(other);
+  EXPECT_LT(fid->compute(other).values.at("fid"), 0.1);
   std::filesystem::remove_all(cache);
 }

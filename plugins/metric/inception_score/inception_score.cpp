@@ -2,8 +2,7 @@
 /// probabilities: exp(E_x KL(p(y|x) ‖ p(y))), mean ± std over splits.
 #include "genfw/sdk.hpp"
 
-#include "../../metric_shared/inception_score.hpp"
-#include "../../metric_shared/sample_metric.hpp"
+#include "inception_score.hpp"
 
 namespace {
 
@@ -12,26 +11,25 @@ using namespace genfw;
 class InceptionScore : public Metric {
  public:
   static Schema schema() {
-    return metric::extractor_schema().integer("splits", 10, "number of splits of the samples", at_least(1));
+    return Schema().integer("splits", 10, "number of splits of the samples", at_least(1));
   }
-  InceptionScore(const Options& options, const BuildContext&)
-      : options_(options), splits_(options.integer("splits")) {}
+  InceptionScore(const Options& options, const BuildContext&) : splits_(options.integer("splits")) {}
 
   MetricResult compute(MetricContext& context) override {
-    auto samples = metric::checked_samples(context, "metric 'inception_score'");
-    auto extractor = metric::make_extractor(options_.extractor, context);
-    GENFW_CHECK(extractor->has_probabilities() || options_.extractor.kind == "torchscript",
-                "metric 'inception_score': extractor '", extractor->name,
+    FeatureService& service = features_of(context, "metric 'inception_score'");
+    auto& extractor = service.extractor();
+    GENFW_CHECK(extractor.has_probabilities() || service.settings().extractor.kind == "torchscript",
+                "metric 'inception_score': extractor '", extractor.name,
                 "' gives no class probabilities (vector data has no classifier); the inception score "
                 "is not defined for it");
-    auto out = extractor->extract(samples, context.device, options_.extractor.batch_size);
-    GENFW_CHECK(out.probabilities.defined(), "metric 'inception_score': extractor '", extractor->name,
+    const auto& out = service.of(checked_samples(context, "metric 'inception_score'"));
+    GENFW_CHECK(out.probabilities.defined(), "metric 'inception_score': extractor '", extractor.name,
                 "' gives no class probabilities (a TorchScript module must return (features, logits))");
     auto is = metric::inception_score(out.probabilities, splits_);
     MetricResult result;
     result.values["inception_score"] = is.mean;
     result.values["inception_score_std"] = is.std;
-    metric::record_extractor(*extractor, result);
+    service.record_provenance(result, false);
     result.provenance["samples"] = std::to_string(out.probabilities.size(0));
     result.provenance["classes"] = std::to_string(out.probabilities.size(1));
     result.provenance["estimator"] = "exp(E KL(p(y|x)||p(y))), float64, " + std::to_string(is.splits) + " splits";
@@ -39,7 +37,6 @@ class InceptionScore : public Metric {
   }
 
  private:
-  metric::SampleMetricOptions options_;
   int64_t splits_;
 };
 

@@ -5,12 +5,11 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "genfw/images.hpp"
+#include "genfw/quantize.hpp"
 #include "genfw/testing.hpp"
 
-#include "../../metric_shared/feature_extractor.hpp"
-#include "../../metric_shared/inception_score.hpp"
-#include "../../metric_shared/test_datasets.hpp"
+#include "inception_score.hpp"
+#include "../../../data/fixtures/metric_datasets.hpp"
 
 using namespace genfw;
 namespace mt = genfw::metric::testing;
@@ -150,7 +149,8 @@ TEST(InceptionScorePlugin, BlobImages) {
   auto cache = temp_dir("plugin");
   auto context = blobs.context(cache);
   std::map<std::string, OptionValue> small = {{"classifier_width", int64_t(8)}, {"classifier_epochs", int64_t(4)}};
-  auto is = genfw::testing::make<Metric>(Kind::metric, "inception_score", small);
+  auto is = genfw::testing::make<Metric>(Kind::metric, "inception_score");
+  auto features = genfw::testing::attach_features(context, small);
   auto [x, y] = mt::blob_images(1000);
   context.samples = x;
   auto r = is->compute(context);
@@ -164,14 +164,15 @@ TEST(InceptionScorePlugin, BlobImages) {
 
   auto one_class = x.index_select(0, torch::nonzero(y == 2).flatten());
   context.samples = one_class;
-  auto again = genfw::testing::make<Metric>(Kind::metric, "inception_score", small);
+  auto again = genfw::testing::make<Metric>(Kind::metric, "inception_score");
+  features = genfw::testing::attach_features(context, small);  // another run: the classifier from the cache
   auto r1 = again->compute(context);
   EXPECT_LT(r1.values.at("inception_score"), 1.2);
   EXPECT_EQ(r1.provenance.at("extractor_digest"), r.provenance.at("extractor_digest"));
   EXPECT_EQ(std::filesystem::last_write_time(file), mtime);
 
   // FID through the same cached classifier: real vs real ≪ real vs noise.
-  auto fid = genfw::testing::make<Metric>(Kind::metric, "fid", small);
+  auto fid = genfw::testing::make<Metric>(Kind::metric, "fid");
   context.samples = mt::blob_images(1000).first;
   double real = fid->compute(context).values.at("fid");
   context.samples = torch::rand({1000, 1, 16, 16}) * 2 - 1;
@@ -192,6 +193,7 @@ TEST(InceptionScorePlugin, VectorDataIsAClearError) {
   context.test_data = &data;
   context.samples = torch::randn({100, 2});
   auto is = genfw::testing::make<Metric>(Kind::metric, "inception_score");
+  auto features = genfw::testing::attach_features(context);
   try {
     is->compute(context);
     FAIL() << "expected genfw::Error";
@@ -218,10 +220,10 @@ def forward(self, x):
   }
   auto context = blobs.context(cache);
   context.samples = mt::blob_images(200).first;
-  auto is = genfw::testing::make<Metric>(Kind::metric, "inception_score",
-                                         {{"extractor", std::string("torchscript")}, {"torchscript_path", path},
-                                          {"resize", int64_t(8)}, {"input_range", std::vector<double>{0.0, 1.0}},
-                                          {"splits", int64_t(4)}});
+  auto is = genfw::testing::make<Metric>(Kind::metric, "inception_score", {{"splits", int64_t(4)}});
+  auto features = genfw::testing::attach_features(
+      context, {{"extractor", std::string("torchscript")}, {"torchscript_path", path}, {"resize", int64_t(8)},
+                {"input_range", std::vector<double>{0.0, 1.0}}});
   auto r = is->compute(context);
   // Images are scored as 8-bit image files of them: clamped and rounded first.
   auto input = torch::nn::functional::interpolate(
@@ -251,8 +253,10 @@ TEST(ClassifierExtractor, FashionMnistAccuracySlow) {
   if (!slow || std::string(slow) != "1") GTEST_SKIP() << "set GENFW_SLOW_TESTS=1";
   std::unique_ptr<Dataset> train, test;
   try {
-    train = genfw::testing::make<Dataset>(Kind::dataset, "fashion_mnist", {{"split", std::string("train")}});
-    test = genfw::testing::make<Dataset>(Kind::dataset, "fashion_mnist", {{"split", std::string("test")}});
+    genfw::BuildContext test_split;
+    test_split.split = "test";
+    train = genfw::testing::make<Dataset>(Kind::dataset, "fashion_mnist");
+    test = genfw::testing::make<Dataset>(Kind::dataset, "fashion_mnist", {}, test_split);
   } catch (const std::exception& e) {
     GTEST_SKIP() << "fashion_mnist plugin not available: " << e.what();
   }

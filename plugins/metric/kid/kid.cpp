@@ -2,8 +2,7 @@
 /// cubic polynomial kernel on extractor features, mean ± std over subsets.
 #include "genfw/sdk.hpp"
 
-#include "../../metric_shared/kid.hpp"
-#include "../../metric_shared/sample_metric.hpp"
+#include "kid.hpp"
 
 namespace {
 
@@ -12,25 +11,21 @@ using namespace genfw;
 class Kid : public Metric {
  public:
   static Schema schema() {
-    return metric::extractor_schema()
+    return Schema()
         .integer("subsets", 100, "number of random subsets", at_least(1))
         .integer("subset_size", 1000, "examples per subset (capped at what is available)", at_least(2));
   }
   Kid(const Options& options, const BuildContext&)
-      : options_(options), subsets_(options.integer("subsets")), subset_size_(options.integer("subset_size")) {}
+      : subsets_(options.integer("subsets")), subset_size_(options.integer("subset_size")) {}
 
   MetricResult compute(MetricContext& context) override {
-    auto samples = metric::checked_samples(context, "metric 'kid'");
-    auto extractor = metric::make_extractor(options_.extractor, context);
-    auto ref = metric::reference_features(*extractor, context, options_.reference_split,
-                                          options_.max_reference, options_.extractor.batch_size);
-    auto features = extractor->extract(samples, context.device, options_.extractor.batch_size).features;
-    auto kid = metric::kernel_inception_distance(features, ref.features, subsets_, subset_size_);
+    FeatureService& service = features_of(context, "metric 'kid'");
+    const auto& features = service.of(checked_samples(context, "metric 'kid'")).features;
+    auto kid = metric::kernel_inception_distance(features, service.reference().features, subsets_, subset_size_);
     MetricResult result;
     result.values["kid"] = kid.mean;
     result.values["kid_std"] = kid.std;
-    metric::record_extractor(*extractor, result);
-    metric::record_reference(ref, result);
+    service.record_provenance(result, true);
     result.provenance["samples"] = std::to_string(features.size(0));
     result.provenance["feature_dim"] = std::to_string(features.size(1));
     result.provenance["estimator"] = "unbiased MMD^2, kernel (x.y/d+1)^3, " + std::to_string(kid.subsets) +
@@ -39,7 +34,6 @@ class Kid : public Metric {
   }
 
  private:
-  metric::SampleMetricOptions options_;
   int64_t subsets_, subset_size_;
 };
 

@@ -2,8 +2,8 @@
 
 #include "genfw/testing.hpp"
 
-#include "../../metric_shared/kid.hpp"
-#include "../../metric_shared/test_datasets.hpp"
+#include "kid.hpp"
+#include "../../../data/fixtures/metric_datasets.hpp"
 
 using namespace genfw;
 namespace mt = genfw::metric::testing;
@@ -61,6 +61,7 @@ TEST(KidPlugin, EndToEnd) {
   context.train_data = &train;
   context.test_data = &test;
   auto kid = genfw::testing::make<Metric>(Kind::metric, "kid", {{"subsets", int64_t(50)}, {"subset_size", int64_t(500)}});
+  auto features = genfw::testing::attach_features(context);
   context.samples = torch::randn({3000, 4});
   auto same = kid->compute(context);
   context.samples = torch::randn({3000, 4}) * 1.5 + 0.5;
@@ -71,4 +72,26 @@ TEST(KidPlugin, EndToEnd) {
   EXPECT_EQ(different.provenance.at("estimator"), "unbiased MMD^2, kernel (x.y/d+1)^3, 50 subsets of 500");
   EXPECT_EQ(different.provenance.at("extractor"), "identity");  // auto → identity for vectors
   EXPECT_EQ(different.provenance.at("reference_count"), "3000 of 3000");
+}
+
+// One run's metrics share its features: FID and KID of one sample set run the
+// extractor over the samples once, and a new sample set once more.
+TEST(KidPlugin, SharesTheRunsFeaturesWithFid) {
+  torch::manual_seed(0);
+  auto info = mt::vector_info("gauss2", 2);
+  mt::TensorDataset train(info, torch::randn({100, 2})), test(info, torch::randn({500, 2}));
+  MetricContext context;
+  context.data = info;
+  context.train_data = &train;
+  context.test_data = &test;
+  auto features = genfw::testing::attach_features(context);
+  auto kid = genfw::testing::make<Metric>(Kind::metric, "kid", {{"subsets", int64_t(5)}, {"subset_size", int64_t(100)}});
+  auto fid = genfw::testing::make<Metric>(Kind::metric, "fid");
+  context.samples = torch::randn({300, 2});
+  kid->compute(context);
+  fid->compute(context);
+  EXPECT_EQ(features->sample_extractions(), 1);
+  context.samples = torch::randn({300, 2});
+  fid->compute(context);
+  EXPECT_EQ(features->sample_extractions(), 2);
 }

@@ -10,9 +10,7 @@
 
 #include "genfw/sdk.hpp"
 
-#include "../../latent_shared/bits_per_dim.hpp"
-#include "../../latent_shared/iwae.hpp"
-#include "../../metric_shared/ddpm_vlb.hpp"
+#include "ddpm_vlb.hpp"
 
 namespace {
 
@@ -71,9 +69,9 @@ class Nll : public Metric {
       auto x = batch.x.to(context.device, torch::kFloat32);
       torch::Tensor b;
       if (estimator == "exact") {
-        b = genfw_latent::bits_per_dim(density->log_prob(x).to(torch::kFloat64), data);
+        b = genfw::bits_per_dim(density->log_prob(x).to(torch::kFloat64), data);
       } else if (estimator == "iwae") {
-        b = genfw_latent::bits_per_dim(genfw_latent::iwae_log_likelihood(*latent, x, k_).to(torch::kFloat64), data);
+        b = genfw::bits_per_dim(genfw::iwae_log_likelihood(*latent, x, k_).to(torch::kFloat64), data);
       } else {
         torch::Tensor labels;  // conditional models: the "no class" label, i.e. log p(x)
         if (diffusion->num_classes() > 0)

@@ -4,7 +4,7 @@
 
 #include "genfw/testing.hpp"
 
-#include "../../metric_shared/test_datasets.hpp"
+#include "../../../data/fixtures/metric_datasets.hpp"
 
 using namespace genfw;
 namespace mt = genfw::metric::testing;
@@ -203,7 +203,7 @@ TEST(NllMetric, ModelWithoutLikelihoodIsAClearError) {
   } catch (const genfw::Error& e) {
     EXPECT_NE(std::string(e.what()).find("needs capability 'density'"), std::string::npos) << e.what();
   }
-  const auto& info = genfw::testing::plugins().find("nll", Kind::metric);
+  const auto& info = genfw::testing::find("nll", Kind::metric);
   ASSERT_EQ(info.requires_all.size(), 1u);
   EXPECT_EQ(info.requires_all[0].size(), 3u);
 }

@@ -9,14 +9,6 @@ namespace {
 
 using genfw::GaussianMixture;
 
-// Values per sample. (DataInfo::dim() is declared in the SDK but not exported
-// from libgenfw — DataInfo has no GENFW_API — so plugins cannot call it yet.)
-int64_t values_per_sample(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
-}
-
 class AnalyticGmm : public genfw::Model, public genfw::ScoreModel, public genfw::DensityModel {
  public:
   static genfw::Schema schema() {
@@ -34,8 +26,8 @@ class AnalyticGmm : public genfw::Model, public genfw::ScoreModel, public genfw:
       : mixture_(make_mixture(options)), shape_(context.data.shape) {
     const auto& owner = options.owner();
     if (!shape_.empty()) {
-      GENFW_CHECK(mixture_.dim() == values_per_sample(context.data.shape), owner, ": option 'means' has dimension ",
-                  mixture_.dim(), " but the data has ", values_per_sample(context.data.shape), " values per sample");
+      GENFW_CHECK(mixture_.dim() == context.data.dim(), owner, ": option 'means' has dimension ",
+                  mixture_.dim(), " but the data has ", context.data.dim(), " values per sample");
     } else {
       shape_ = {mixture_.dim()};
     }
@@ -90,7 +82,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_score::AnalyticGmm>("analytic_gmm", genfw::Kind::model,
                                      "exact isotropic Gaussian mixture: score of p∗N(0,σ²I), log p, "
-                                     "samples (ground truth; Song & Ermon 2019 Fig. 3)")
-      .offer(genfw::Capability::score)
-      .offer(genfw::Capability::density);
+                                     "samples (ground truth; Song & Ermon 2019 Fig. 3)");
 }

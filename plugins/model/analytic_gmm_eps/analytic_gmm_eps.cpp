@@ -5,11 +5,9 @@
 #include <genfw/gaussian_mixture.hpp>
 #include <genfw/sdk.hpp>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
-using genfw_diffusion::DiffusionSettings;
+using genfw::DiffusionSettings;
 
 class AnalyticGmmEps : public genfw::Model, public genfw::NoisePredictor {
  public:
@@ -18,7 +16,7 @@ class AnalyticGmmEps : public genfw::Model, public genfw::NoisePredictor {
         .matrix("means", {{-5.0, -5.0}, {5.0, 5.0}}, "component means μ_k, one row each")
         .reals("weights", {0.2, 0.8}, "mixture weights (normalised)", genfw::at_least(0.0))
         .reals("stds", {1.0, 1.0}, "isotropic std of each component", genfw::at_least(1e-12))
-        .merge(genfw_diffusion::diffusion_schema());
+        .merge(genfw::diffusion_schema());
   }
 
   AnalyticGmmEps(const genfw::Options& options, const genfw::BuildContext& context)
@@ -65,6 +63,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<AnalyticGmmEps>("analytic_gmm_eps", genfw::Kind::model,
                            "exact ε = −√(1−ᾱ_t)∇log p_t of a Gaussian mixture under a VP β schedule "
-                           "(Ho et al. 2020)")
-      .offer(genfw::Capability::noise_prediction);
+                           "(Ho et al. 2020)");
 }

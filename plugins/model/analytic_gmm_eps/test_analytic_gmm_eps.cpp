@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <genfw/testing.hpp>
 
-#include "../../diffusion_shared/test_support.hpp"
+#include <cmath>
 
 using genfw::Kind;
 

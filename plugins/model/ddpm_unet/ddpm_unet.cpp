@@ -9,12 +9,10 @@
 
 #include <numeric>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
 namespace F = torch::nn::functional;
-using genfw_diffusion::DiffusionSettings;
+using genfw::DiffusionSettings;
 
 // GroupNorm groups: 32 as in the paper when there are enough channels; for small
 // widths gcd(32, C/4, C) keeps >= 4 channels per group (C = 128 or 256 → 32,
@@ -109,7 +107,7 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
                  "0 = unconditional; else a class embedding with extra null class index "
                  "num_classes (classifier-free guidance)",
                  genfw::at_least(0))
-        .merge(genfw_diffusion::diffusion_schema());
+        .merge(genfw::diffusion_schema());
   }
 
   DdpmUnet(const genfw::Options& options, const genfw::BuildContext& context)
@@ -250,6 +248,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<DdpmUnet>("ddpm_unet", genfw::Kind::model,
                      "DDPM U-Net noise predictor: ResNet blocks, GroupNorm, self-attention, "
-                     "sinusoidal time embedding (Ho et al. 2020)")
-      .offer(genfw::Capability::noise_prediction);
+                     "sinusoidal time embedding (Ho et al. 2020)");
 }

@@ -5,11 +5,9 @@
 #include <genfw/nn.hpp>
 #include <genfw/sdk.hpp>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
-using genfw_diffusion::DiffusionSettings;
+using genfw::DiffusionSettings;
 
 class EpsMlp : public genfw::Model, public genfw::NoisePredictor {
  public:
@@ -25,7 +23,7 @@ class EpsMlp : public genfw::Model, public genfw::NoisePredictor {
                  "0 = unconditional; else a class embedding with extra null class index "
                  "num_classes (classifier-free guidance)",
                  genfw::at_least(0))
-        .merge(genfw_diffusion::diffusion_schema());
+        .merge(genfw::diffusion_schema());
   }
 
   EpsMlp(const genfw::Options& options, const genfw::BuildContext& context)
@@ -76,6 +74,5 @@ class EpsMlp : public genfw::Model, public genfw::NoisePredictor {
 GENFW_PLUGIN(manifest) {
   manifest
       .add<EpsMlp>("eps_mlp", genfw::Kind::model,
-                   "time-conditioned MLP noise predictor for low-dimensional data (Ho et al. 2020)")
-      .offer(genfw::Capability::noise_prediction);
+                   "time-conditioned MLP noise predictor for low-dimensional data (Ho et al. 2020)");
 }

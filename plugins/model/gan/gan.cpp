@@ -2,7 +2,6 @@
 // (Radford, Metz & Chintala 2016) — transposed convolutions with batch norm and
 // ReLU in G, strided convolutions with LeakyReLU(0.2) in D; 32×32 via
 // 4→8→16→32, 28×28 via a linear layer to 7×7 then 7→14→28. Vectors: MLPs.
-#include "../../latent_shared/data_dim.hpp"
 #include "genfw/nn.hpp"
 #include "genfw/sdk.hpp"
 
@@ -87,7 +86,7 @@ class Gan : public genfw::Model, public genfw::GeneratorModel, public genfw::Dis
       }
       image_z_ = h == 32;
     } else {
-      const int64_t d = genfw_latent::data_dim(data_), hidden = options.integer("hidden"), layers = options.integer("layers");
+      const int64_t d = data_.dim(), hidden = options.integer("hidden"), layers = options.integer("layers");
       generator_ = genfw::make_mlp(latent_dim_, hidden, d, layers, "relu");
       discriminator_ = genfw::make_mlp(d, hidden, 1, layers, "leaky_relu");
     }
@@ -132,7 +131,5 @@ class Gan : public genfw::Model, public genfw::GeneratorModel, public genfw::Dis
 GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_gan::Gan>("gan", genfw::Kind::model,
-                           "GAN generator + discriminator (Goodfellow et al. 2014; DCGAN, Radford et al. 2016)")
-      .offer(genfw::Capability::generator)
-      .offer(genfw::Capability::discriminator);
+                           "GAN generator + discriminator (Goodfellow et al. 2014; DCGAN, Radford et al. 2016)");
 }

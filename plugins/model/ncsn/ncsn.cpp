@@ -284,6 +284,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_score::Ncsn>("ncsn", genfw::Kind::model,
                               "NCSN: RefineNet with dilated conditional residual blocks and "
-                              "CondInstanceNorm++ (Song & Ermon 2019, appendix A)")
-      .offer(genfw::Capability::score);
+                              "CondInstanceNorm++ (Song & Ermon 2019, appendix A)");
 }

@@ -9,15 +9,11 @@
 
 #include <numeric>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
-using genfw_diffusion::DiffusionSettings;
+using genfw::DiffusionSettings;
 
-class NoisyClassifierModel : public genfw::Model,
-                             public genfw::NoisyClassifier,
-                             public genfw_diffusion::ScheduleCarrier {
+class NoisyClassifierModel : public genfw::Model, public genfw::NoisyClassifier {
  public:
   static genfw::Schema schema() {
     return genfw::Schema()
@@ -28,7 +24,7 @@ class NoisyClassifierModel : public genfw::Model,
                  genfw::at_least(2))
         .integer("num_classes", 0, "number of classes (0 = take it from the dataset)",
                  genfw::at_least(0))
-        .merge(genfw_diffusion::diffusion_schema());
+        .merge(genfw::diffusion_schema());
   }
 
   NoisyClassifierModel(const genfw::Options& options, const genfw::BuildContext& context)
@@ -74,8 +70,8 @@ class NoisyClassifierModel : public genfw::Model,
     }
     return head_(torch::silu(h).mean({2, 3}));
   }
-  const genfw::DiffusionSchedule& diffusion_schedule() const override { return settings_.schedule; }
-  int64_t classes() const override { return num_classes_; }
+  const genfw::DiffusionSchedule& schedule() const override { return settings_.schedule; }
+  int64_t num_classes() const override { return num_classes_; }
 
  private:
   DiffusionSettings settings_;
@@ -95,6 +91,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<NoisyClassifierModel>("noisy_classifier", genfw::Kind::model,
                                  "time-conditioned classifier p(y | x_t, t) for classifier guidance "
-                                 "(Dhariwal & Nichol 2021)")
-      .offer(genfw::Capability::classifier);
+                                 "(Dhariwal & Nichol 2021)");
 }

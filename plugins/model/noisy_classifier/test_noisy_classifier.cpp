@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
 #include <genfw/testing.hpp>
 
 using genfw::Kind;
@@ -20,10 +19,10 @@ TEST(NoisyClassifier, LogitShapesForImagesAndVectors) {
   EXPECT_EQ(genfw::as<genfw::NoisyClassifier>(*vec)->classify(torch::randn({5, 2}),
                                                                torch::zeros({5}, torch::kLong)).sizes(),
             (std::vector<int64_t>{5, 4}));
-  auto* carrier = dynamic_cast<genfw_diffusion::ScheduleCarrier*>(vec.get());
+  auto* carrier = genfw::as<genfw::NoisyClassifier>(*vec);
   ASSERT_NE(carrier, nullptr);
-  EXPECT_EQ(carrier->classes(), 4);
-  EXPECT_EQ(carrier->diffusion_schedule().num_steps(), 1000);
+  EXPECT_EQ(carrier->num_classes(), 4);
+  EXPECT_EQ(carrier->schedule().num_steps(), 1000);
 }
 
 TEST(NoisyClassifier, NeedsClasses) {

@@ -15,8 +15,6 @@
 //   vectors: z = flow(x) directly.
 #include <cmath>
 
-#include "../../latent_shared/data_dim.hpp"
-#include "../../latent_shared/invertible_flow.hpp"
 #include "genfw/nn.hpp"
 #include "genfw/sdk.hpp"
 
@@ -233,7 +231,7 @@ struct VectorCoupling : FlowLayer {
   torch::nn::Sequential net_{nullptr};
 };
 
-class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw_latent::InvertibleFlow {
+class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::InvertibleFlow {
  public:
   static genfw::Schema schema() {
     return genfw::Schema()
@@ -293,7 +291,7 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw_la
         scales_.push_back(std::move(scale));
       }
     } else {
-      const int64_t d = genfw_latent::data_dim(data_);
+      const int64_t d = data_.dim();
       GENFW_CHECK(d >= 2, "model 'realnvp': vector data needs at least 2 dimensions, got ", d);
       std::vector<std::shared_ptr<FlowLayer>> scale;
       for (int64_t i = 0; i < options.integer("num_couplings"); ++i) {
@@ -308,7 +306,7 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw_la
 
   std::pair<Tensor, Tensor> to_latent(const Tensor& x) override {
     Tensor h = x, logdet = torch::zeros({x.size(0)}, x.options());
-    const double d = static_cast<double>(genfw_latent::data_dim(data_));
+    const double d = static_cast<double>(data_.dim());
     if (data_.is_image()) {
       // Data space → [0, 1] (linear Jacobian) → logit space.
       const double range = data_.high - data_.low;
@@ -370,7 +368,7 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw_la
 
   Tensor sample(int64_t n, double temperature) override {
     auto reference = parameters().front();
-    auto z = temperature * torch::randn({n, genfw_latent::data_dim(data_)}, reference.options());
+    auto z = temperature * torch::randn({n, data_.dim()}, reference.options());
     auto x = from_latent(z);
     if (data_.is_image()) {
       const double range = data_.high - data_.low;
@@ -400,6 +398,5 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw_la
 GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_realnvp::RealNvp>("realnvp", genfw::Kind::model,
-                                   "RealNVP, Dinh et al. 2017: multi-scale affine/additive coupling flow")
-      .offer(genfw::Capability::density);
+                                   "RealNVP, Dinh et al. 2017: multi-scale affine/additive coupling flow");
 }

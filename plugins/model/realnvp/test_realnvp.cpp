@@ -4,9 +4,6 @@
 
 #include <cmath>
 
-#include "../../latent_shared/bits_per_dim.hpp"
-#include "../../latent_shared/data_dim.hpp"
-#include "../../latent_shared/invertible_flow.hpp"
 #include "genfw/testing.hpp"
 
 namespace {
@@ -30,14 +27,14 @@ void randomise(genfw::Model& model, const torch::Tensor& x, double scale) {
   model.eval();
 }
 
-genfw_latent::InvertibleFlow& flow_of(genfw::Model& model) {
-  auto* flow = dynamic_cast<genfw_latent::InvertibleFlow*>(&model);
+genfw::InvertibleFlow& flow_of(genfw::Model& model) {
+  auto* flow = dynamic_cast<genfw::InvertibleFlow*>(&model);
   if (flow == nullptr) throw std::runtime_error("realnvp does not expose InvertibleFlow");
   return *flow;
 }
 
 /// log|det ∂z/∂x| per sample from the full Jacobian, built row by row with autograd.
-torch::Tensor autograd_logdet(genfw_latent::InvertibleFlow& flow, const torch::Tensor& x) {
+torch::Tensor autograd_logdet(genfw::InvertibleFlow& flow, const torch::Tensor& x) {
   std::vector<torch::Tensor> result;
   for (int64_t i = 0; i < x.size(0); ++i) {
     auto xi = x.narrow(0, i, 1).clone().requires_grad_(true);
@@ -91,7 +88,7 @@ TEST(RealNvp, InverseOfForwardIsIdentity) {
     randomise(*model, x, 0.05);
     auto& flow = flow_of(*model);
     auto [z, logdet] = flow.to_latent(x);
-    EXPECT_EQ(z.sizes(), (std::vector<int64_t>{16, genfw_latent::data_dim(context.data)}));
+    EXPECT_EQ(z.sizes(), (std::vector<int64_t>{16, context.data.dim()}));
     EXPECT_EQ(logdet.sizes(), (std::vector<int64_t>{16}));
     double err = (flow.from_latent(z) - x).abs().max().item<double>();
     EXPECT_LT(err, 1e-9) << "shape rank " << v.shape.size();
@@ -182,7 +179,7 @@ TEST(RealNvp, DataRangeJacobianAndBitsPerDim) {
   auto la = genfw::as<genfw::DensityModel>(*a)->log_prob(2 * u - 1);
   auto lb = genfw::as<genfw::DensityModel>(*b)->log_prob(u);
   EXPECT_LT((lb - la - 16 * std::log(2.0)).abs().max().item<double>(), 1e-9);
-  auto ba = genfw_latent::bits_per_dim(la, wide.data), bb = genfw_latent::bits_per_dim(lb, unit.data);
+  auto ba = genfw::bits_per_dim(la, wide.data), bb = genfw::bits_per_dim(lb, unit.data);
   EXPECT_LT((ba - bb).abs().max().item<double>(), 1e-9);
 }
 
@@ -199,7 +196,7 @@ TEST(RealNvp, DequantisedLogProbOnDiscreteData) {
   auto* density = genfw::as<genfw::DensityModel>(*model);
   auto l1 = density->log_prob(x), l2 = density->log_prob(x);
   EXPECT_GT((l1 - l2).abs().max().item<double>(), 1e-4);
-  double bpd = genfw_latent::bits_per_dim(l1, context.data).mean().item<double>();
+  double bpd = genfw::bits_per_dim(l1, context.data).mean().item<double>();
   EXPECT_GT(bpd, 6.0);
   EXPECT_LT(bpd, 12.0);
 }

@@ -9,14 +9,6 @@
 namespace genfw_score {
 namespace {
 
-// Values per sample. (DataInfo::dim() is declared in the SDK but not exported
-// from libgenfw — DataInfo has no GENFW_API — so plugins cannot call it yet.)
-int64_t values_per_sample(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
-}
-
 class ScoreMlp : public genfw::Model, public genfw::ScoreModel {
  public:
   static genfw::Schema schema() {
@@ -32,7 +24,7 @@ class ScoreMlp : public genfw::Model, public genfw::ScoreModel {
   }
 
   ScoreMlp(const genfw::Options& options, const genfw::BuildContext& context)
-      : dim_(values_per_sample(context.data.shape)), embedding_dim_(options.integer("embedding_dim")) {
+      : dim_(context.data.dim()), embedding_dim_(options.integer("embedding_dim")) {
     const auto& owner = options.owner();
     GENFW_CHECK(!context.data.shape.empty() && dim_ >= 1, owner,
                 ": needs the data shape (BuildContext::data.shape is empty)");
@@ -69,6 +61,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_score::ScoreMlp>("score_mlp", genfw::Kind::model,
                                   "noise-conditional MLP score s(x,σ) = f(x, emb(log σ))/σ "
-                                  "(Song & Ermon 2019; σ-scaling of Song & Ermon 2020)")
-      .offer(genfw::Capability::score);
+                                  "(Song & Ermon 2019; σ-scaling of Song & Ermon 2020)");
 }

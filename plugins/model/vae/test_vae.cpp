@@ -5,8 +5,6 @@
 
 #include <cmath>
 
-#include "../../latent_shared/bits_per_dim.hpp"
-#include "../../latent_shared/iwae.hpp"
 #include "genfw/testing.hpp"
 
 namespace {
@@ -87,7 +85,7 @@ TEST(Vae, DiscretizedLogisticSumsToOne) {
     auto log_density = vae->decoder_log_likelihood(x, z);
     double mass = torch::exp(log_density + std::log(2.0 / 16)).sum().item<double>();
     EXPECT_NEAR(mass, 1.0, 1e-4);
-    EXPECT_NEAR(genfw_latent::bits_per_dim(std::log(1.0 / 16) - std::log(2.0 / 16), context.data), 4.0, 1e-9);
+    EXPECT_NEAR(genfw::bits_per_dim(std::log(1.0 / 16) - std::log(2.0 / 16), context.data), 4.0, 1e-9);
   }
 }
 
@@ -107,9 +105,9 @@ TEST(Vae, IwaeBoundTightensWithK) {
   torch::NoGradGuard guard;
   auto* vae = genfw::as<genfw::LatentVariableModel>(*model);
   auto x = draw(4000);
-  double l1 = genfw_latent::iwae_log_likelihood(*vae, x, 1).mean().item<double>();
-  double l10 = genfw_latent::iwae_log_likelihood(*vae, x, 10).mean().item<double>();
-  double l100 = genfw_latent::iwae_log_likelihood(*vae, x, 100).mean().item<double>();
+  double l1 = genfw::iwae_log_likelihood(*vae, x, 1).mean().item<double>();
+  double l10 = genfw::iwae_log_likelihood(*vae, x, 10).mean().item<double>();
+  double l100 = genfw::iwae_log_likelihood(*vae, x, 100).mean().item<double>();
   auto q = vae->encode(x);
   auto z = q.mean + torch::exp(0.5 * q.log_var) * torch::randn_like(q.mean);
   double elbo = (vae->decoder_log_likelihood(x, z) -
@@ -124,7 +122,7 @@ TEST(Vae, IwaeBoundTightensWithK) {
   // H of 4 well-separated N(c, 0.3²I): log 4 + log(2πe·0.09) (overlap negligible at 2√2/0.3).
   double entropy = std::log(4.0) + std::log(2 * M_PI * M_E * 0.09);
   EXPECT_LT(l100, -entropy + 0.05);
-  EXPECT_NEAR(genfw_latent::bits_per_dim(l100, context.data), -l100 / (2 * std::log(2.0)), 1e-12);
+  EXPECT_NEAR(genfw::bits_per_dim(l100, context.data), -l100 / (2 * std::log(2.0)), 1e-12);
 }
 
 TEST(Vae, RejectsImageSizeNotMultipleOfFour) {

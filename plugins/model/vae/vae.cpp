@@ -3,7 +3,6 @@
 // likelihoods, prior N(0, I). Convolutional for images, MLP for vectors.
 #include <cmath>
 
-#include "../../latent_shared/data_dim.hpp"
 #include "genfw/nn.hpp"
 #include "genfw/sdk.hpp"
 
@@ -77,7 +76,7 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
       register_module("decoder_fc", decoder_fc_);
       register_module("decoder_conv", decoder_conv_);
     } else {
-      const int64_t d = genfw_latent::data_dim(data_), layers = options.integer("layers");
+      const int64_t d = data_.dim(), layers = options.integer("layers");
       encoder_ = genfw::make_mlp(d, hidden, 2 * latent_dim_, layers, "silu");
       decoder_mlp_ = genfw::make_mlp(latent_dim_, hidden, out_factor_ * d, layers, "silu");
       register_module("decoder_mlp", decoder_mlp_);
@@ -182,7 +181,7 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
     } else {
       h = decoder_mlp_->forward(z);
     }
-    const int64_t n = z.size(0), d = genfw_latent::data_dim(data_);
+    const int64_t n = z.size(0), d = data_.dim();
     if (out_factor_ == 1) return {h.reshape({n, d})};
     // Images: the first C channels are the mean, the next C the log-std; vectors: first D, next D.
     auto parts = data_.is_image() ? h.chunk(2, 1) : h.chunk(2, -1);
@@ -202,6 +201,5 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
 GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_vae::Vae>("vae", genfw::Kind::model,
-                           "variational autoencoder, Kingma & Welling 2014 (conv for images, MLP for vectors)")
-      .offer(genfw::Capability::latent_variable);
+                           "variational autoencoder, Kingma & Welling 2014 (conv for images, MLP for vectors)");
 }

@@ -4,8 +4,6 @@
 // label_dropout replaces labels by the null class (Ho & Salimans 2022, CFG).
 #include <genfw/sdk.hpp>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
 class DdpmObjective : public genfw::LossObjective {
@@ -28,7 +26,7 @@ class DdpmObjective : public genfw::LossObjective {
     const int64_t n = x0.size(0);
     auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(x0.device());
     auto t = torch::randint(0, schedule.num_steps(), {n}, long_opts);
-    auto alpha_bar = genfw_diffusion::alpha_bar_at(schedule, t, x0);
+    auto alpha_bar = genfw::alpha_bar_at(schedule, t, x0);
     auto eps = torch::randn_like(x0);
     auto x_t = genfw::per_sample(alpha_bar.sqrt(), x0) * x0 +
                genfw::per_sample((1 - alpha_bar).sqrt(), x0) * eps;

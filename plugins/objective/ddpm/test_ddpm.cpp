@@ -1,11 +1,11 @@
 #include <gtest/gtest.h>
 
-#include "../../diffusion_shared/test_support.hpp"
+#include <genfw/testing.hpp>
 
 using genfw::Kind;
 using genfw::OptionValue;
-using genfw_diffusion::test::mode_stats;
-using genfw_diffusion::test::run_sampler;
+using genfw::testing::mode_stats;
+using genfw::testing::run_sampler;
 
 namespace {
 const genfw::GaussianMixture kMixture = genfw::GaussianMixture::from_options(

@@ -5,7 +5,6 @@
 
 #include <cmath>
 
-#include "../../latent_shared/iwae.hpp"
 #include "genfw/testing.hpp"
 
 namespace {
@@ -42,8 +41,8 @@ TEST(Elbo, LinearGaussianElboApproachesExactMarginal) {
   torch::NoGradGuard guard;
   auto x = draw(10000);
   auto* vae = genfw::as<genfw::LatentVariableModel>(*model);
-  double elbo = genfw_latent::iwae_log_likelihood(*vae, x, 1).mean().item<double>();
-  double iwae = genfw_latent::iwae_log_likelihood(*vae, x, 100).mean().item<double>();
+  double elbo = genfw::iwae_log_likelihood(*vae, x, 1).mean().item<double>();
+  double iwae = genfw::iwae_log_likelihood(*vae, x, 100).mean().item<double>();
   double exact = gaussian_mean_log_density(x, b, w.matmul(w.t()) + sigma * sigma * torch::eye(4));
   std::cout << "[ vae linear-Gaussian ] ELBO " << elbo << "  IWAE(100) " << iwae << "  exact " << exact
             << " nats, gap " << exact - elbo << ", train tail loss " << losses["model"] << "\n";

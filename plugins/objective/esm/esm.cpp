@@ -10,14 +10,6 @@
 namespace genfw_score {
 namespace {
 
-// Values per sample. (DataInfo::dim() is declared in the SDK but not exported
-// from libgenfw — DataInfo has no GENFW_API — so plugins cannot call it yet.)
-int64_t values_per_sample(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
-}
-
 class ExactScoreMatching : public genfw::LossObjective {
  public:
   static genfw::Schema schema() {
@@ -32,7 +24,7 @@ class ExactScoreMatching : public genfw::LossObjective {
 
   ExactScoreMatching(const genfw::Options& options, const genfw::BuildContext& context)
       : owner_(options.owner()), sigma_(options.real("sigma")), max_dim_(options.integer("max_dim")) {
-    if (!context.data.shape.empty()) check_dim(values_per_sample(context.data.shape));
+    if (!context.data.shape.empty()) check_dim(context.data.dim());
   }
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {

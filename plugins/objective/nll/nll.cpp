@@ -2,7 +2,6 @@
 // the change-of-variables objective of NICE/RealNVP (Dinh et al. 2015, 2017).
 // log p(x) is a data-space density (plugins/latent_shared/bits_per_dim.hpp), so
 // the recorded bits/dim is the published one for quantised images.
-#include "../../latent_shared/bits_per_dim.hpp"
 #include "genfw/sdk.hpp"
 
 namespace genfw_nll {
@@ -17,7 +16,7 @@ class Nll : public genfw::Objective {
     GENFW_CHECK(density != nullptr, "objective 'nll' needs a model offering 'density'");
     auto log_p = density->log_prob(batch.x);
     auto loss = -log_p.mean();
-    context.record("bits_per_dim", genfw_latent::bits_per_dim(log_p.detach(), data_).mean());
+    context.record("bits_per_dim", genfw::bits_per_dim(log_p.detach(), data_).mean());
     context.update("model", loss);
   }
 

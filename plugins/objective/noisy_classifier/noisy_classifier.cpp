@@ -3,8 +3,6 @@
 // trained on noised images). The schedule is the classifier model's own.
 #include <genfw/sdk.hpp>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
 class NoisyClassifierObjective : public genfw::LossObjective {
@@ -15,16 +13,12 @@ class NoisyClassifierObjective : public genfw::LossObjective {
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
     auto* net = genfw::as<genfw::NoisyClassifier>(model);
     GENFW_CHECK(net != nullptr, "objective 'noisy_classifier' needs capability 'classifier'");
-    auto* carrier = dynamic_cast<genfw_diffusion::ScheduleCarrier*>(&model);
-    GENFW_CHECK(carrier != nullptr,
-                "objective 'noisy_classifier': the model does not carry a diffusion schedule "
-                "(use model 'noisy_classifier')");
     GENFW_CHECK(batch.y.defined(), "objective 'noisy_classifier' needs labelled data (Batch::y)");
-    const auto& schedule = carrier->diffusion_schedule();
+    const auto& schedule = net->schedule();
     const auto& x = batch.x;
     auto t = torch::randint(0, schedule.num_steps(), {x.size(0)},
                             torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-    auto alpha_bar = genfw_diffusion::alpha_bar_at(schedule, t, x);
+    auto alpha_bar = genfw::alpha_bar_at(schedule, t, x);
     auto noise = torch::randn_like(x);
     auto x_t = genfw::per_sample(alpha_bar.sqrt(), x) * x +
                genfw::per_sample((1 - alpha_bar).sqrt(), x) * noise;

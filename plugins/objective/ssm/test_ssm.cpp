@@ -55,8 +55,8 @@ TEST(Ssm, VarianceReducedRademacherMatchesTightly) {
 }
 
 TEST(Ssm, SecondRegistrationDefaultsToVarianceReduction) {
-  const auto& ssm = genfw::testing::plugins().find("ssm", Kind::objective);
-  const auto& vr = genfw::testing::plugins().find("ssm_vr", Kind::objective);
+  const auto& ssm = genfw::testing::find("ssm", Kind::objective);
+  const auto& vr = genfw::testing::find("ssm_vr", Kind::objective);
   EXPECT_EQ(std::get<bool>(ssm.schema.find("variance_reduction")->default_value), false);
   EXPECT_EQ(std::get<bool>(vr.schema.find("variance_reduction")->default_value), true);
 }

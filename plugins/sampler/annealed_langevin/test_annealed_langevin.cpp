@@ -17,13 +17,10 @@ std::unique_ptr<genfw::Model> paper_mixture() {
 }
 torch::Tensor run(genfw::Sampler& sampler, genfw::Model& model, int64_t n, int64_t* nfe = nullptr,
                   std::function<void(const genfw::StepRecord&)> on_step = {}) {
-  torch::NoGradGuard no_grad;
-  genfw::SampleContext context;
-  context.model = &model;
-  context.num_samples = n;
-  context.data = context_for({2}, -8, 8).data;  // uniform init over [−8, 8]², as the paper
+  // Uniform init over [−8, 8]², as the paper.
+  auto context = genfw::SampleContext::for_model(model, n, context_for({2}, -8, 8).data);
   context.on_step = std::move(on_step);
-  auto x = sampler.sample(context);
+  auto x = genfw::draw(sampler, context);
   if (nfe) *nfe = context.nfe;
   return x;
 }

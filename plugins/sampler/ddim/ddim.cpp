@@ -9,8 +9,6 @@
 #include <cmath>
 #include <optional>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
 /// τ in sampling order (descending), as diffusers' DDIMScheduler.set_timesteps.
@@ -34,7 +32,7 @@ std::vector<int64_t> ddim_timesteps(int64_t train_steps, int64_t steps, const st
   return t;
 }
 
-class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGuided {
+class DdimSampler : public genfw::Sampler {
  public:
   static genfw::Schema schema() {
     return genfw::Schema()
@@ -48,7 +46,7 @@ class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
         .boolean("clip_sample", false, "clip the predicted x0 to the data range [low, high]")
         .boolean("invert", false,
                  "run DDIM (η = 0) backwards: encode context.x_init (x0) into x_T")
-        .merge(genfw_diffusion::guidance_schema());
+        .merge(genfw::guidance_schema());
   }
 
   DdimSampler(const genfw::Options& options, const genfw::BuildContext&)
@@ -65,14 +63,14 @@ class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
                 eta_);
   }
 
-  void set_classifier(genfw::Model* classifier) override { classifier_ = classifier; }
-  bool needs_gradients() const override { return classifier_ != nullptr && guidance_scale_ > 0; }
+  /// Classifier guidance differentiates the run's classifier (SampleContext::classifier).
+  bool needs_gradients() const override { return guidance_scale_ > 0; }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     // Inference mode (no autograd bookkeeping) unless a classifier's gradient is needed.
     std::optional<c10::InferenceMode> inference;
-    if (!needs_gradients()) inference.emplace();
-    genfw_diffusion::GuidedEps eps_fn(context, guidance_scale_, classifier_);
+    if (context.classifier == nullptr || guidance_scale_ == 0) inference.emplace();
+    genfw::GuidedEps eps_fn(context, guidance_scale_);
     const auto& s = eps_fn.schedule();
     const int64_t train_steps = s.num_steps();
     GENFW_CHECK(steps_ <= train_steps, "sampler 'ddim': option 'num_inference_steps' (", steps_,
@@ -82,7 +80,7 @@ class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
       GENFW_CHECK(t >= 0 && t < train_steps, "sampler 'ddim': timestep ", t,
                   " out of range [0, ", train_steps, "); lower 'steps_offset'");
     }
-    const std::vector<double> alphas_cumprod = genfw_diffusion::host_values(s.alphas_cumprod);
+    const std::vector<double> alphas_cumprod = genfw::host_values(s.alphas_cumprod);
     const double final_alpha = alpha_to_one_ ? 1.0 : alphas_cumprod[0];
     auto alpha_bar_of = [&](int64_t t) { return t < 0 ? final_alpha : alphas_cumprod[size_t(t)]; };
 
@@ -145,7 +143,6 @@ class DdimSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
   int64_t offset_;
   bool alpha_to_one_, clip_, invert_;
   double guidance_scale_;
-  genfw::Model* classifier_ = nullptr;
 };
 
 }  // namespace

@@ -7,11 +7,9 @@
 
 #include <optional>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-
 namespace {
 
-class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGuided {
+class DdpmSampler : public genfw::Sampler {
  public:
   static genfw::Schema schema() {
     return genfw::Schema()
@@ -21,7 +19,7 @@ class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
         .integer("record_x0_every", 0,
                  "attach the predicted x0 to every k-th step record (0 = never)",
                  genfw::at_least(0))
-        .merge(genfw_diffusion::guidance_schema());
+        .merge(genfw::guidance_schema());
   }
 
   DdpmSampler(const genfw::Options& options, const genfw::BuildContext&)
@@ -30,18 +28,18 @@ class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
         record_x0_every_(options.integer("record_x0_every")),
         guidance_scale_(options.real("guidance_scale")) {}
 
-  void set_classifier(genfw::Model* classifier) override { classifier_ = classifier; }
-  bool needs_gradients() const override { return classifier_ != nullptr && guidance_scale_ > 0; }
+  /// Classifier guidance differentiates the run's classifier (SampleContext::classifier).
+  bool needs_gradients() const override { return guidance_scale_ > 0; }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     // Inference mode (no autograd bookkeeping) unless a classifier's gradient is needed.
     std::optional<c10::InferenceMode> inference;
-    if (!needs_gradients()) inference.emplace();
-    genfw_diffusion::GuidedEps eps_fn(context, guidance_scale_, classifier_);
+    if (context.classifier == nullptr || guidance_scale_ == 0) inference.emplace();
+    genfw::GuidedEps eps_fn(context, guidance_scale_);
     const auto& s = eps_fn.schedule();
     const int64_t steps = s.num_steps();
     // The schedule on the host, read once: the loop does no per-step .item().
-    using genfw_diffusion::host_values;
+    using genfw::host_values;
     const auto alphas_cumprod = host_values(s.alphas_cumprod), coef1 = host_values(s.posterior_mean_coef1),
                coef2 = host_values(s.posterior_mean_coef2),
                variances = host_values(fixed_large_ ? s.betas : s.posterior_variance);
@@ -79,7 +77,6 @@ class DdpmSampler : public genfw::Sampler, public genfw_diffusion::ClassifierGui
   bool fixed_large_, clip_;
   int64_t record_x0_every_;
   double guidance_scale_;
-  genfw::Model* classifier_ = nullptr;
 };
 
 }  // namespace

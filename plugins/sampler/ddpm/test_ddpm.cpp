@@ -1,12 +1,11 @@
 #include <gtest/gtest.h>
 
-#include "../../diffusion_shared/diffusion_options.hpp"
-#include "../../diffusion_shared/test_support.hpp"
+#include <genfw/testing.hpp>
 
 using genfw::Kind;
 using genfw::OptionValue;
-using genfw_diffusion::test::mode_stats;
-using genfw_diffusion::test::run_sampler;
+using genfw::testing::mode_stats;
+using genfw::testing::run_sampler;
 
 namespace {
 const genfw::GaussianMixture kMixture = genfw::GaussianMixture::from_options(
@@ -92,14 +91,10 @@ TEST(DdpmSampler, ClassifierGuidanceSelectsTheRequestedMode) {
 
   auto sampler = genfw::testing::make<genfw::Sampler>(
       Kind::sampler, "ddpm", {{"clip_sample", false}, {"guidance_scale", 2.0}});
-  EXPECT_FALSE(sampler->needs_gradients());
-  auto* guided = dynamic_cast<genfw_diffusion::ClassifierGuided*>(sampler.get());
-  ASSERT_NE(guided, nullptr);
+  EXPECT_TRUE(sampler->needs_gradients());
   auto labels = torch::zeros({1000}, torch::kLong);
   auto unguided = run_sampler(*sampler, *model, 1000, {2}, {}, labels);
-  guided->set_classifier(classifier.get());
-  EXPECT_TRUE(sampler->needs_gradients());
-  auto x = run_sampler(*sampler, *model, 1000, {2}, {}, labels);
+  auto x = run_sampler(*sampler, *model, 1000, {2}, {}, labels, nullptr, -1.0, 1.0, classifier.get());
   const double before = mode_stats(mixture, unguided).weight[0];
   const double after = mode_stats(mixture, x).weight[0];
   std::cout << "class-0 fraction: unguided " << before << ", classifier-guided (s=2) " << after << "\n";

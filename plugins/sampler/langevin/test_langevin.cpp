@@ -15,12 +15,8 @@ std::unique_ptr<genfw::Model> gaussian(double mean, double std) {
                             context_for({2}, -8, 8));
 }
 torch::Tensor run(genfw::Sampler& sampler, genfw::Model& model, int64_t n, int64_t* nfe = nullptr) {
-  torch::NoGradGuard no_grad;
-  genfw::SampleContext context;
-  context.model = &model;
-  context.num_samples = n;
-  context.data = context_for({2}, -8, 8).data;
-  auto x = sampler.sample(context);
+  auto context = genfw::SampleContext::for_model(model, n, context_for({2}, -8, 8).data);
+  auto x = genfw::draw(sampler, context);
   if (nfe) *nfe = context.nfe;
   return x;
 }

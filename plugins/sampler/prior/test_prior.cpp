@@ -9,16 +9,12 @@ using genfw::OptionValue;
 
 torch::Tensor draw(genfw::Sampler& sampler, genfw::Model& model, const genfw::BuildContext& build, int64_t n,
                    int64_t* nfe = nullptr, int* steps = nullptr) {
-  genfw::SampleContext context;
-  context.model = &model;
-  context.num_samples = n;
-  context.data = build.data;
+  auto context = genfw::SampleContext::for_model(model, n, build.data);
   context.on_step = [&](const genfw::StepRecord& record) {
     if (steps) ++*steps;
     EXPECT_EQ(record.total, 1);
   };
-  torch::NoGradGuard guard;
-  auto x = sampler.sample(context);
+  auto x = genfw::draw(sampler, context);
   if (nfe) *nfe = context.nfe;
   return x;
 }

@@ -1,0 +1,95 @@
+#pragma once
+/// Experiment files: TOML with one table per component, `extends`, `--set`
+/// overrides, and validation of every table against its schema with
+/// file:line:column in every message.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genfw/registry.hpp"
+
+namespace genfw {
+
+/// One component's table, validated: its plugin and resolved options.
+struct ComponentConfig {
+  std::string table;   ///< "data", "model", "objective", "sampler", "metrics[1]"
+  std::string plugin;
+  Kind kind = Kind::model;
+  Options options;     ///< the plugin's own options, defaults filled in
+};
+
+/// Optimizer settings of one parameter group.
+struct OptimizerConfig {
+  std::string optimizer = "adam";
+  double lr = 1e-3;
+  std::vector<double> betas{0.9, 0.999};
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+};
+
+struct GENFW_API ExperimentConfig {
+  std::string path;          ///< the experiment file
+  std::string name;
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  ComponentConfig data, model;
+  std::optional<ComponentConfig> sampler;              ///< absent: the run trains only
+  std::optional<ComponentConfig> objective;
+  std::vector<ComponentConfig> metrics;
+  std::optional<Options> train;                       ///< [train], framework schema
+  std::map<std::string, Options> group_optimizers;    ///< [train.groups.NAME] merged over [train] (group_schema)
+  Options sampling;          ///< framework keys of [sampler]: num_samples, batch_size
+  Options log;               ///< [log]
+  Options features;          ///< [features]: the run's one feature extractor (metric::FeatureSettings)
+  std::optional<Options> guidance;  ///< [guidance]: where the guidance classifier comes from
+  std::map<std::string, std::vector<std::string>> sweep;  ///< [sweep] "table.key" → values (TOML literals)
+
+  /// Resolved TOML (every default filled in), loadable again as an experiment.
+  std::string resolved_toml() const;
+  /// Optimizer settings of a parameter group ([train.groups.NAME] over [train]).
+  OptimizerConfig optimizer_for(const std::string& group) const;
+};
+
+/// Framework-owned schemas (shown by `runner describe train|sampler-common|log`).
+GENFW_API const Schema& train_schema();
+GENFW_API const Schema& group_schema();
+GENFW_API const Schema& sampling_schema();
+GENFW_API const Schema& log_schema();
+GENFW_API const Schema& guidance_schema_of_run();
+
+/// Loads `path`, applies `extends` chains and `overrides` ("table.key=value",
+/// value parsed as TOML, else taken as a string), validates against the
+/// registry's schemas. Throws genfw::Error with "file:line:col: ..." messages.
+GENFW_API ExperimentConfig load_experiment(const std::string& path,
+                                           const std::vector<std::string>& overrides,
+                                           const Registry& registry);
+/// Same, from TOML text (the resolved config stored in a run file).
+GENFW_API ExperimentConfig load_experiment_text(const std::string& text, const std::string& origin,
+                                                const std::vector<std::string>& overrides,
+                                                const Registry& registry);
+
+/// The whole composition can work: every objective/sampler/metric requirement
+/// is offered (or derivable) by the model. Throws one sentence naming what is
+/// missing, e.g. "objective 'dsm' needs capability 'score'; model 'vae'
+/// offers: latent-variable".
+/// A suite: experiments run one after another and tabulated together (the
+/// benchmark). `[suite]` holds name, experiments, set; `[suite.profiles.P]`
+/// replaces experiments / set for `--profile P` (the default profile is "cpu").
+struct SuiteConfig {
+  std::string path, name, profile;
+  std::vector<std::string> experiments;  ///< resolved against the suite file's folder
+  std::vector<std::string> overrides;    ///< "table.key=value" applied to every experiment
+};
+/// A run's resolved config text with its [sampler] replaced by `sampler`'s
+/// defaults, keeping num_samples and batch_size (`runner sample --sampler`): the
+/// old sampler's options mean nothing to the new one.
+GENFW_API std::string with_sampler(const std::string& config_text, const std::string& origin,
+                                   const std::string& sampler);
+
+GENFW_API bool is_suite_file(const std::string& path);
+GENFW_API SuiteConfig load_suite(const std::string& path, const std::string& profile);
+
+GENFW_API void check_composition(const ExperimentConfig& config, const Registry& registry);
+
+}  // namespace genfw

@@ -1,0 +1,116 @@
+#pragma once
+/// One pipeline (DESIGN.md "One pipeline"): resolve the config (read and
+/// validated once) → build components (each looked up once) → train → sample →
+/// evaluate → log. The runner, suites, sweeps, `runner sample`, the bench and
+/// the tests all go through it; nothing re-implements a step of it.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "genfw/config.hpp"
+#include "genfw/dataset.hpp"
+#include "genfw/features.hpp"
+#include "genfw/metric.hpp"
+#include "genfw/objective.hpp"
+#include "genfw/sampler.hpp"
+#include "genfw/trainer.hpp"
+
+namespace genfw {
+
+class RunLog;
+
+/// What a run is asked to do besides its experiment's config.
+struct RunRequest {
+  std::string experiment;                 ///< TOML file (ignored with parent_run)
+  std::vector<std::string> overrides;     ///< "table.key=value"
+  std::string out_dir;                    ///< "" = runs/<name> (a fresh -2, -3... if taken)
+  bool resume = false;
+  std::string device;                     ///< "" = the experiment's; cpu | cuda | auto
+  std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
+  std::string sampler;                    ///< `runner sample`: the sampler replacing the parent's
+  bool print_config = false;              ///< print the resolved config and stop
+};
+
+/// A component a plugin made, with its manifest entry (which names it in messages).
+template <typename T>
+struct Built {
+  std::unique_ptr<T> object;
+  const ComponentInfo* info = nullptr;
+  T* operator->() const { return object.get(); }
+  T& operator*() const { return *object; }
+  explicit operator bool() const { return object != nullptr; }
+};
+
+/// The components of one experiment, each built once.
+struct Components {
+  BuildContext context;            ///< data description (from the train split), device, folders
+  Built<Dataset> train_data;
+  Built<Dataset> test_data;        ///< built (and so validated) before training when metrics need it
+  Built<Model> model;
+  Built<Objective> objective;      ///< empty without [train]
+  Built<Sampler> sampler;
+  std::vector<Built<Metric>> metrics;
+  Built<Model> classifier;         ///< the [guidance] classifier, or empty
+};
+
+/// What sample() drew and how long it took.
+struct SampleOutcome {
+  torch::Tensor samples;           ///< float32 on CPU, [N, shape...], data space
+  torch::Tensor labels;            ///< int64 [N]: the class each sample was drawn for, or undefined
+  double seconds = 0;
+  double nfe = 0;                  ///< network evaluations per sample (per batch call, averaged)
+  torch::Tensor trajectory_x, trajectory_x0, trajectory_levels;  ///< the first batch's reported steps
+};
+
+/// One metric's result and when it was ready.
+struct MetricOutcome {
+  const ComponentInfo* info = nullptr;
+  MetricResult result;
+  double wall_seconds = 0;
+};
+
+class GENFW_API Pipeline {
+ public:
+  /// Resolves `request` once: the experiment file (extends, overrides,
+  /// validation), or the parent run's stored config for `runner sample`; then
+  /// checks the composition.
+  Pipeline(const RunRequest& request, const Registry& registry);
+  ~Pipeline();
+
+  const ExperimentConfig& config() const { return config_; }
+  const RunRequest& request() const { return request_; }
+  /// Where run() writes, decided after the config is known (a suite's folder per member).
+  void set_output(const std::string& out_dir, bool resume);
+  torch::Device device() const { return device_; }
+
+  /// Builds every component once; a failure names the component.
+  Components& components();
+  /// Trains with [train] into `log`, checkpointing to `checkpoint` (resuming from it when asked).
+  TrainOutcome train(RunLog& log, const std::string& checkpoint, bool resume);
+  /// Draws [sampler] num_samples in batches of batch_size.
+  SampleOutcome sample();
+  /// Scores `drawn` with every [[metrics]] entry (features extracted once for all).
+  std::vector<MetricOutcome> evaluate(const SampleOutcome& drawn);
+  /// The whole run into its folder (train, sample, PNG, metrics, run file); returns the run file.
+  std::string run();
+
+ private:
+  void build_classifier(Components& c);
+  std::string prepare_guidance_run(const std::string& out_dir);
+
+  RunRequest request_;
+  const Registry& registry_;
+  ExperimentConfig config_;
+  torch::Device device_ = torch::kCPU;
+  std::string parent_checkpoint_;    // `runner sample`: the parent's weights
+  std::string guidance_run_;         // the run file of the guidance classifier, once known
+  std::unique_ptr<Components> components_;
+  std::unique_ptr<FeatureService> features_;
+  RunLog* log_ = nullptr;            // the run file while run() writes one
+  int64_t trained_steps_ = 0;        // the step the metrics are logged at
+};
+
+/// Absolute path of the checkpoint a run file names (its root attribute "checkpoint").
+GENFW_API std::string checkpoint_of_run(const std::string& run_file);
+
+}  // namespace genfw

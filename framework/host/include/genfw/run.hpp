@@ -1,0 +1,39 @@
+#pragma once
+/// A run: load config → resolve plugins → check composition → train → sample
+/// → metrics → HDF5. And the comparison table across run files.
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "genfw/config.hpp"
+#include "genfw/pipeline.hpp"
+
+namespace genfw {
+
+/// Runs one experiment (expanding nothing) through the Pipeline; returns the run file path.
+GENFW_API std::string run_experiment(const RunRequest& request, const Registry& registry);
+/// Expands [sweep] (and extra `sweep` assignments "table.key=v1,v2") into one
+/// run per combination; returns every run file written.
+GENFW_API std::vector<std::string> run_with_sweep(const RunRequest& request, const Registry& registry,
+                                                  const std::vector<std::string>& sweep);
+
+/// runs/<name>, or runs/<name>-2, -3... when taken; with `resume`, the newest existing one.
+GENFW_API std::string default_run_folder(const std::string& name, bool resume);
+
+/// Runs every experiment of a suite file (see SuiteConfig) into one folder, then
+/// writes and prints their comparison table. With `request.resume`, completed
+/// runs of the newest suite folder are kept and unfinished ones resumed. A failed
+/// experiment does not stop the others; the suite then fails naming them.
+GENFW_API std::vector<std::string> run_suite(const RunRequest& request, const std::string& profile,
+                                             const Registry& registry, std::ostream& table_out);
+
+enum class TableFormat { markdown, csv };
+/// One row per run file; refuses metric columns mixing provenances unless `force`.
+GENFW_API void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force,
+                                std::ostream& out);
+
+/// Threads for intra-op parallelism: `requested`, else the machine's cores.
+GENFW_API int configure_threads(int requested);
+GENFW_API torch::Device resolve_device(const std::string& setting);
+
+}  // namespace genfw

@@ -1,0 +1,112 @@
+#pragma once
+/// The training loop: batches from a seeded shuffle, the objective's updates
+/// on per-group optimizers (warm-up, clipping), EMA, atomic checkpoints,
+/// resume, a NaN guard and progress output.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "genfw/config.hpp"
+#include "genfw/dataset.hpp"
+#include "genfw/ema.hpp"
+#include "genfw/objective.hpp"
+#include "genfw/run_log.hpp"
+
+namespace genfw {
+
+/// Loads the model weights of a checkpoint (EMA weights when it has them).
+GENFW_API void load_weights_for_sampling(torch::nn::Module& model, const std::string& checkpoint_path);
+
+/// Dataset indices of training step `step`: consecutive slices of per-epoch
+/// permutations seeded by (seed, epoch), so any step's batch is known without
+/// replaying earlier ones (what makes resume exact).
+GENFW_API torch::Tensor batch_indices(int64_t step, int64_t batch_size, int64_t dataset_size, uint64_t seed);
+
+struct TrainOutcome {
+  int64_t steps = 0;
+  double seconds = 0;
+};
+
+/// What the trainer is told: [train], [log]'s checkpoint and progress keys, the
+/// per-group optimizers and the seed, nothing else of the experiment.
+struct GENFW_API TrainSettings {
+  int64_t steps = 0, batch_size = 1, warmup_steps = 0, log_every = 50, checkpoint_every = 1000;
+  double grad_clip = 0, ema_decay = 0;
+  uint64_t seed = 0;
+  bool checkpoints = true;
+  std::string progress = "auto";                        ///< auto | bar | plain | off
+  OptimizerConfig optimizer;                            ///< every group without its own
+  std::map<std::string, OptimizerConfig> group_optimizers;
+  std::string origin;                                   ///< the experiment file, for messages
+
+  static TrainSettings from(const ExperimentConfig& config);
+  const OptimizerConfig& optimizer_for(const std::string& group) const;
+};
+
+/// The components a trainer works on, with their manifest entries: each
+/// failure is reported as the failing component's.
+struct TrainParts {
+  Model& model;
+  const ComponentInfo& model_info;
+  Objective& objective;
+  const ComponentInfo& objective_info;
+  Dataset& data;
+  const ComponentInfo& data_info;
+};
+
+class GENFW_API Trainer : public TrainContext {
+ public:
+  Trainer(TrainParts parts, TrainSettings settings, torch::Device device, RunLog& log, std::string checkpoint_path);
+  ~Trainer() override;
+
+  /// Trains to [train] steps; with `resume`, continues from the checkpoint.
+  /// Throws genfw::Error on a NaN/Inf loss after logging everything up to it.
+  TrainOutcome run(bool resume);
+  /// Puts the EMA weights (if any) into the model, for sampling.
+  void use_ema_weights();
+
+  void update(const std::string& group, const torch::Tensor& loss) override;
+  void record(const std::string& name, const torch::Tensor& value) override;
+  int64_t step() const override { return step_; }
+  int64_t total_steps() const override { return total_steps_; }
+  torch::Device device() const override { return device_; }
+
+ private:
+  struct Group;
+  void flush_pending();
+  void save_checkpoint();
+  void load_checkpoint();
+  void print_progress(bool final);
+  double elapsed() const;
+
+  Model& model_;
+  Objective& objective_;
+  const ComponentInfo& objective_info_;
+  TrainParts parts_;
+  TrainSettings settings_;
+  torch::Device device_;
+  RunLog& log_;
+  std::string checkpoint_path_;
+  std::map<std::string, std::unique_ptr<Group>> groups_;
+  std::unique_ptr<Ema> ema_;
+  int64_t step_ = 0, total_steps_ = 0, batch_size_ = 0, warmup_steps_ = 0, log_every_ = 0,
+          checkpoint_every_ = 0;
+  double grad_clip_ = 0;
+  bool checkpoints_ = true;
+  // Per-step losses and records waiting for the next flush (kept on device: no sync per step).
+  struct Pending {
+    int64_t step;
+    torch::Tensor value;
+    double wall_seconds;
+  };
+  std::map<std::string, std::vector<Pending>> pending_losses_, pending_records_;
+  std::map<std::string, double> last_values_;
+  double seconds_before_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  int64_t start_step_ = 0;
+  bool progress_bar_ = false, progress_off_ = false;
+};
+
+}  // namespace genfw

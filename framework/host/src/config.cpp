@@ -1,0 +1,628 @@
+#include "genfw/config.hpp"
+
+#include "genfw/features.hpp"
+#include "genfw/model.hpp"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace genfw {
+
+namespace fs = std::filesystem;
+
+const Schema& group_schema() {
+  static const Schema schema =
+      Schema()
+          .choice("optimizer", "adam", {"adam", "adamw", "sgd"}, "optimizer of the parameter group(s)")
+          .real("lr", 1e-3, "learning rate after warm-up", at_least(0))
+          .reals("betas", {0.9, 0.999}, "Adam/AdamW betas", between(0, 1))
+          .real("momentum", 0.9, "SGD momentum", between(0, 1))
+          .real("weight_decay", 0.0, "weight decay (decoupled for AdamW)", at_least(0));
+  return schema;
+}
+
+const Schema& train_schema() {
+  static const Schema schema =
+      Schema()
+          .integer("steps", 1000, "training steps (one batch each)", at_least(0))
+          .integer("batch_size", 128, "samples per batch (the global batch)", at_least(1))
+          .merge(group_schema())
+          .integer("warmup_steps", 0, "linear learning-rate warm-up from 0 over this many steps", at_least(0))
+          .real("grad_clip", 0.0, "clip the global gradient norm of each group to this (0 = off)", at_least(0))
+          .real("ema_decay", 0.0, "exponential moving average of weights, used for sampling (0 = off)",
+                between(0, 0.999999999))
+          .integer("checkpoint_every", 1000, "write a checkpoint every N steps (and at the end)", at_least(1))
+          .integer("log_every", 50, "flush losses to the run file and print progress every N steps", at_least(1));
+  return schema;
+}
+
+const Schema& guidance_schema_of_run() {
+  static const Schema schema =
+      Schema()
+          .string("run", "",
+                  "run file (.h5) of a trained classifier (a model offering 'classifier', e.g. noisy_classifier) "
+                  "whose gradient guides sampling; relative to the experiment file")
+          .string("experiment", "",
+                  "or an experiment file that trains the classifier: it runs first, into this run's folder; "
+                  "relative to the experiment file");
+  return schema;
+}
+
+const Schema& sampling_schema() {
+  static const Schema schema =
+      Schema()
+          .integer("num_samples", 256, "samples drawn after training (logged, scored by metrics)", at_least(1))
+          .integer("batch_size", 256, "samples per sampler call", at_least(1))
+          .string("x_init", "",
+                  "start the sampler from these points (e.g. a fixed x_T, or x0 to invert with DDIM) instead of "
+                  "fresh noise: FILE.h5:/dataset (an earlier run's /samples) or FILE.pt (one saved tensor)");
+  return schema;
+}
+
+const Schema& log_schema() {
+  static const Schema schema =
+      Schema()
+          .integer("grid_samples", 64, "samples in the PNG grid", at_least(0))
+          .choice("progress", "auto", {"auto", "bar", "plain", "off"},
+                  "progress output: a bar on a terminal, plain lines otherwise")
+          .boolean("checkpoint", true, "write checkpoints (needed by --resume and `runner sample`)");
+  return schema;
+}
+
+namespace {
+
+const Schema& top_schema() {
+  static const Schema schema =
+      Schema()
+          .string("name", "", "experiment name (default: the file name without .toml)")
+          .integer("seed", 0, "seed of every random number in the run", at_least(0))
+          .choice("device", "cpu", {"cpu", "cuda", "auto"}, "where tensors live")
+          .string("extends", "", "base experiment file(s) this one overrides: a path or a list, later ones win");
+  return schema;
+}
+
+const std::vector<std::string>& top_level_keys() {
+  static const std::vector<std::string> keys{"name",    "seed",    "device",  "extends", "data",
+                                             "model",   "objective", "train", "sampler", "metrics",
+                                             "features", "guidance", "log",  "sweep"};
+  return keys;
+}
+
+std::string location(const toml::source_region& source, const std::string& fallback) {
+  std::ostringstream out;
+  out << (source.path ? *source.path : fallback);
+  if (source.begin.line > 0) out << ':' << source.begin.line << ':' << source.begin.column;
+  return out.str();
+}
+
+[[noreturn]] void fail_at(const toml::source_region& source, const std::string& fallback,
+                          const std::string& message) {
+  throw Error(location(source, fallback) + ": " + message);
+}
+
+toml::table parse_toml_file(const std::string& path) {
+  GENFW_CHECK(fs::exists(path), "experiment file ", path, " does not exist");
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail_at(e.source(), path, std::string("malformed TOML: ") + std::string(e.description()));
+  }
+}
+
+// Tables merge key by key; arrays of tables ([[metrics]]) concatenate, base
+// entries first, so a file of shared metrics can be mixed in; values and plain
+// arrays are replaced.
+void merge_into(toml::table& base, const toml::table& over) {
+  for (auto&& [key, node] : over) {
+    if (auto* over_table = node.as_table()) {
+      if (auto* base_table = base.get_as<toml::table>(key)) {
+        merge_into(*base_table, *over_table);
+        continue;
+      }
+    }
+    const toml::array* over_tables = node.as_array();
+    toml::array* base_tables = base.get_as<toml::array>(key);
+    if (over_tables && base_tables && over_tables->is_array_of_tables() && base_tables->is_array_of_tables()) {
+      for (const auto& element : *over_tables) base_tables->push_back(element);
+      continue;
+    }
+    base.insert_or_assign(key, node);
+  }
+}
+
+// `chain` holds the files above this one, to refuse cycles (not diamonds).
+toml::table load_with_extends(const std::string& path, std::vector<std::string> chain) {
+  std::string canonical = fs::weakly_canonical(path).string();
+  for (const auto& seen : chain) {
+    GENFW_CHECK(seen != canonical, path, ": 'extends' forms a cycle through ", canonical);
+  }
+  chain.push_back(canonical);
+  toml::table table = parse_toml_file(path);
+  const toml::node* extends = table.get("extends");
+  if (!extends) return table;
+  std::vector<const toml::node*> bases;
+  if (const toml::array* list = extends->as_array()) {
+    for (const auto& item : *list) bases.push_back(&item);
+  } else {
+    bases.push_back(extends);
+  }
+  toml::table merged;
+  for (const toml::node* base : bases) {  // later bases override earlier ones
+    auto base_name = base->value<std::string>();
+    if (!base_name) fail_at(base->source(), path, "'extends' must be a file path or a list of file paths");
+    merge_into(merged, load_with_extends((fs::path(path).parent_path() / *base_name).string(), chain));
+  }
+  table.erase("extends");
+  merge_into(merged, table);
+  return merged;
+}
+
+// The table of an array of tables ([[metrics]]) whose plugin is `plugin`.
+toml::table* element_by_plugin(toml::array& tables, const std::string& plugin, const std::string& assignment) {
+  std::vector<std::string> plugins;
+  toml::table* found = nullptr;
+  for (auto& element : tables) {
+    toml::table* table = element.as_table();
+    std::string name = table ? table->get("plugin") ? table->get("plugin")->value_or(std::string()) : "" : "";
+    plugins.push_back(name);
+    if (name == plugin) {
+      GENFW_CHECK(!found, "--set ", assignment, ": several entries use plugin '", plugin, "'");
+      found = table;
+    }
+  }
+  GENFW_CHECK(found, "--set ", assignment, ": no entry with plugin '", plugin, "'", unknown_name_hint(plugin, plugins));
+  return found;
+}
+
+void apply_override(toml::table& root, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  GENFW_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment,
+              ": expected table.key=value (e.g. --set sampler.steps_per_level=50)");
+  std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("value = " + text, "--set " + assignment);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"value", text}};  // a bare word is a string
+  }
+  toml::table* table = &root;
+  toml::array* tables = nullptr;  // set when the previous part named an array of tables
+  size_t start = 0;
+  for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', start)) {
+    std::string part = path.substr(start, dot - start);
+    start = dot + 1;
+    if (tables) {  // metrics.fid.key: the element whose plugin is 'fid'
+      table = element_by_plugin(*tables, part, assignment);
+      tables = nullptr;
+      continue;
+    }
+    if (!table->contains(part)) table->insert(part, toml::table{});
+    tables = table->get_as<toml::array>(part);
+    table = table->get_as<toml::table>(part);
+    GENFW_CHECK(table != nullptr || (tables && tables->is_array_of_tables()), "--set ", assignment, ": '", part,
+                "' is not a table");
+  }
+  GENFW_CHECK(!tables, "--set ", assignment, ": name the element, e.g. metrics.fid.num_samples=1000");
+  table->insert_or_assign(path.substr(start), *parsed.get("value"));
+}
+
+// TOML node → OptionValue, or nullopt for shapes no option type has.
+std::optional<OptionValue> to_value(const toml::node& node) {
+  if (auto v = node.as_integer()) return OptionValue(int64_t(v->get()));
+  if (auto v = node.as_floating_point()) return OptionValue(v->get());
+  if (auto v = node.as_boolean()) return OptionValue(v->get());
+  if (auto v = node.as_string()) return OptionValue(v->get());
+  const toml::array* array = node.as_array();
+  if (array == nullptr) return std::nullopt;
+  if (array->empty()) return OptionValue(std::vector<double>{});
+  if (array->is_homogeneous(toml::node_type::integer)) {
+    std::vector<int64_t> out;
+    for (auto& e : *array) out.push_back(e.as_integer()->get());
+    return OptionValue(out);
+  }
+  if (array->is_homogeneous(toml::node_type::string)) {
+    std::vector<std::string> out;
+    for (auto& e : *array) out.push_back(e.as_string()->get());
+    return OptionValue(out);
+  }
+  auto number = [](const toml::node& e) -> std::optional<double> {
+    if (auto i = e.as_integer()) return double(i->get());
+    if (auto f = e.as_floating_point()) return f->get();
+    return std::nullopt;
+  };
+  std::vector<double> flat;
+  bool all_numbers = true;
+  for (auto& e : *array) {
+    auto n = number(e);
+    if (!n) { all_numbers = false; break; }
+    flat.push_back(*n);
+  }
+  if (all_numbers) return OptionValue(flat);
+  Matrix matrix;
+  for (auto& e : *array) {
+    const toml::array* row = e.as_array();
+    if (row == nullptr) return std::nullopt;
+    std::vector<double> values;
+    for (auto& x : *row) {
+      auto n = number(x);
+      if (!n) return std::nullopt;
+      values.push_back(*n);
+    }
+    matrix.push_back(values);
+  }
+  return OptionValue(matrix);
+}
+
+std::vector<std::string> names_of(const Schema& schema) {
+  std::vector<std::string> names;
+  for (const auto& spec : schema.specs()) names.push_back(spec.name);
+  return names;
+}
+
+// Validates `table` against `schema` (skipping `skip` keys); fills defaults.
+Options validate_table(const toml::table& table, const Schema& schema, const std::string& owner,
+                       const std::string& file, const std::set<std::string>& skip = {}) {
+  Options options(owner);
+  auto names = names_of(schema);
+  for (auto&& [key, node] : table) {
+    std::string name(key.str());
+    if (skip.count(name)) continue;
+    const OptionSpec* spec = schema.find(name);
+    if (spec == nullptr) {
+      fail_at(key.source(), file, owner + ": unknown option '" + name + "'" + unknown_name_hint(name, names));
+    }
+    auto value = to_value(node);
+    if (!value) {
+      fail_at(node.source(), file, owner + ": option '" + name + "' has the wrong type; expected " +
+                                       option_type_name(spec->type));
+    }
+    try {
+      options.set(name, check_option(*spec, *value, owner));
+    } catch (const Error& e) {
+      fail_at(node.source(), file, e.what());
+    }
+  }
+  for (const auto& spec : schema.specs()) {
+    if (options.has(spec.name)) continue;
+    if (spec.required) {
+      fail_at(table.source(), file, owner + ": option '" + spec.name + "' is required (" +
+                                        option_type_name(spec.type) + "): " + spec.doc);
+    }
+    options.set(spec.name, spec.default_value);
+  }
+  return options;
+}
+
+const toml::table& require_table(const toml::table& root, const std::string& key,
+                                 const std::string& file, const std::string& what) {
+  const toml::node* node = root.get(key);
+  if (node == nullptr) {
+    throw Error(file + ": missing table [" + key + "] (" + what + ")");
+  }
+  if (!node->is_table()) fail_at(node->source(), file, "'" + key + "' must be a table [" + key + "]");
+  return *node->as_table();
+}
+
+ComponentConfig component_from(const toml::table& table, const std::string& table_name, Kind kind,
+                               const Registry& registry, const std::string& file,
+                               const Schema* framework_keys = nullptr,
+                               Options* framework_options = nullptr) {
+  ComponentConfig config;
+  config.table = table_name;
+  config.kind = kind;
+  const toml::node* plugin = table.get("plugin");
+  if (plugin == nullptr) {
+    fail_at(table.source(), file, "[" + table_name + "] needs plugin = \"NAME\" (the " +
+                                      kind_name(kind) + " to use; `runner plugins` lists them)");
+  }
+  auto name = plugin->value<std::string>();
+  if (!name) fail_at(plugin->source(), file, "[" + table_name + "] plugin must be a string");
+  config.plugin = *name;
+  const ComponentInfo* info = registry.try_find(config.plugin, kind);
+  if (info == nullptr) {
+    try {
+      registry.find(config.plugin, kind);
+    } catch (const Error& e) {
+      fail_at(plugin->source(), file, "[" + table_name + "] " + e.what());
+    }
+  }
+  Schema schema = info->schema;
+  std::set<std::string> framework_names;
+  if (framework_keys != nullptr) {
+    schema.merge(*framework_keys);
+    for (const auto& spec : framework_keys->specs()) framework_names.insert(spec.name);
+  }
+  std::string owner = std::string(kind_name(kind)) + " '" + config.plugin + "'";
+  Options all = validate_table(table, schema, owner, file, {"plugin"});
+  config.options = Options(owner);
+  if (framework_options != nullptr) *framework_options = Options("[" + table_name + "]");
+  for (const auto& [key, value] : all.values()) {
+    if (framework_names.count(key)) framework_options->set(key, value);
+    else config.options.set(key, value);
+  }
+  return config;
+}
+
+OptimizerConfig optimizer_from(const Options& options) {
+  OptimizerConfig config;
+  config.optimizer = options.string("optimizer");
+  config.lr = options.real("lr");
+  config.betas = options.reals("betas");
+  config.momentum = options.real("momentum");
+  config.weight_decay = options.real("weight_decay");
+  GENFW_CHECK(config.betas.size() == 2, options.owner(), ": betas must have two values, got ",
+              config.betas.size());
+  return config;
+}
+
+ExperimentConfig build(const toml::table& root, const std::string& file, const Registry& registry) {
+  ExperimentConfig config;
+  config.path = file;
+  for (auto&& [key, node] : root) {
+    std::string name(key.str());
+    const auto& known = top_level_keys();
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      fail_at(key.source(), file, "unknown top-level key '" + name + "'" + unknown_name_hint(name, known));
+    }
+  }
+  toml::table top;
+  for (const char* key : {"name", "seed", "device"}) {
+    if (auto* node = root.get(key)) top.insert(key, *node);
+  }
+  Options top_options = validate_table(top, top_schema(), "experiment", file);
+  config.name = top_options.string("name");
+  if (config.name.empty()) config.name = fs::path(file).stem().string();
+  config.seed = uint64_t(top_options.integer("seed"));
+  config.device = top_options.string("device");
+
+  config.data = component_from(require_table(root, "data", file, "the dataset"), "data", Kind::dataset,
+                               registry, file);
+  config.model = component_from(require_table(root, "model", file, "the model"), "model", Kind::model,
+                                registry, file);
+  if (root.contains("sampler")) {
+    config.sampler = component_from(require_table(root, "sampler", file, ""), "sampler", Kind::sampler, registry,
+                                    file, &sampling_schema(), &config.sampling);
+  } else {  // a run that only trains (e.g. a guidance classifier)
+    config.sampling = validate_table(toml::table{}, sampling_schema(), "[sampler]", file);
+  }
+  if (root.contains("objective")) {
+    config.objective = component_from(require_table(root, "objective", file, ""), "objective",
+                                      Kind::objective, registry, file);
+  }
+  if (root.contains("train")) {
+    const toml::table& train = require_table(root, "train", file, "");
+    config.train = validate_table(train, train_schema(), "[train]", file, {"groups"});
+    optimizer_from(*config.train);  // checks betas with the table named
+    if (const toml::node* groups = train.get("groups")) {
+      if (!groups->is_table()) fail_at(groups->source(), file, "[train.groups] must be a table of tables");
+      for (auto&& [group, node] : *groups->as_table()) {
+        if (!node.is_table()) {
+          fail_at(node.source(), file, "[train.groups." + std::string(group.str()) + "] must be a table");
+        }
+        Options group_options = validate_table(*node.as_table(), group_schema(),
+                                               "[train.groups." + std::string(group.str()) + "]", file);
+        // Keys a group does not set take the [train] value, not the schema default.
+        for (const auto& [k, v] : group_options.values()) {
+          if (!node.as_table()->contains(k)) group_options.set(k, config.train->values().at(k));
+        }
+        optimizer_from(group_options);
+        config.group_optimizers.emplace(std::string(group.str()), group_options);
+      }
+    }
+    GENFW_CHECK(config.objective.has_value(), file, ": [train] needs an [objective] table (what to minimise)");
+  }
+  if (const toml::node* metrics = root.get("metrics")) {
+    const toml::array* array = metrics->as_array();
+    if (array == nullptr || !array->is_homogeneous(toml::node_type::table)) {
+      fail_at(metrics->source(), file, "metrics must be an array of tables: [[metrics]] plugin = \"fid\"");
+    }
+    int index = 0;
+    for (auto& node : *array) {
+      config.metrics.push_back(component_from(*node.as_table(), "metrics[" + std::to_string(index++) + "]",
+                                              Kind::metric, registry, file));
+    }
+  }
+  toml::table empty;
+  const toml::table* log = root.get_as<toml::table>("log");
+  config.log = validate_table(log ? *log : empty, log_schema(), "[log]", file);
+  const toml::table* features = root.get_as<toml::table>("features");
+  config.features = validate_table(features ? *features : empty, metric::FeatureSettings::schema(), "[features]", file);
+  metric::FeatureSettings::from_options(config.features);  // cross-key checks, with the table named
+  if (const toml::node* guidance = root.get("guidance")) {
+    if (!guidance->is_table()) fail_at(guidance->source(), file, "'guidance' must be a table [guidance]");
+    config.guidance = validate_table(*guidance->as_table(), guidance_schema_of_run(), "[guidance]", file);
+    const bool from_run = !config.guidance->string("run").empty();
+    const bool from_experiment = !config.guidance->string("experiment").empty();
+    if (from_run == from_experiment) {
+      fail_at(guidance->source(), file, "[guidance] needs exactly one of run = \"RUN.h5\" (a trained classifier) or "
+                                        "experiment = \"FILE.toml\" (one that trains it)");
+    }
+  }
+  if (const toml::table* sweep = root.get_as<toml::table>("sweep")) {
+    for (auto&& [key, node] : *sweep) {
+      const toml::array* values = node.as_array();
+      if (values == nullptr || values->empty()) {
+        fail_at(node.source(), file, "[sweep] '" + std::string(key.str()) +
+                                         "' must be a non-empty array of values, e.g. [10, 20, 50]");
+      }
+      std::vector<std::string> literals;
+      for (auto& v : *values) {
+        auto value = to_value(v);
+        if (!value) fail_at(v.source(), file, "[sweep] values must be numbers, booleans or strings");
+        literals.push_back(format_value(*value));
+      }
+      config.sweep[std::string(key.str())] = literals;
+    }
+  }
+  return config;
+}
+
+void write_options(std::ostringstream& out, const Options& options) {
+  for (const auto& [key, value] : options.values()) out << key << " = " << format_value(value) << "\n";
+}
+
+void write_component(std::ostringstream& out, const std::string& header, const ComponentConfig& c,
+                     const Options* extra = nullptr) {
+  out << "\n" << header << "\nplugin = \"" << c.plugin << "\"\n";
+  if (extra) write_options(out, *extra);
+  write_options(out, c.options);
+}
+
+}  // namespace
+
+OptimizerConfig ExperimentConfig::optimizer_for(const std::string& group) const {
+  auto it = group_optimizers.find(group);
+  return optimizer_from(it != group_optimizers.end() ? it->second : *train);
+}
+
+std::string ExperimentConfig::resolved_toml() const {
+  std::ostringstream out;
+  out << "name = \"" << name << "\"\nseed = " << seed << "\ndevice = \"" << device << "\"\n";
+  write_component(out, "[data]", data);
+  write_component(out, "[model]", model);
+  if (objective) write_component(out, "[objective]", *objective);
+  if (train) {
+    out << "\n[train]\n";
+    write_options(out, *train);
+    for (const auto& [group, optimizer] : group_optimizers) {
+      out << "\n[train.groups." << group << "]\n";
+      write_options(out, optimizer);
+    }
+  }
+  if (sampler) write_component(out, "[sampler]", *sampler, &sampling);
+  for (const auto& metric : metrics) write_component(out, "[[metrics]]", metric);
+  out << "\n[features]\n";
+  write_options(out, features);
+  if (guidance) {
+    out << "\n[guidance]\n";
+    write_options(out, *guidance);
+  }
+  out << "\n[log]\n";
+  write_options(out, log);
+  return out.str();
+}
+
+namespace {
+std::vector<std::string> string_list(const toml::table& table, const std::string& key, const std::string& path) {
+  std::vector<std::string> out;
+  const toml::node* node = table.get(key);
+  if (!node) return out;
+  const toml::array* list = node->as_array();
+  if (!list) fail_at(node->source(), path, "suite key '" + key + "' must be a list of strings");
+  for (const auto& item : *list) {
+    auto text = item.value<std::string>();
+    if (!text) fail_at(item.source(), path, "suite key '" + key + "' must be a list of strings");
+    out.push_back(*text);
+  }
+  return out;
+}
+
+void check_suite_keys(const toml::table& table, const std::vector<std::string>& known, const std::string& path) {
+  for (auto&& [key, node] : table) {
+    std::string name(key.str());
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      fail_at(node.source(), path, "unknown suite key '" + name + "'" + unknown_name_hint(name, known));
+    }
+  }
+}
+}  // namespace
+
+std::string with_sampler(const std::string& config_text, const std::string& origin, const std::string& sampler) {
+  toml::table root;
+  try {
+    root = toml::parse(config_text, origin);
+  } catch (const toml::parse_error& e) {
+    fail_at(e.source(), origin, std::string("malformed TOML: ") + std::string(e.description()));
+  }
+  toml::table replaced{{"plugin", sampler}};
+  if (const toml::table* old = root.get_as<toml::table>("sampler")) {
+    if (old->get("plugin") && old->get("plugin")->value_or(std::string()) == sampler) return config_text;
+    for (const OptionSpec& kept : sampling_schema().specs()) {  // the framework's [sampler] keys
+      if (const toml::node* value = old->get(kept.name)) replaced.insert(kept.name, *value);
+    }
+  }
+  root.insert_or_assign("sampler", replaced);
+  std::ostringstream out;
+  out << root;
+  return out.str();
+}
+
+bool is_suite_file(const std::string& path) { return parse_toml_file(path).contains("suite"); }
+
+SuiteConfig load_suite(const std::string& path, const std::string& profile) {
+  toml::table root = parse_toml_file(path);
+  const toml::table* suite = root.get_as<toml::table>("suite");
+  GENFW_CHECK(suite, path, ": not a suite file (it has no [suite] table)");
+  check_suite_keys(root, {"suite"}, path);
+  check_suite_keys(*suite, {"name", "experiments", "set", "profiles"}, path);
+  SuiteConfig config;
+  config.path = path;
+  config.profile = profile.empty() ? "cpu" : profile;
+  config.name = suite->get("name") ? suite->get("name")->value_or(std::string()) : fs::path(path).stem().string();
+  GENFW_CHECK(!config.name.empty(), path, ": [suite] name must be a non-empty string");
+  const toml::table* chosen = suite;
+  if (config.profile != "cpu") {
+    const toml::table* profiles = suite->get_as<toml::table>("profiles");
+    std::vector<std::string> names{"cpu"};
+    if (profiles) for (auto&& [key, node] : *profiles) names.emplace_back(key.str());
+    chosen = profiles ? profiles->get_as<toml::table>(config.profile) : nullptr;
+    GENFW_CHECK(chosen, path, ": unknown profile '", config.profile, "'", unknown_name_hint(config.profile, names));
+    check_suite_keys(*chosen, {"experiments", "set"}, path);
+  }
+  config.experiments = string_list(chosen->contains("experiments") ? *chosen : *suite, "experiments", path);
+  config.overrides = string_list(chosen->contains("set") ? *chosen : *suite, "set", path);
+  GENFW_CHECK(!config.experiments.empty(), path, ": profile '", config.profile, "' lists no experiments");
+  for (auto& experiment : config.experiments) {
+    experiment = (fs::path(path).parent_path() / experiment).string();
+    GENFW_CHECK(fs::exists(experiment), path, ": suite experiment ", experiment, " does not exist");
+  }
+  return config;
+}
+
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides,
+                                 const Registry& registry) {
+  std::vector<std::string> chain;
+  toml::table root = load_with_extends(path, chain);
+  for (const auto& assignment : overrides) apply_override(root, assignment);
+  return build(root, path, registry);
+}
+
+ExperimentConfig load_experiment_text(const std::string& text, const std::string& origin,
+                                      const std::vector<std::string>& overrides,
+                                      const Registry& registry) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    fail_at(e.source(), origin, std::string("malformed TOML: ") + std::string(e.description()));
+  }
+  for (const auto& assignment : overrides) apply_override(root, assignment);
+  return build(root, origin, registry);
+}
+
+void check_composition(const ExperimentConfig& config, const Registry& registry) {
+  const ComponentInfo& model = registry.find(config.model.plugin, Kind::model);
+  std::string offered;
+  for (Capability c : model.offers) offered += std::string(offered.empty() ? "" : ", ") + capability_name(c);
+  if (offered.empty()) offered = "nothing";
+  auto check = [&](const ComponentConfig& user) {
+    const ComponentInfo& info = registry.find(user.plugin, user.kind);
+    for (const auto& any_of : info.requires_all) {
+      bool satisfied = false;
+      for (Capability c : any_of) satisfied = satisfied || can_derive(model.offers, c);
+      if (satisfied) continue;
+      std::string needed;
+      for (Capability c : any_of) needed += std::string(needed.empty() ? "'" : "' or '") + capability_name(c);
+      throw Error(detail::concat(config.path, ": ", kind_name(user.kind), " '", user.plugin,
+                                 "' needs capability ", needed, "'; model '", model.name,
+                                 "' offers: ", offered));
+    }
+  };
+  if (config.objective) check(*config.objective);
+  if (config.sampler) check(*config.sampler);
+  for (const auto& metric : config.metrics) check(metric);
+}
+
+}  // namespace genfw

@@ -1,0 +1,400 @@
+// The one pipeline: resolve → build → train → sample → evaluate → log.
+#include "genfw/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "genfw/images.hpp"
+#include "genfw/registry.hpp"
+#include "genfw/run.hpp"
+#include "genfw/run_log.hpp"
+
+namespace genfw {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+template <typename T>
+Built<T> build(const Registry& registry, const ComponentConfig& component, const BuildContext& context,
+               const Options* options = nullptr) {
+  Built<T> built;
+  built.info = &registry.find(component.plugin, component.kind);
+  built.object = call_plugin(*built.info, "its constructor", [&] {
+    return registry.create<T>(component.plugin, component.kind, options ? *options : component.options, context);
+  });
+  return built;
+}
+
+int64_t count_parameters(Model& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+// [sampler] x_init: FILE.h5:/dataset or FILE.pt, at least `total` points of the data's shape.
+torch::Tensor load_x_init(const std::string& spec, int64_t total, const DataInfo& data) {
+  const std::string owner = "[sampler] x_init = \"" + spec + "\"";
+  const auto h5 = spec.find(".h5:");
+  const std::string path = h5 == std::string::npos ? spec : spec.substr(0, h5 + 3);
+  GENFW_CHECK(fs::exists(path), owner, ": file ", path, " does not exist");
+  torch::Tensor x;
+  try {
+    if (h5 != std::string::npos) {
+      x = RunLog::open(path, false).read_tensor(spec.substr(h5 + 4));
+    } else {
+      torch::load(x, path);
+    }
+  } catch (const std::exception& e) {
+    throw Error(owner + ": cannot read a tensor from it (expected FILE.h5:/dataset or a FILE.pt written by "
+                "torch::save): " + e.what());
+  }
+  GENFW_CHECK(x.dim() == 1 + int64_t(data.shape.size()) && x.size(0) >= total &&
+                  std::equal(data.shape.begin(), data.shape.end(), x.sizes().begin() + 1),
+              owner, ": expected at least ", total, " points of shape ", c10::IntArrayRef(data.shape),
+              " (num_samples = ", total, "), got a tensor of shape ", x.sizes());
+  return x.slice(0, 0, total).to(torch::kFloat32);
+}
+
+// The classes samples are drawn for: 0, 1, ..., C−1, 0, ... over the whole
+// sample set (not per batch), for a class-conditional model or a guided one.
+torch::Tensor requested_labels(const Components& c, int64_t total) {
+  int64_t classes = 0;
+  if (auto* conditional = as<NoisePredictor>(*c.model)) classes = conditional->num_classes();
+  if (classes == 0 && c.classifier) classes = as<NoisyClassifier>(*c.classifier)->num_classes();
+  if (classes == 0) return {};
+  return torch::arange(total, torch::kLong).remainder(classes);
+}
+
+void write_pictures(const torch::Tensor& samples, const DataInfo& data, const std::string& png, int64_t count) {
+  if (count <= 0) return;
+  if (data.is_image()) {
+    write_image_grid(png, samples, data.low, data.high, count);
+  } else if (data.shape.size() == 1 && data.shape[0] == 2) {
+    double extent = std::max(std::abs(data.low), std::abs(data.high));
+    write_histogram_2d(png, samples, -extent, extent);
+  }
+}
+
+std::string shell_output(const std::string& command) {
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[256];
+    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    ::pclose(pipe);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return text;
+}
+
+void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
+  char host[256] = "unknown";
+  ::gethostname(host, sizeof host);
+  std::string git = shell_output("git -C '" GENFW_SOURCE_DIR "' rev-parse HEAD 2>/dev/null");
+  if (!git.empty() && !shell_output("git -C '" GENFW_SOURCE_DIR "' status --porcelain -uno 2>/dev/null").empty()) {
+    git += "-dirty";
+  }
+  log.write_string("/env/framework", GENFW_VERSION_STRING);
+  log.write_string("/env/abi", std::to_string(GENFW_ABI_VERSION));
+  log.write_string("/env/torch", GENFW_TORCH_VERSION_STRING);
+  log.write_string("/env/compiler", GENFW_COMPILER);
+  log.write_string("/env/threads", std::to_string(torch::get_num_threads()));
+  log.write_string("/env/device", device.str());
+  log.write_string("/env/git_commit", git.empty() ? "unknown" : git);
+  log.write_string("/env/host", host);
+  log.write_string("/env/seed", std::to_string(seed));
+  log.write_string("/env/started", now_iso());
+}
+
+
+}  // namespace
+
+std::string checkpoint_of_run(const std::string& run_file) {
+  RunLog run = RunLog::open(run_file, false);
+  std::string checkpoint = run.attribute("/", "checkpoint");
+  GENFW_CHECK(!checkpoint.empty(), run_file, " has no checkpoint (was it trained with [log] checkpoint = true?)");
+  return (fs::absolute(run_file).parent_path() / checkpoint).string();
+}
+
+Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : request_(request), registry_(registry) {
+  if (!request.parent_run.empty()) {
+    // The parent's training is done: sample its weights, don't retrain.
+    parent_checkpoint_ = checkpoint_of_run(request.parent_run);
+    std::string parent_config = RunLog::open(request.parent_run, false).read_string("/config");
+    if (!request.sampler.empty()) parent_config = with_sampler(parent_config, request.parent_run, request.sampler);
+    config_ = load_experiment_text(parent_config, request.parent_run, request.overrides, registry);
+    config_.train.reset();
+    config_.objective.reset();
+    if (!request.sampler.empty()) config_.name += "-" + request.sampler;
+  } else {
+    config_ = load_experiment(request.experiment, request.overrides, registry);
+  }
+  if (!request.device.empty()) config_.device = request.device;
+  check_composition(config_, registry);
+  device_ = resolve_device(config_.device);
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::set_output(const std::string& out_dir, bool resume) {
+  request_.out_dir = out_dir;
+  request_.resume = resume;
+}
+
+Components& Pipeline::components() {
+  if (components_) return *components_;
+  auto c = std::make_unique<Components>();
+  c->context.device = device_;
+  c->context.experiment_dir = fs::path(config_.path).parent_path().string();
+  c->context.cache_dir = (fs::path("runs") / ".cache").string();
+  c->context.split = "train";
+  c->train_data = build<Dataset>(registry_, config_.data, c->context);
+  c->context.data = call_plugin(*c->train_data.info, "info()", [&] { return c->train_data->info(); });
+  c->context.data.name = config_.data.plugin;
+  if (!config_.metrics.empty()) {
+    // Opened now, so that a missing or damaged test file fails before training, not after it.
+    BuildContext test_context = c->context;
+    test_context.split = "test";
+    c->test_data = build<Dataset>(registry_, config_.data, test_context);
+  }
+  c->model = build<Model>(registry_, config_.model, c->context);
+  c->model->to(device_);
+  if (!parent_checkpoint_.empty()) load_weights_for_sampling(*c->model, parent_checkpoint_);
+  if (config_.objective) c->objective = build<Objective>(registry_, *config_.objective, c->context);
+  if (config_.sampler) c->sampler = build<Sampler>(registry_, *config_.sampler, c->context);
+  for (const auto& metric : config_.metrics) {
+    c->metrics.push_back(build<Metric>(registry_, metric, c->context));
+    GENFW_CHECK(c->sampler || !c->metrics.back()->needs_samples(), config_.path, ": metric '", metric.plugin,
+                "' scores samples, but the experiment has no [sampler] to draw them");
+  }
+  build_classifier(*c);
+  components_ = std::move(c);
+  return *components_;
+}
+
+std::string Pipeline::prepare_guidance_run(const std::string& out_dir) {
+  if (!config_.guidance || !guidance_run_.empty()) return guidance_run_;
+  const fs::path base = fs::path(config_.path).parent_path();
+  const std::string run = config_.guidance->string("run");
+  if (!run.empty()) {
+    guidance_run_ = (base / run).string();
+    GENFW_CHECK(fs::exists(guidance_run_), config_.path, ": [guidance] run = \"", run, "\": ", guidance_run_,
+                " does not exist");
+    return guidance_run_;
+  }
+  // Trained in this experiment: its own run, in a folder inside this one.
+  RunRequest classifier;
+  classifier.experiment = (base / config_.guidance->string("experiment")).string();
+  classifier.device = request_.device;
+  Pipeline trainer(classifier, registry_);
+  classifier.out_dir = (fs::path(out_dir) / trainer.config().name).string();
+  const fs::path existing = fs::path(classifier.out_dir) / (trainer.config().name + ".h5");
+  if (fs::exists(existing) && RunLog::open(existing.string(), false).attribute("/", "status") == "completed") {
+    guidance_run_ = existing.string();  // --resume: the classifier is done
+    return guidance_run_;
+  }
+  classifier.resume = fs::exists(existing);
+  std::cerr << "guidance: training the classifier of " << classifier.experiment << "\n";
+  guidance_run_ = Pipeline(classifier, registry_).run();
+  return guidance_run_;
+}
+
+void Pipeline::build_classifier(Components& c) {
+  if (!config_.guidance) return;
+  const std::string run_file = prepare_guidance_run("runs");  // run() prepared it in its folder already
+  ExperimentConfig trained = load_experiment_text(RunLog::open(run_file, false).read_string("/config"), run_file, {},
+                                                  registry_);
+  c.classifier = build<Model>(registry_, trained.model, c.context);
+  GENFW_CHECK(as<NoisyClassifier>(*c.classifier) != nullptr, config_.path, ": [guidance] ", run_file,
+              " trained model '", trained.model.plugin, "', which offers no 'classifier'");
+  c.classifier->to(device_);
+  load_weights_for_sampling(*c.classifier, checkpoint_of_run(run_file));
+  c.classifier->eval();
+}
+
+TrainOutcome Pipeline::train(RunLog& log, const std::string& checkpoint, bool resume) {
+  Components& c = components();
+  GENFW_CHECK(config_.train && c.objective, config_.path, ": nothing to train (no [train] and [objective])");
+  Trainer trainer({*c.model, *c.model.info, *c.objective, *c.objective.info, *c.train_data, *c.train_data.info},
+                  TrainSettings::from(config_), device_, log, checkpoint);
+  TrainOutcome outcome = trainer.run(resume);
+  trainer.use_ema_weights();
+  return outcome;
+}
+
+SampleOutcome Pipeline::sample() {
+  Components& c = components();
+  GENFW_CHECK(c.sampler, config_.path, ": no [sampler] table: this experiment draws no samples");
+  const int64_t total = config_.sampling.integer("num_samples"), batch = config_.sampling.integer("batch_size");
+  const std::string x_init_spec = config_.sampling.string("x_init");
+  const torch::Tensor x_init = x_init_spec.empty() ? torch::Tensor() : load_x_init(x_init_spec, total, c.context.data);
+  SampleOutcome out;
+  out.labels = requested_labels(c, total);
+  std::vector<torch::Tensor> parts, trajectory_x, trajectory_x0;
+  std::vector<double> trajectory_levels;
+  int64_t nfe_total = 0, calls = 0;
+  c.model->eval();
+  const auto start = Clock::now();
+  for (int64_t done = 0; done < total; done += batch) {
+    SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - done), c.context.data, device_);
+    context.classifier = c.classifier.object.get();
+    if (out.labels.defined()) context.labels = out.labels.slice(0, done, done + context.num_samples).to(device_);
+    if (x_init.defined()) context.x_init = x_init.slice(0, done, done + context.num_samples).to(device_);
+    if (done == 0) {
+      context.on_step = [&](const StepRecord& record) {
+        int64_t keep = std::min<int64_t>(16, record.x.size(0));
+        trajectory_x.push_back(record.x.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
+        if (record.x0_pred.defined()) {
+          trajectory_x0.push_back(record.x0_pred.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
+        }
+        trajectory_levels.push_back(record.noise_level);
+      };
+    }
+    torch::Tensor x = call_plugin(*c.sampler.info, "sample()", [&] { return draw(*c.sampler, context); });
+    parts.push_back(x.detach().to(torch::kCPU, torch::kFloat32));
+    nfe_total += context.nfe;
+    ++calls;
+  }
+  out.seconds = seconds_since(start);
+  out.samples = torch::cat(parts);
+  out.nfe = calls ? double(nfe_total) / double(calls) : 0.0;
+  if (!trajectory_x.empty()) {
+    out.trajectory_x = torch::stack(trajectory_x);
+    if (trajectory_x0.size() == trajectory_x.size()) out.trajectory_x0 = torch::stack(trajectory_x0);
+    out.trajectory_levels = torch::tensor(trajectory_levels, torch::kFloat32);
+  }
+  std::cerr << "sampled " << total << " in " << out.seconds << " s (NFE " << int64_t(out.nfe) << ")\n";
+  return out;
+}
+
+std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
+  Components& c = components();
+  std::vector<MetricOutcome> outcomes;
+  if (c.metrics.empty()) return outcomes;
+  MetricContext context;
+  context.model = c.model.object.get();
+  context.samples = drawn.samples;
+  context.sample_labels = drawn.labels;
+  context.train_data = c.train_data.object.get();
+  context.test_data = c.test_data.object.get();
+  context.data = c.context.data;
+  context.device = device_;
+  context.cache_dir = c.context.cache_dir;
+  context.seed = config_.seed;
+  fs::create_directories(context.cache_dir);
+  if (!features_) {
+    features_ = std::make_unique<FeatureService>(metric::FeatureSettings::from_options(config_.features), context);
+  }
+  context.features = features_.get();
+  const auto start = Clock::now();
+  for (const auto& metric : c.metrics) {
+    // No grad guard here: the feature extractor may train its classifier on first use.
+    MetricOutcome outcome;
+    outcome.info = metric.info;
+    outcome.result = call_plugin(*metric.info, "compute()", [&] { return metric->compute(context); });
+    outcome.wall_seconds = seconds_since(start);
+    for (const auto& [name, value] : outcome.result.values) std::cerr << "metric " << name << " = " << value << "\n";
+    outcomes.push_back(std::move(outcome));
+    if (log_ != nullptr) {  // each metric is in the run file as soon as it is known
+      for (const auto& [name, value] : outcomes.back().result.values) {
+        log_->append_metric(name, {value, trained_steps_, outcomes.back().wall_seconds}, metric.info->name,
+                            outcomes.back().result.provenance);
+      }
+      log_->flush();
+    }
+  }
+  return outcomes;
+}
+
+std::string Pipeline::run() {
+  if (request_.print_config) {
+    std::cout << config_.resolved_toml();
+    return "";
+  }
+  torch::manual_seed(config_.seed);
+  const std::string out_dir =
+      request_.out_dir.empty() ? default_run_folder(config_.name, request_.resume) : request_.out_dir;
+  fs::create_directories(out_dir);
+  const std::string run_file = (fs::path(out_dir) / (config_.name + ".h5")).string();
+  const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
+  GENFW_CHECK(request_.resume || !fs::exists(run_file), run_file,
+              " already exists; pass --resume to continue it or another --out");
+  if (config_.guidance) {
+    // The stored config names the trained classifier itself, so `runner sample`
+    // and sampler sweeps reuse it instead of training it again.
+    config_.guidance->set("run", fs::absolute(prepare_guidance_run(out_dir)).string());
+    config_.guidance->set("experiment", std::string());
+  }
+  Components& c = components();
+
+  RunLog log = request_.resume ? RunLog::open(run_file, true) : RunLog::create(run_file);
+  log.write_string("/config", config_.resolved_toml());
+  write_environment(log, device_, config_.seed);
+  log.set_attribute("/", "experiment", config_.name);
+  log.set_attribute("/", "dataset", config_.data.plugin);
+  log.set_attribute("/", "model", config_.model.plugin);
+  log.set_attribute("/", "objective", config_.objective ? config_.objective->plugin : "");
+  log.set_attribute("/", "sampler", config_.sampler ? config_.sampler->plugin : "");
+  log.set_attribute("/", "num_parameters", std::to_string(count_parameters(*c.model)));
+  log.set_attribute("/", "status", "running");
+  if (!request_.parent_run.empty()) log.set_attribute("/", "parent", fs::absolute(request_.parent_run).string());
+  if (!guidance_run_.empty()) log.set_attribute("/", "guidance_classifier", fs::absolute(guidance_run_).string());
+  log.flush();
+
+  trained_steps_ = 0;
+  if (config_.train && config_.train->integer("steps") > 0) {
+    trained_steps_ = train(log, checkpoint, request_.resume).steps;
+  } else if (!parent_checkpoint_.empty()) {
+    log.set_attribute("/", "checkpoint", fs::relative(parent_checkpoint_, out_dir).string());
+  }
+  // Metrics go to the run file as soon as each is known (evaluate() writes through log_).
+  struct LogWhileEvaluating {
+    RunLog*& slot;
+    ~LogWhileEvaluating() { slot = nullptr; }
+  } scope{log_ = &log};
+  if (!c.sampler) {  // a run that only trains: no samples, only the metrics of the model
+    evaluate(SampleOutcome{});
+    log.set_attribute("/", "status", "completed");
+    log.flush();
+    return run_file;
+  }
+  SampleOutcome drawn = sample();
+  log.write_tensor("/samples", drawn.samples);
+  log.set_attribute("/samples", "low", std::to_string(c.context.data.low));
+  log.set_attribute("/samples", "high", std::to_string(c.context.data.high));
+  if (drawn.labels.defined()) log.write_tensor("/sample_labels", drawn.labels.to(torch::kFloat32));
+  if (drawn.trajectory_x.defined()) {
+    log.write_tensor("/trajectory/x", drawn.trajectory_x);
+    if (drawn.trajectory_x0.defined()) log.write_tensor("/trajectory/x0_pred", drawn.trajectory_x0);
+    log.write_tensor("/trajectory/noise_level", drawn.trajectory_levels);
+  }
+  const double total = double(drawn.samples.size(0));
+  log.write_scalar("/timing/sample_seconds", drawn.seconds);
+  log.write_scalar("/timing/num_samples", total);
+  log.write_scalar("/timing/nfe", drawn.nfe);
+  log.write_scalar("/timing/samples_per_second", drawn.seconds > 0 ? total / drawn.seconds : 0.0);
+  log.flush();
+  write_pictures(drawn.samples, c.context.data, (fs::path(out_dir) / (config_.name + ".png")).string(),
+                 config_.log.integer("grid_samples"));
+  evaluate(drawn);
+  log.set_attribute("/", "status", "completed");
+  log.flush();
+  return run_file;
+}
+
+}  // namespace genfw

@@ -1,0 +1,112 @@
+#include "genfw/run.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+namespace genfw {
+
+namespace fs = std::filesystem;
+
+int configure_threads(int requested) {
+  int threads = requested > 0 ? requested : int(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);  // LibTorch's default here is 1
+  return threads;
+}
+
+torch::Device resolve_device(const std::string& setting) {
+  if (setting == "cpu") return torch::kCPU;
+  if (setting == "cuda") {
+    GENFW_CHECK(torch::cuda::is_available(), "device = \"cuda\" but no CUDA device is available to this LibTorch");
+    return torch::kCUDA;
+  }
+  GENFW_CHECK(setting == "auto", "unknown device '", setting, "'; expected cpu, cuda or auto");
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+std::string default_run_folder(const std::string& name, bool resume) {
+  fs::path base = fs::path("runs") / name;
+  if (resume) {  // the newest of runs/<name>, runs/<name>-2, ...
+    fs::path newest;
+    for (int k = 1; fs::exists(k == 1 ? base : fs::path(base.string() + "-" + std::to_string(k))); ++k) {
+      newest = k == 1 ? base : fs::path(base.string() + "-" + std::to_string(k));
+    }
+    GENFW_CHECK(!newest.empty(), "--resume: no earlier run of '", name, "' under runs/ (pass --out DIR)");
+    return newest.string();
+  }
+  fs::path candidate = base;
+  for (int k = 2; fs::exists(candidate); ++k) candidate = base.string() + "-" + std::to_string(k);
+  return candidate.string();
+}
+
+std::string run_experiment(const RunRequest& request, const Registry& registry) {
+  return Pipeline(request, registry).run();
+}
+
+std::vector<std::string> run_with_sweep(const RunRequest& request, const Registry& registry,
+                                        const std::vector<std::string>& sweep_arguments) {
+  // The config is resolved once here for its [sweep]; each variant is another config.
+  ExperimentConfig config = request.parent_run.empty()
+                                ? load_experiment(request.experiment, request.overrides, registry)
+                                : ExperimentConfig{};
+  std::map<std::string, std::vector<std::string>> sweep = config.sweep;
+  for (const auto& argument : sweep_arguments) {
+    auto eq = argument.find('=');
+    GENFW_CHECK(eq != std::string::npos, "--sweep ", argument, ": expected table.key=v1,v2,...");
+    std::vector<std::string> values;
+    std::string list = argument.substr(eq + 1);
+    for (size_t start = 0; start <= list.size();) {
+      size_t comma = std::min(list.find(',', start), list.size());
+      values.push_back(list.substr(start, comma - start));
+      start = comma + 1;
+    }
+    sweep[argument.substr(0, eq)] = values;
+  }
+  if (sweep.empty()) return {run_experiment(request, registry)};
+  std::vector<std::vector<std::string>> combinations{{}};
+  for (const auto& [key, values] : sweep) {
+    std::vector<std::vector<std::string>> next;
+    for (const auto& partial : combinations) {
+      for (const auto& value : values) {
+        auto extended = partial;
+        extended.push_back(key + "=" + value);
+        next.push_back(extended);
+      }
+    }
+    combinations = next;
+  }
+  // A sweep of sampler keys only (DDIM steps, η, ...) trains once: every other
+  // variant samples the first one's weights, as `runner sample` does, so the
+  // table compares samplers on the same model.
+  const bool samples_one_training =
+      request.parent_run.empty() && config.train && config.train->integer("steps") > 0 &&
+      config.log.flag("checkpoint") &&
+      std::all_of(sweep.begin(), sweep.end(), [](const auto& entry) { return entry.first.rfind("sampler.", 0) == 0; });
+  std::vector<std::string> files;
+  for (const auto& assignments : combinations) {
+    RunRequest variant = request;
+    if (samples_one_training && !files.empty()) variant.parent_run = files.front();
+    std::string suffix;
+    for (const auto& a : assignments) {
+      variant.overrides.push_back(a);
+      std::string value = a.substr(a.find('=') + 1);
+      value.erase(std::remove(value.begin(), value.end(), '"'), value.end());
+      suffix += "-" + a.substr(a.rfind('.', a.find('=')) + 1, a.find('=') - a.rfind('.', a.find('=')) - 1) + value;
+    }
+    std::string name = (request.parent_run.empty() ? config.name : fs::path(request.parent_run).stem().string()) + suffix;
+    variant.overrides.push_back("name=\"" + name + "\"");
+    if (!request.out_dir.empty()) variant.out_dir = (fs::path(request.out_dir) / name).string();
+    std::cerr << "sweep: " << name << (variant.parent_run.empty() ? "" : " (the weights of " + files.front() + ")")
+              << "\n";
+    files.push_back(run_experiment(variant, registry));
+  }
+  return files;
+}
+
+}  // namespace genfw

@@ -1,0 +1,162 @@
+#pragma once
+/// Models and the capability interfaces they implement. A model is a
+/// torch::nn::Module (parameters, buffers, to(device), train/eval) and
+/// inherits one interface per capability it offers; the manifest derives its
+/// capability list from those base classes (capabilities_of), so compositions
+/// are checked before anything is built and the two can never disagree.
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "genfw/component.hpp"
+#include "genfw/schedules.hpp"
+
+namespace genfw {
+
+/// Parameters trained together by one optimizer (a GAN has two groups).
+struct ParameterGroup {
+  std::string name;
+  std::vector<torch::Tensor> parameters;
+};
+
+class GENFW_API Model : public torch::nn::Module, public Component {
+ public:
+  ~Model() override;
+  /// Default: one group "model" holding every parameter.
+  virtual std::vector<ParameterGroup> parameter_groups();
+};
+
+/// s(x, σ) ≈ ∇x log p_σ(x), p_σ = p_data ∗ N(0, σ²I) (variance-exploding noise).
+class GENFW_API ScoreModel {
+ public:
+  virtual ~ScoreModel();
+  /// x: [N, ...] in data space, sigma: [N] noise standard deviations.
+  virtual torch::Tensor score(const torch::Tensor& x, const torch::Tensor& sigma) = 0;
+  /// The noise levels the model was built/trained for, descending, float64 [L]
+  /// (what annealed Langevin and DSM use by default).
+  virtual torch::Tensor noise_levels() const = 0;
+};
+
+/// Diffusion network: raw output at integer timestep t in [0, T) under its own
+/// β schedule, read according to prediction_type().
+class GENFW_API NoisePredictor {
+ public:
+  virtual ~NoisePredictor();
+  /// x_t: [N, ...], t: int64 [N], y: int64 [N] class labels or undefined
+  /// (for conditional models, label num_classes() means "no class").
+  virtual torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
+                                const torch::Tensor& y) = 0;
+  virtual const DiffusionSchedule& schedule() const = 0;
+  virtual PredictionType prediction_type() const = 0;
+  virtual int64_t num_classes() const { return 0; }
+};
+
+/// Exact density: log p(x) in nats per sample, and sampling.
+class GENFW_API DensityModel {
+ public:
+  virtual ~DensityModel();
+  virtual torch::Tensor log_prob(const torch::Tensor& x) = 0;  ///< [N]
+  virtual torch::Tensor sample(int64_t n, double temperature) = 0;
+};
+
+/// The bijection behind a flow's density, for tools and tests that need z = f(x)
+/// and its log-determinant (e.g. checking log|det J| against autograd). An
+/// optional part of the density capability: reach it with as<InvertibleFlow>.
+class GENFW_API InvertibleFlow {
+ public:
+  virtual ~InvertibleFlow();
+  /// x [N, shape...] in data space → (z [N, D] flattened latent, log|det ∂z/∂x| [N]),
+  /// every pre-processing Jacobian included (no dequantisation noise).
+  virtual std::pair<torch::Tensor, torch::Tensor> to_latent(const torch::Tensor& x) = 0;
+  /// Exact inverse: z [N, D] → x [N, shape...] in data space (no clamping or snapping).
+  virtual torch::Tensor from_latent(const torch::Tensor& z) = 0;
+};
+
+/// Diagonal-Gaussian posterior q(z | x).
+struct Posterior {
+  torch::Tensor mean;
+  torch::Tensor log_var;
+};
+
+/// VAE-style model: encoder q(z|x), decoder p(x|z), prior N(0, I).
+class GENFW_API LatentVariableModel {
+ public:
+  virtual ~LatentVariableModel();
+  virtual Posterior encode(const torch::Tensor& x) = 0;
+  /// log p(x | z) per sample [N], nats.
+  virtual torch::Tensor decoder_log_likelihood(const torch::Tensor& x, const torch::Tensor& z) = 0;
+  /// A sample in data space from p(x | z) (mean == true: its mean).
+  virtual torch::Tensor decode(const torch::Tensor& z, bool mean) = 0;
+  virtual int64_t latent_dim() const = 0;
+};
+
+/// x = G(z), z ~ N(0, I).
+class GENFW_API GeneratorModel {
+ public:
+  virtual ~GeneratorModel();
+  virtual torch::Tensor generate(const torch::Tensor& z) = 0;
+  virtual int64_t latent_dim() const = 0;
+};
+
+/// D(x): one logit (or critic value) per sample [N].
+class GENFW_API DiscriminatorModel {
+ public:
+  virtual ~DiscriminatorModel();
+  virtual torch::Tensor discriminate(const torch::Tensor& x) = 0;
+};
+
+/// p(y | x_t, t): logits [N, classes] on noised inputs (classifier guidance).
+/// It is trained under a β schedule, which must be the sampled model's.
+class GENFW_API NoisyClassifier {
+ public:
+  virtual ~NoisyClassifier();
+  virtual torch::Tensor classify(const torch::Tensor& x_t, const torch::Tensor& t) = 0;
+  virtual const DiffusionSchedule& schedule() const = 0;
+  virtual int64_t num_classes() const = 0;
+};
+
+/// The capabilities a model type offers: one per interface it derives from.
+template <typename T>
+std::vector<Capability> capabilities_of() {
+  std::vector<Capability> offered;
+  if constexpr (std::is_base_of_v<ScoreModel, T>) offered.push_back(Capability::score);
+  if constexpr (std::is_base_of_v<NoisePredictor, T>) offered.push_back(Capability::noise_prediction);
+  if constexpr (std::is_base_of_v<DensityModel, T>) offered.push_back(Capability::density);
+  if constexpr (std::is_base_of_v<LatentVariableModel, T>) offered.push_back(Capability::latent_variable);
+  if constexpr (std::is_base_of_v<GeneratorModel, T>) offered.push_back(Capability::generator);
+  if constexpr (std::is_base_of_v<DiscriminatorModel, T>) offered.push_back(Capability::discriminator);
+  if constexpr (std::is_base_of_v<NoisyClassifier, T>) offered.push_back(Capability::classifier);
+  return offered;
+}
+
+/// The interface of a capability, or nullptr if the model lacks it.
+template <typename Interface>
+Interface* as(Model& model) {
+  return dynamic_cast<Interface*>(&model);
+}
+
+/// Score of any model that offers one directly or by derivation (done once
+/// here for everybody): a NoisePredictor gives s(x̃, σ_t) = −ε(√ᾱ_t x̃, t)/σ_t
+/// in the VE coordinates x̃ = x_t/√ᾱ_t, at its levels σ_t = √((1−ᾱ_t)/ᾱ_t).
+/// Counts one function evaluation per call in `nfe` when given.
+class GENFW_API ScoreFunction {
+ public:
+  ScoreFunction(Model& model, int64_t* nfe = nullptr);
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& sigma);
+  torch::Tensor noise_levels() const;
+  bool derived_from_noise_prediction() const { return direct_ == nullptr; }
+
+ private:
+  Model* model_;
+  ScoreModel* direct_ = nullptr;
+  NoisePredictor* eps_ = nullptr;
+  torch::Tensor ve_sigmas_;  // derived case: σ_t for t = 0..T-1, ascending
+  int64_t* nfe_;
+};
+
+/// True when `model`'s capabilities can serve `capability` (directly or derived).
+GENFW_API bool can_derive(const std::vector<Capability>& offered, Capability capability);
+
+}  // namespace genfw

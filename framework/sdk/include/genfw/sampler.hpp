@@ -1,0 +1,62 @@
+#pragma once
+#include <functional>
+#include <string>
+
+#include "genfw/model.hpp"
+
+namespace genfw {
+
+/// One step of any sampler, reported the same way by all of them so the
+/// framework can log trajectories and draw progress uniformly.
+struct StepRecord {
+  int64_t index = 0;            ///< 0-based step
+  int64_t total = 0;            ///< number of steps the sampler will take
+  double noise_level = 0.0;     ///< σ or t of this step (sampler-defined)
+  torch::Tensor x;              ///< current iterate
+  torch::Tensor x0_pred;        ///< predicted clean sample, if the sampler has one
+};
+
+/// Everything a sampler needs from the framework.
+struct GENFW_API SampleContext {
+  /// A context for `n` samples of `data` from `model` on `device` (the rest empty).
+  static SampleContext for_model(Model& model, int64_t n, DataInfo data, torch::Device device = torch::kCPU);
+
+  Model* model = nullptr;
+  Model* classifier = nullptr;           ///< guidance classifier (offers 'classifier'), or nullptr
+  int64_t num_samples = 0;               ///< samples to produce in this call
+  DataInfo data;                         ///< shape and range of one sample
+  torch::Device device = torch::kCPU;
+  torch::Tensor labels;                  ///< class labels [num_samples] to condition/guide on, or undefined
+  torch::Tensor x_init;                  ///< starting point (e.g. x_T), or undefined
+  int64_t nfe = 0;                       ///< network evaluations so far (per batch, not per sample)
+  std::function<void(const StepRecord&)> on_step;  ///< may be empty
+
+  /// Score view of the model (direct or derived), counting NFE in `nfe`.
+  ScoreFunction score() { return ScoreFunction(*model, &nfe); }
+  void report(const StepRecord& record) const {
+    if (on_step) on_step(record);
+  }
+  /// Shape of a batch of `n` samples: {n, data.shape...}.
+  std::vector<int64_t> batch_shape(int64_t n) const;
+};
+
+/// Turns a model (+ noise) into samples in data space, [num_samples, shape...].
+/// Call it through draw(), which sets the grad mode and checks the shape.
+/// Called under torch::NoGradGuard unless needs_gradients(). The built-in samplers
+/// that need no gradients also enter c10::InferenceMode (no autograd bookkeeping),
+/// so a model's score()/predict() must not rely on autograd while sampling.
+class GENFW_API Sampler : public Component {
+ public:
+  ~Sampler() override;
+  virtual torch::Tensor sample(SampleContext& context) = 0;
+  /// Samplers that differentiate through the model (classifier guidance) say so.
+  virtual bool needs_gradients() const { return false; }
+};
+
+}  // namespace genfw
+
+namespace genfw {
+/// One sampler call as the framework makes it: under NoGradGuard unless the
+/// sampler needs gradients; the result's shape is checked against the context.
+GENFW_API torch::Tensor draw(Sampler& sampler, SampleContext& context);
+}  // namespace genfw

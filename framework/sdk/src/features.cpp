@@ -1,0 +1,532 @@
+// The run's feature extractor and the service that shares its results
+// (genfw/features.hpp): compiled once, here, for every metric.
+#include "genfw/features.hpp"
+
+#include <torch/script.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "genfw/digest.hpp"
+#include "genfw/error.hpp"
+#include "genfw/quantize.hpp"
+
+namespace genfw::metric {
+
+FeatureExtractor::~FeatureExtractor() = default;
+
+Extracted FeatureExtractor::extract(const torch::Tensor& x, torch::Device device, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> features, probabilities;
+  for (int64_t start = 0; start < x.size(0); start += batch_size) {
+    auto part = x.slice(0, start, std::min(x.size(0), start + batch_size)).to(device, torch::kFloat32);
+    auto out = extract_batch(part);
+    features.push_back(out.features.to(torch::kCPU, torch::kFloat32));
+    if (out.probabilities.defined()) probabilities.push_back(out.probabilities.to(torch::kCPU, torch::kFloat64));
+  }
+  GENFW_CHECK(!features.empty(), "feature extractor '", name, "': no samples to extract");
+  Extracted all;
+  all.features = torch::cat(features);
+  if (!probabilities.empty()) all.probabilities = torch::cat(probabilities);
+  return all;
+}
+
+ClassifierNetImpl::ClassifierNetImpl(int64_t channels, int64_t width, int64_t classes)
+    : conv1(torch::nn::Conv2dOptions(channels, width, 3).padding(1)),
+      bn1(width),
+      conv2(torch::nn::Conv2dOptions(width, 2 * width, 3).padding(1)),
+      bn2(2 * width),
+      fc1(2 * width * 16, 128),
+      fc2(128, classes) {
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  register_module("conv2", conv2);
+  register_module("bn2", bn2);
+  register_module("fc1", fc1);
+  register_module("fc2", fc2);
+}
+
+std::pair<torch::Tensor, torch::Tensor> ClassifierNetImpl::forward(const torch::Tensor& x) {
+  auto h = torch::max_pool2d(torch::relu(bn1(conv1(x))), 2);
+  h = torch::max_pool2d(torch::relu(bn2(conv2(h))), 2);
+  h = torch::adaptive_avg_pool2d(h, {4, 4}).flatten(1);
+  auto features = torch::relu(fc1(h));
+  return {features, fc2(features)};
+}
+
+GaussianStatistics gaussian_statistics(const torch::Tensor& features) {
+  GENFW_CHECK(features.dim() == 2, "gaussian_statistics: features must be [N, F], got ", features.sizes());
+  GENFW_CHECK(features.size(0) >= 2, "gaussian_statistics: need at least 2 feature vectors, got ",
+              features.size(0));
+  auto f = features.to(torch::kFloat64);
+  auto mean = f.mean(0);
+  auto centred = f - mean;
+  auto covariance = centred.t().mm(centred) / double(f.size(0) - 1);
+  return {mean, covariance, f.size(0)};
+}
+
+// ---------------------------------------------------------------------------
+// identity
+
+class IdentityExtractor : public FeatureExtractor {
+ public:
+  IdentityExtractor() {
+    name = "identity";
+    digest = Fnv1a().text("identity-v1").hex();
+    preprocessing = "none (raw coordinates, flattened)";
+  }
+  Extracted extract_batch(const torch::Tensor& x) override { return {x.flatten(1), {}}; }
+  bool has_probabilities() const override { return false; }
+};
+
+// ---------------------------------------------------------------------------
+// in-domain classifier
+
+
+
+/// Saves torch's default CPU generator state, seeds it, restores on scope exit.
+class LocalSeed {
+ public:
+  explicit LocalSeed(uint64_t seed) : generator_(at::detail::getDefaultCPUGenerator()) {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    saved_ = generator_.get_state();
+    generator_.set_current_seed(seed);
+  }
+  ~LocalSeed() {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_state(saved_);
+  }
+  LocalSeed(const LocalSeed&) = delete;
+  LocalSeed& operator=(const LocalSeed&) = delete;
+
+ private:
+  at::Generator generator_;
+  torch::Tensor saved_;
+};
+
+// Digest of the examples (x and labels) a dataset yields, in index order: what a
+// cached artefact derived from the data is keyed by, so two datasets that share
+// a plugin name but not their content never share a cache entry.
+std::string dataset_digest(Dataset& data) {
+  Fnv1a h;
+  const int64_t n = data.size();
+  h.bytes(&n, sizeof n);
+  for (int64_t start = 0; start < n; start += 1000) {
+    Batch b = data.get(torch::arange(start, std::min(n, start + 1000), torch::kLong));
+    h.tensor(b.x);
+    if (b.y.defined()) h.tensor(b.y);
+  }
+  return h.hex();
+}
+
+std::atomic<int64_t>& classifier_trainings() {
+  static std::atomic<int64_t> count{0};
+  return count;
+}
+
+/// Image samples are scored as the image files they stand for, as FID and IS
+/// implementations score saved PNGs: a sampler's out-of-range values count as
+/// saturated pixels, not as far-away features.
+constexpr const char* kAsImageFile = "clamped to the data range and rounded to 8 bits";
+
+inline torch::Tensor to_unit_range(const torch::Tensor& x, double low, double high) {
+  return (x - low) * (2.0 / (high - low)) - 1.0;
+}
+
+static std::string format_accuracy(double a) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4) << a;
+  return out.str();
+}
+
+ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const MetricContext& context) {
+  const DataInfo& data = context.data;
+  GENFW_CHECK(data.is_image(), "metric extractor 'classifier': needs image data [C, H, W], got shape of ",
+              data.shape.size(), " dimensions (use extractor = \"identity\" for vectors)");
+  GENFW_CHECK(data.shape[1] >= 8 && data.shape[2] >= 8,
+              "metric extractor 'classifier': images must be at least 8×8, got ", data.shape[1], "×",
+              data.shape[2]);
+  GENFW_CHECK(data.num_classes >= 2, "metric extractor 'classifier': dataset '", data.name,
+              "' has no class labels (num_classes = ", data.num_classes,
+              "); use extractor = \"torchscript\" with a pretrained network");
+  GENFW_CHECK(context.train_data != nullptr,
+              "metric extractor 'classifier': the metric context has no train split to train on");
+  low_ = data.low;
+  high_ = data.high;
+  device_ = context.device;
+  name = "classifier(cnn-v1,width=" + std::to_string(config.classifier_width) +
+         ",epochs=" + std::to_string(config.classifier_epochs) + ",seed=" + std::to_string(config.classifier_seed) + ")";
+  // What the network sees, not the data's own range: runs trained in [0, 1]
+  // and in [-1, 1] are scored on the same inputs and stay comparable.
+  preprocessing = std::string(kAsImageFile) + ", data range -> [-1, 1]";
+
+  std::ostringstream key;
+  // The data range is not part of the key: inputs are mapped to [-1, 1] first,
+  // so one classifier serves experiments whatever range they train in.
+  key << name << "|" << data.name << "|" << data.shape[0] << "x" << data.shape[1] << "x" << data.shape[2]
+      << "|classes=" << data.num_classes << "|train=" << dataset_digest(*context.train_data);
+  const std::string key_hash = Fnv1a().text(key.str()).hex();
+
+  std::string path;
+  if (!context.cache_dir.empty()) {
+    std::filesystem::path dir = std::filesystem::path(context.cache_dir) / "metric_extractors";
+    std::filesystem::create_directories(dir);
+    path = (dir / ("classifier-" + data.name + "-" + key_hash + ".pt")).string();
+  }
+  torch::Tensor accuracy;
+  const bool cached = !path.empty() && std::filesystem::exists(path);
+  {
+    // Initialisation and training draw from the local seed, never from the runner's stream.
+    LocalSeed seed(uint64_t(config.classifier_seed));
+    net_ = ClassifierNet(data.shape[0], config.classifier_width, data.num_classes);
+    net_->to(device_);
+    if (!cached) train(config, *context.train_data);
+  }
+  if (cached) {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    net_->load(archive);
+    archive.read("test_accuracy", accuracy);
+    trained_now = false;
+  } else {
+    accuracy = torch::tensor(context.test_data ? test_accuracy(*context.test_data) : -1.0,
+                             torch::kFloat64);
+    if (!path.empty()) {
+      torch::serialize::OutputArchive archive;
+      net_->save(archive);
+      archive.write("test_accuracy", accuracy);
+      // Write then rename, so a concurrent reader never sees half a file.
+      const std::string partial = path + ".partial." + std::to_string(::getpid());
+      archive.save_to(partial);
+      std::filesystem::rename(partial, path);
+    }
+    trained_now = true;
+  }
+  net_->eval();
+  net_->to(context.device);
+  cache_file = path;
+  test_accuracy_value = accuracy.item<double>();
+  digest = module_digest(*net_);
+  provenance["extractor_test_accuracy"] =
+      test_accuracy_value < 0 ? std::string("n/a (no test split)") : format_accuracy(test_accuracy_value);
+}
+
+Extracted ClassifierExtractor::extract_batch(const torch::Tensor& x) {
+  auto [features, logits] = net_->forward(to_unit_range(quantize_to_8bit(x, low_, high_), low_, high_));
+  return {features, torch::softmax(logits.to(torch::kFloat64), 1)};
+}
+void ClassifierExtractor::train(const ExtractorConfig& config, Dataset& train_data) {
+  classifier_trainings()++;
+  torch::AutoGradMode enable_grad(true);  // the runner computes metrics under NoGradGuard
+  net_->train();
+  torch::optim::Adam optimizer(net_->parameters(), torch::optim::AdamOptions(1e-3));
+  const int64_t n = train_data.size(), batch = 128;
+  const int64_t total_steps = config.classifier_epochs * ((n + batch - 1) / batch);
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < config.classifier_epochs; ++epoch) {
+    auto order = torch::randperm(n, torch::kLong);
+    for (int64_t start = 0; start < n; start += batch, ++step) {
+      // Cosine learning-rate decay: a few epochs reach a good optimum.
+      double lr = 1e-3 * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total_steps)));
+      for (auto& group : optimizer.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      Batch b = train_data.get(order.slice(0, start, std::min(n, start + batch)));
+      GENFW_CHECK(b.y.defined(), "metric extractor 'classifier': the train split yields no labels");
+      auto logits = net_->forward(to_unit_range(b.x.to(device_), low_, high_)).second;
+      auto loss = torch::nn::functional::cross_entropy(logits, b.y.to(device_, torch::kLong));
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+    }
+    // Minutes of silence on first use would look like a hang.
+    std::cerr << "metric extractor: trained the in-domain classifier for epoch " << epoch + 1 << "/"
+              << config.classifier_epochs << " (first use; cached afterwards)" << std::endl;
+  }
+  net_->eval();
+}
+
+double ClassifierExtractor::test_accuracy(Dataset& test_data) {
+  torch::NoGradGuard no_grad;
+  net_->eval();
+  const int64_t n = test_data.size();
+  int64_t correct = 0;
+  for (int64_t start = 0; start < n; start += 500) {
+    Batch b = test_data.get(torch::arange(start, std::min(n, start + 500), torch::kLong));
+    if (!b.y.defined()) return -1.0;
+    auto predicted = net_->forward(to_unit_range(b.x.to(device_), low_, high_)).second.argmax(1);
+    correct += predicted.eq(b.y.to(device_, torch::kLong)).sum().item<int64_t>();
+  }
+  return n > 0 ? double(correct) / double(n) : -1.0;
+}
+
+
+// ---------------------------------------------------------------------------
+// TorchScript
+
+class TorchScriptExtractor : public FeatureExtractor {
+ public:
+  TorchScriptExtractor(const ExtractorConfig& config, const MetricContext& context)
+      : config_(config), data_(context.data) {
+    GENFW_CHECK(!config.torchscript_path.empty(),
+                "metric extractor 'torchscript': option 'torchscript_path' is empty");
+    GENFW_CHECK(std::filesystem::exists(config.torchscript_path),
+                "metric extractor 'torchscript': option 'torchscript_path' = \"", config.torchscript_path,
+                "\" does not exist");
+    GENFW_CHECK(config.input_range.size() == 2 && config.input_range[0] < config.input_range[1],
+                "metric extractor 'torchscript': option 'input_range' must be [low, high] with low < high");
+    try {
+      module_ = torch::jit::load(config.torchscript_path, context.device);
+    } catch (const c10::Error& e) {
+      throw Error("metric extractor 'torchscript': cannot load '" + config.torchscript_path +
+                  "': " + e.what_without_backtrace());
+    }
+    module_.eval();
+    name = "torchscript(" + std::filesystem::path(config.torchscript_path).filename().string() + ")";
+    digest = file_digest(config.torchscript_path);
+    std::ostringstream pre;
+    if (data_.is_image()) pre << kAsImageFile << ", ";
+    pre << std::setprecision(17) << "data range -> [" << config.input_range[0] << ", " << config.input_range[1] << "]";
+    if (config.resize > 0) pre << ", bilinear resize to " << config.resize << "x" << config.resize;
+    if (config.grayscale_to_rgb) pre << ", grayscale repeated to 3 channels";
+    preprocessing = pre.str();
+    provenance["extractor_path"] = config.torchscript_path;
+  }
+
+  Extracted extract_batch(const torch::Tensor& x) override {
+    const double a = config_.input_range[0], b = config_.input_range[1];
+    auto image = data_.is_image() ? quantize_to_8bit(x, data_.low, data_.high) : x;
+    // Skip the affine map when the ranges agree: float32 (x − low) would round.
+    auto input = (a == data_.low && b == data_.high) ? image
+                                                     : (image - data_.low) * ((b - a) / (data_.high - data_.low)) + a;
+    if (input.dim() == 4) {
+      if (config_.grayscale_to_rgb && input.size(1) == 1) input = input.repeat({1, 3, 1, 1});
+      if (config_.resize > 0)
+        input = torch::nn::functional::interpolate(
+            input, torch::nn::functional::InterpolateFuncOptions()
+                       .size(std::vector<int64_t>{config_.resize, config_.resize})
+                       .mode(torch::kBilinear)
+                       .align_corners(false));
+    }
+    auto output = module_.forward({input});
+    Extracted out;
+    if (output.isTuple()) {
+      auto elements = output.toTuple()->elements();
+      GENFW_CHECK(!elements.empty() && elements[0].isTensor(),
+                  "metric extractor 'torchscript': forward returned an empty tuple or a non-tensor");
+      out.features = elements[0].toTensor();
+      if (elements.size() > 1 && elements[1].isTensor())
+        out.probabilities = torch::softmax(elements[1].toTensor().flatten(1).to(torch::kFloat64), 1);
+      has_probabilities_ = out.probabilities.defined();
+    } else {
+      GENFW_CHECK(output.isTensor(),
+                  "metric extractor 'torchscript': forward must return a Tensor or a (features, logits) tuple");
+      out.features = output.toTensor();
+    }
+    out.features = out.features.flatten(1);
+    probed_ = true;
+    return out;
+  }
+  /// Known only after the first batch (a tuple output carries logits).
+  bool has_probabilities() const override { return has_probabilities_; }
+  bool probed() const { return probed_; }
+
+ private:
+  ExtractorConfig config_;
+  DataInfo data_;
+  torch::jit::script::Module module_;
+  bool has_probabilities_ = false;
+  bool probed_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+std::unique_ptr<FeatureExtractor> make_extractor(const ExtractorConfig& config,
+                                                        const MetricContext& context) {
+  std::string kind = config.kind;
+  if (kind == "auto") kind = context.data.is_image() ? "classifier" : "identity";
+  if (kind == "identity") return std::make_unique<IdentityExtractor>();
+  if (kind == "classifier") return std::make_unique<ClassifierExtractor>(config, context);
+  if (kind == "torchscript") return std::make_unique<TorchScriptExtractor>(config, context);
+  throw Error("metric: option 'extractor' = \"" + config.kind +
+              "\" is not one of auto, classifier, torchscript, identity");
+}
+
+// ---------------------------------------------------------------------------
+// reference statistics of the real data
+
+/// Features of min(max_reference, |split|) examples of the split (evenly
+/// strided indices, so class-ordered files are covered), their μ and Σ; cached
+/// under cache_dir/metric_reference keyed by dataset, split, extractor digest,
+/// pre-processing and count.
+ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricContext& context,
+                                            const std::string& split, int64_t max_reference,
+                                            int64_t batch_size) {
+  Dataset* dataset = split == "train" ? context.train_data : context.test_data;
+  GENFW_CHECK(dataset != nullptr, "metric: option 'reference_split' = \"", split,
+              "\" but the metric context has no ", split, " split");
+  ReferenceFeatures ref;
+  ref.split = split;
+  ref.split_size = dataset->size();
+  ref.count = std::min(max_reference, ref.split_size);
+  GENFW_CHECK(ref.count >= 2, "metric: the ", split, " split has fewer than 2 examples");
+  // The examples are read first: the cache key is a digest of what was read
+  // (and of the extractor), never of names that two different datasets share.
+  auto indices = torch::linspace(0, double(ref.split_size - 1), ref.count, torch::kFloat64).round().to(torch::kLong);
+  std::vector<torch::Tensor> examples;
+  Fnv1a content;
+  for (int64_t start = 0; start < ref.count; start += batch_size) {
+    examples.push_back(dataset->get(indices.slice(0, start, std::min(ref.count, start + batch_size))).x);
+    content.tensor(examples.back());
+  }
+  std::ostringstream key;
+  key << "reference-v2|" << context.data.name << "|" << split << "|" << ref.count << "|" << content.hex() << "|"
+      << extractor.name << "|" << extractor.digest << "|" << extractor.preprocessing;
+  const std::string key_hash = Fnv1a().text(key.str()).hex();
+  std::string path;
+  if (!context.cache_dir.empty()) {
+    auto dir = std::filesystem::path(context.cache_dir) / "metric_reference";
+    std::filesystem::create_directories(dir);
+    path = (dir / ("reference-" + context.data.name + "-" + split + "-" + key_hash + ".pt")).string();
+  }
+  if (!path.empty() && std::filesystem::exists(path)) {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    archive.read("features", ref.features);
+    archive.read("mean", ref.statistics.mean);
+    archive.read("covariance", ref.statistics.covariance);
+    ref.statistics.count = ref.features.size(0);
+    ref.loaded_from_cache = true;
+  } else {
+    std::vector<torch::Tensor> parts;
+    for (const auto& x : examples) parts.push_back(extractor.extract(x, context.device, batch_size).features);
+    ref.features = torch::cat(parts);
+    ref.statistics = gaussian_statistics(ref.features);
+    if (!path.empty()) {
+      torch::serialize::OutputArchive archive;
+      archive.write("features", ref.features);
+      archive.write("mean", ref.statistics.mean);
+      archive.write("covariance", ref.statistics.covariance);
+      // Written under a name of this process, then renamed: two runners never see half a file.
+      const std::string partial = path + ".partial." + std::to_string(::getpid());
+      archive.save_to(partial);
+      std::filesystem::rename(partial, path);
+    }
+  }
+  ref.digest = Fnv1a().tensor(ref.statistics.mean).tensor(ref.statistics.covariance).hex();
+  return ref;
+}
+
+}  // namespace genfw::metric
+
+namespace genfw::metric {
+
+const Schema& FeatureSettings::schema() {
+  static const Schema schema =
+      Schema()
+          .choice("extractor", "auto", {"auto", "classifier", "torchscript", "identity"},
+                  "feature network: auto = classifier for images, identity for vectors")
+          .string("torchscript_path", "",
+                  "TorchScript module for extractor = \"torchscript\": forward(x[N,C,H,W]) -> features "
+                  "[N,F] or (features, logits)")
+          .integer("resize", 0, "torchscript: bilinear resize of images to resize×resize (0 = none, 299 for Inception)",
+                   at_least(0))
+          .reals("input_range", {-1.0, 1.0}, "torchscript: value range the module expects")
+          .boolean("grayscale_to_rgb", false, "torchscript: repeat 1-channel images to 3 channels")
+          .choice("reference_split", "test", {"test", "train"}, "split of the real data for reference statistics")
+          .integer("max_reference", 10000, "at most this many real examples for the reference", at_least(2))
+          .integer("batch_size", 250, "extraction batch size", at_least(1))
+          .integer("classifier_epochs", 5,
+                   "classifier extractor: training epochs on the train split (5: 90.05% test accuracy on "
+                   "Fashion-MNIST)",
+                   at_least(1))
+          .integer("classifier_width", 32, "classifier extractor: channels of its first conv layer", at_least(4))
+          .integer("classifier_seed", 0, "classifier extractor: its own training seed (the run's RNG untouched)",
+                   at_least(0));
+  return schema;
+}
+
+FeatureSettings FeatureSettings::from_options(const Options& options) {
+  FeatureSettings s;
+  s.extractor.kind = options.string("extractor");
+  s.extractor.torchscript_path = options.string("torchscript_path");
+  s.extractor.resize = options.integer("resize");
+  s.extractor.input_range = options.reals("input_range");
+  s.extractor.grayscale_to_rgb = options.flag("grayscale_to_rgb");
+  s.extractor.classifier_epochs = options.integer("classifier_epochs");
+  s.extractor.classifier_width = options.integer("classifier_width");
+  s.extractor.classifier_seed = options.integer("classifier_seed");
+  s.extractor.batch_size = options.integer("batch_size");
+  s.reference_split = options.string("reference_split");
+  s.max_reference = options.integer("max_reference");
+  GENFW_CHECK(s.extractor.input_range.size() == 2 && s.extractor.input_range[0] < s.extractor.input_range[1],
+              options.owner(), ": option 'input_range' must be [low, high] with low < high, got ",
+              format_value(s.extractor.input_range));
+  GENFW_CHECK(s.extractor.kind != "torchscript" || !s.extractor.torchscript_path.empty(), options.owner(),
+              ": option 'torchscript_path' must be set when extractor = \"torchscript\"");
+  return s;
+}
+
+}  // namespace genfw::metric
+
+namespace genfw {
+
+FeatureService::FeatureService(metric::FeatureSettings settings, const MetricContext& context)
+    : settings_(std::move(settings)), context_(context) {
+  context_.samples = torch::Tensor();
+  context_.features = nullptr;
+}
+
+FeatureService::~FeatureService() = default;
+
+metric::FeatureExtractor& FeatureService::extractor() {
+  if (!extractor_) extractor_ = metric::make_extractor(settings_.extractor, context_);
+  return *extractor_;
+}
+
+const metric::Extracted& FeatureService::of(const torch::Tensor& samples) {
+  // Keyed by the tensor itself and its version counter: the same sample set
+  // is extracted once however many metrics ask; a new or modified one again.
+  if (!extracted_input_.defined() || !extracted_input_.is_same(samples) ||
+      extracted_version_ != int64_t(samples._version())) {
+    extracted_ = extractor().extract(samples, context_.device, settings_.extractor.batch_size);
+    extracted_input_ = samples;
+    extracted_version_ = int64_t(samples._version());
+    ++sample_extractions_;
+  }
+  return extracted_;
+}
+
+const metric::ReferenceFeatures& FeatureService::reference() {
+  if (!reference_) {
+    reference_ = std::make_unique<metric::ReferenceFeatures>(metric::reference_features(
+        extractor(), context_, settings_.reference_split, settings_.max_reference, settings_.extractor.batch_size));
+  }
+  return *reference_;
+}
+
+void FeatureService::record_provenance(MetricResult& result, bool with_reference) {
+  metric::FeatureExtractor& e = extractor();
+  result.provenance["extractor"] = e.name;
+  result.provenance["extractor_digest"] = "fnv1a64:" + e.digest;
+  result.provenance["preprocessing"] = e.preprocessing;
+  for (const auto& [key, value] : e.provenance) result.provenance[key] = value;
+  if (!with_reference) return;
+  const metric::ReferenceFeatures& ref = reference();
+  result.provenance["reference_split"] = ref.split;
+  result.provenance["reference_count"] = std::to_string(ref.count) + " of " + std::to_string(ref.split_size);
+  result.provenance["reference_digest"] = "fnv1a64:" + ref.digest;
+}
+
+FeatureService& features_of(const MetricContext& context, const std::string& metric) {
+  GENFW_CHECK(context.features != nullptr, metric,
+              ": the metric context has no feature service (MetricContext::features); the runner sets one "
+              "from the [features] table, tests can make one with genfw::testing::attach_features");
+  return *context.features;
+}
+
+}  // namespace genfw
