@@ -32,11 +32,17 @@ for header in registry config run run_log trainer pipeline scaffold images; do
 done
 if grep -lE '#include [<"]genfw/(registry|config|run|run_log|trainer|pipeline|scaffold|images)\.hpp' \
      "$prefix"/include/genfw/*.hpp; then fail "an installed SDK header includes a host header"; fi
-ldd "$prefix/lib/genfw/plugins/ddim.so" > "$work/ldd-ddim.txt"
-expect_in "$work/ldd-ddim.txt" "libgenfw_sdk.so"
-if grep -E 'hdf5|tomlplusplus|libpng|libgenfw_host' "$work/ldd-ddim.txt"; then
-  fail "a plugin links a host dependency (HDF5, TOML++, libpng or libgenfw_host)"
-fi
+# Direct dependencies (ELF NEEDED): Debian's LibTorch itself drags HDF5 in
+# through OpenCV and GDAL, so `ldd`'s transitive list cannot tell.
+needed() { readelf -d "$1" | awk '/NEEDED/ {print $5}'; }
+for library in "$prefix/lib/genfw/plugins/ddim.so" "$prefix"/lib/libgenfw_sdk.so.*.*.*; do
+  needed "$library" > "$work/needed.txt"
+  if grep -E 'hdf5|tomlplusplus|png|genfw_host' "$work/needed.txt"; then
+    fail "$library links a host dependency (HDF5, TOML++, libpng or libgenfw_host)"
+  fi
+done
+needed "$prefix/lib/genfw/plugins/ddim.so" > "$work/needed.txt"
+expect_in "$work/needed.txt" "libgenfw_sdk.so"
 
 step "scaffold a sampler with the installed runner"
 "$runner" new sampler my_sampler --dir "$work"
