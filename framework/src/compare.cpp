@@ -1,4 +1,5 @@
 // `runner compare`: one table across run files.
+#include <algorithm>
 #include <filesystem>
 #include <iomanip>
 #include <ostream>
@@ -23,7 +24,17 @@ std::string number(double value, int precision = 4) {
   return out.str();
 }
 
-RunRow read_row(const std::string& file) {
+// `descendants` are the runs whose 'parent' led here: a run file edited or
+// overwritten into its own ancestor must end in an error, not endless recursion.
+RunRow read_row(const std::string& file, std::vector<std::string> descendants = {}) {
+  const std::string canonical = std::filesystem::weakly_canonical(file).string();
+  if (std::find(descendants.begin(), descendants.end(), canonical) != descendants.end()) {
+    std::string chain;
+    for (const auto& run : descendants) chain += run + " -> ";
+    throw Error("run file " + descendants.front() + ": its 'parent' attributes form a cycle: " + chain + canonical +
+                "; a run file was overwritten or its parent attribute edited");
+  }
+  descendants.push_back(canonical);
   RunLog log = RunLog::open(file, false);
   RunRow row;
   auto root = log.attributes("/");
@@ -38,7 +49,7 @@ RunRow read_row(const std::string& file) {
   // shows the training those weights came from.
   const std::string parent = root["parent"];
   if (!parent.empty() && row.cells["train steps"].empty() && std::filesystem::exists(parent)) {
-    RunRow trained = read_row(parent);
+    RunRow trained = read_row(parent, descendants);
     for (const char* key : {"objective", "train steps", "train s"}) row.cells[key] = trained.cells[key];
   }
   row.cells["NFE"] = timing("nfe", 6);
