@@ -400,3 +400,22 @@ TEST(ResourceLimits, BatchesThatCannotFitInMemoryAreRefusedBeforeAnyWork) {
   EXPECT_CONTAINS(error_of([&] { genfw::check_memory_fits(config, {3, 1024, 1024}); }),
                   "samples of shape [3, 1024, 1024]");
 }
+
+// Inputs the fuzz target fuzz_run_file found (fuzz/findings/): libhdf5 1.10
+// dereferences a null pointer on one (in the ASan build), loops forever on the other. `runner
+// compare` reads run files in a child process, so both are errors naming the file.
+TEST(Compare, RunFilesThatCrashOrHangTheHdf5LibraryAreErrorsNamingThem) {
+  const std::string findings = std::string(GENFW_TEST_SOURCE_DIR) + "/fuzz/findings/";
+  std::ostringstream out;
+  std::string message = error_of([&] {
+    genfw::write_comparison({findings + "hdf5_h5a_close_segv.h5"}, genfw::TableFormat::markdown, false, out);
+  });
+  // Under ASan the library crashes on it; built without, it may report an error instead: either way, one message.
+  EXPECT_CONTAINS(message, "run file " + findings + "hdf5_h5a_close_segv.h5: ");
+  ::setenv("GENFW_COMPARE_SECONDS_PER_FILE", "2", 1);
+  message = error_of([&] {
+    genfw::write_comparison({findings + "hdf5_h5hg_read_hang.h5"}, genfw::TableFormat::markdown, false, out);
+  });
+  ::unsetenv("GENFW_COMPARE_SECONDS_PER_FILE");
+  EXPECT_CONTAINS(message, "run file " + findings + "hdf5_h5hg_read_hang.h5: reading it took more than 2 s");
+}
