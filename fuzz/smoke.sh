@@ -33,5 +33,5 @@ for target in experiment_config idx_reader cifar10_batch run_file; do
     echo "fuzz_$target: FINDING (the input is in $build, crash-* / see the log above)"
     exit 1
   fi
-  echo "fuzz_$target: $(grep -E '^#[0-9]+ +DONE' "$log" | tail -n 1)"
+  echo "fuzz_$target: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1) ($(grep -E '^Done [0-9]+ runs' "$log"))"
 done
