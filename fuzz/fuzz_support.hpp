@@ -33,6 +33,7 @@ inline const std::filesystem::path& scratch_dir() {
   }();
   return dir;
 }
+
 inline void write_bytes(const std::filesystem::path& path, const uint8_t* data, size_t size) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), std::streamsize(size));

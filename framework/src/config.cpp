@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -359,12 +358,12 @@ OptimizerConfig optimizer_from(const Options& options) {
 
 // The name becomes a file and folder name under --out: one path component of
 // portable characters, so it can neither climb out ("../x", "/abs") nor hide.
+bool ascii_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
 void check_run_name(const std::string& name, const std::string& where) {
   const size_t kMaxLength = 100;
-  bool valid = !name.empty() && name.size() <= kMaxLength && std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) {
-    valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-  }
+  bool valid = !name.empty() && name.size() <= kMaxLength && ascii_alnum(name[0]);
+  for (char c : name) valid = valid && (ascii_alnum(c) || c == '.' || c == '_' || c == '-');
   valid = valid && name.find("..") == std::string::npos;
   GENFW_CHECK(valid, where, ": an experiment name is used as a file name under --out, so it must be 1 to ",
               kMaxLength, " characters from A-Z a-z 0-9 . _ - starting with a letter or digit, without '..'");
@@ -465,7 +464,7 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
 // A bare key where TOML allows one, else a quoted one: group names are the user's.
 std::string toml_key(const std::string& key) {
   bool bare = !key.empty();
-  for (char c : key) bare = bare && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  for (char c : key) bare = bare && (ascii_alnum(c) || c == '_' || c == '-');
   return bare ? key : format_value(key);
 }
 
