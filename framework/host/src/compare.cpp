@@ -1,4 +1,15 @@
 // `runner compare`: one table across run files.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <chrono>
+#include <cstring>
+#include <iostream>
 #include <filesystem>
 #include <iomanip>
 #include <ostream>
@@ -23,7 +34,17 @@ std::string number(double value, int precision = 4) {
   return out.str();
 }
 
-RunRow read_row(const std::string& file) {
+// `descendants` are the runs whose 'parent' led here: a run file edited or
+// overwritten into its own ancestor must end in an error, not endless recursion.
+RunRow read_row(const std::string& file, std::vector<std::string> descendants = {}) {
+  const std::string canonical = std::filesystem::weakly_canonical(file).string();
+  if (std::find(descendants.begin(), descendants.end(), canonical) != descendants.end()) {
+    std::string chain;
+    for (const auto& run : descendants) chain += run + " -> ";
+    throw Error("run file " + descendants.front() + ": its 'parent' attributes form a cycle: " + chain + canonical +
+                "; a run file was overwritten or its parent attribute edited");
+  }
+  descendants.push_back(canonical);
   RunLog log = RunLog::open(file, false);
   RunRow row;
   auto root = log.attributes("/");
@@ -38,7 +59,7 @@ RunRow read_row(const std::string& file) {
   // shows the training those weights came from.
   const std::string parent = root["parent"];
   if (!parent.empty() && row.cells["train steps"].empty() && std::filesystem::exists(parent)) {
-    RunRow trained = read_row(parent);
+    RunRow trained = read_row(parent, descendants);
     for (const char* key : {"objective", "train steps", "train s"}) row.cells[key] = trained.cells[key];
   }
   row.cells["NFE"] = timing("nfe", 6);
@@ -54,6 +75,113 @@ RunRow read_row(const std::string& file) {
     }
   }
   return row;
+}
+
+// A row crosses the pipe from the reading child as length-prefixed strings.
+void put(std::string& out, const std::string& text) {
+  out += std::to_string(text.size()) + ':' + text;
+}
+
+std::string take(const std::string& in, size_t& at) {
+  size_t colon = in.find(':', at);
+  GENFW_CHECK(colon != std::string::npos, "compare: malformed answer from the reading process");
+  size_t length = std::stoul(in.substr(at, colon - at));
+  GENFW_CHECK(colon + 1 + length <= in.size(), "compare: malformed answer from the reading process");
+  at = colon + 1 + length;
+  return in.substr(colon + 1, length);
+}
+
+std::string encode(const RunRow& row) {
+  std::string out;
+  put(out, std::to_string(row.cells.size()));
+  for (const auto& [key, value] : row.cells) put(out, key), put(out, value);
+  put(out, std::to_string(row.provenance.size()));
+  for (const auto& [metric, entries] : row.provenance) {
+    put(out, metric);
+    put(out, std::to_string(entries.size()));
+    for (const auto& [key, value] : entries) put(out, key), put(out, value);
+  }
+  return out;
+}
+
+RunRow decode(const std::string& in) {
+  RunRow row;
+  size_t at = 0;
+  for (size_t n = std::stoul(take(in, at)); n > 0; --n) {
+    std::string key = take(in, at);
+    row.cells[key] = take(in, at);
+  }
+  for (size_t n = std::stoul(take(in, at)); n > 0; --n) {
+    auto& entries = row.provenance[take(in, at)];
+    for (size_t m = std::stoul(take(in, at)); m > 0; --m) {
+      std::string key = take(in, at);
+      entries[key] = take(in, at);
+    }
+  }
+  return row;
+}
+
+// libhdf5 may crash or loop forever on a corrupt file (fuzz/findings/: a
+// SIGSEGV in H5A__close, an endless H5HG_read), so each run file is read in a
+// child process: whatever the file does to the library ends in an error naming it.
+// GENFW_COMPARE_SECONDS_PER_FILE overrides the time limit (default 60 s; the fuzz smoke test uses 5).
+RunRow read_row_isolated(const std::string& file) {
+  const char* limit = std::getenv("GENFW_COMPARE_SECONDS_PER_FILE");
+  const int kSecondsPerFile = limit && std::atoi(limit) > 0 ? std::atoi(limit) : 60;
+  int channel[2];
+  GENFW_CHECK(::pipe(channel) == 0, "compare: cannot create a pipe: ", std::strerror(errno));
+  std::cout.flush();
+  std::cerr.flush();
+  pid_t child = ::fork();
+  GENFW_CHECK(child >= 0, "compare: cannot fork to read ", file, ": ", std::strerror(errno));
+  if (child == 0) {
+    ::close(channel[0]);
+    std::string answer;
+    try {
+      answer = "R" + encode(read_row(file));
+    } catch (const std::exception& e) {
+      answer = std::string("E") + e.what();
+    }
+    for (size_t done = 0; done < answer.size();) {
+      ssize_t wrote = ::write(channel[1], answer.data() + done, answer.size() - done);
+      if (wrote <= 0) break;
+      done += size_t(wrote);
+    }
+    ::_exit(0);  // no atexit handlers or static destructors of the parent's state
+  }
+  ::close(channel[1]);
+  std::string answer;
+  bool timed_out = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kSecondsPerFile);
+  for (char buffer[65536];;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd ready{channel[0], POLLIN, 0};
+    int polled = left.count() > 0 ? ::poll(&ready, 1, int(left.count())) : 0;
+    if (polled < 0 && errno == EINTR) continue;
+    if (polled == 0) {
+      timed_out = true;
+      ::kill(child, SIGKILL);
+      break;
+    }
+    ssize_t got = ::read(channel[0], buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    answer.append(buffer, size_t(got));
+  }
+  ::close(channel[0]);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  GENFW_CHECK(!timed_out, "run file ", file, ": reading it took more than ", kSecondsPerFile,
+              " s; the HDF5 library is stuck on it: the file is corrupt");
+  if (WIFSIGNALED(status)) {
+    throw Error(detail::concat("run file ", file, ": the HDF5 library crashed reading it (signal ", WTERMSIG(status),
+                               ", ", ::strsignal(WTERMSIG(status)), "): the file is corrupt"));
+  }
+  GENFW_CHECK(!answer.empty() && WIFEXITED(status) && WEXITSTATUS(status) == 0, "run file ", file,
+              ": reading it failed inside the HDF5 library (exit status ", WEXITSTATUS(status), "): the file is corrupt");
+  if (answer[0] == 'E') throw Error(answer.substr(1));
+  return decode(answer.substr(1));
 }
 
 // Provenance keys that describe the estimate itself, not its comparability. The
@@ -111,7 +239,7 @@ std::vector<std::string> estimator_notes(const std::vector<RunRow>& rows, const 
 void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force, std::ostream& out) {
   GENFW_CHECK(!run_files.empty(), "compare needs at least one run file");
   std::vector<RunRow> rows;
-  for (const auto& file : run_files) rows.push_back(read_row(file));
+  for (const auto& file : run_files) rows.push_back(read_row_isolated(file));
   std::set<std::string> metric_names;
   for (const auto& row : rows) {
     for (const auto& [key, _] : row.cells) {

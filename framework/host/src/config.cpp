@@ -3,20 +3,30 @@
 #include "genfw/features.hpp"
 #include "genfw/model.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "toml_text.hpp"
+
 namespace genfw {
 
 namespace fs = std::filesystem;
+
+namespace {
+// Far above any learning rate that trains (SGD on a well-scaled problem stays
+// below ~1); 1e308 or inf is a typo, and it would only produce NaN steps.
+constexpr double kMaxLearningRate = 10.0;
+}  // namespace
 
 const Schema& group_schema() {
   static const Schema schema =
       Schema()
           .choice("optimizer", "adam", {"adam", "adamw", "sgd"}, "optimizer of the parameter group(s)")
-          .real("lr", 1e-3, "learning rate after warm-up", at_least(0))
+          .real("lr", 1e-3, "learning rate after warm-up", between(0, kMaxLearningRate))
           .reals("betas", {0.9, 0.999}, "Adam/AdamW betas", between(0, 1))
           .real("momentum", 0.9, "SGD momentum", between(0, 1))
           .real("weight_decay", 0.0, "weight decay (decoupled for AdamW)", at_least(0));
@@ -102,13 +112,9 @@ std::string location(const toml::source_region& source, const std::string& fallb
   throw Error(location(source, fallback) + ": " + message);
 }
 
-toml::table parse_toml_file(const std::string& path) {
-  GENFW_CHECK(fs::exists(path), "experiment file ", path, " does not exist");
-  try {
-    return toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    fail_at(e.source(), path, std::string("malformed TOML: ") + std::string(e.description()));
-  }
+// `role` names the file in messages: "experiment file" or "a.toml: 'extends' names".
+toml::table parse_toml_file(const std::string& path, const std::string& role = "experiment file") {
+  return parse_toml_text(read_regular_file(path, role), path);
 }
 
 // Tables merge key by key; arrays of tables ([[metrics]]) concatenate, base
@@ -138,8 +144,9 @@ toml::table load_with_extends(const std::string& path, std::vector<std::string> 
   for (const auto& seen : chain) {
     GENFW_CHECK(seen != canonical, path, ": 'extends' forms a cycle through ", canonical);
   }
+  std::string role = chain.empty() ? "experiment file" : chain.back() + ": 'extends' names";
   chain.push_back(canonical);
-  toml::table table = parse_toml_file(path);
+  toml::table table = parse_toml_file(path, role);
   const toml::node* extends = table.get("extends");
   if (!extends) return table;
   std::vector<const toml::node*> bases;
@@ -181,6 +188,7 @@ void apply_override(toml::table& root, const std::string& assignment) {
   GENFW_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment,
               ": expected table.key=value (e.g. --set sampler.steps_per_level=50)");
   std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  check_toml_nesting(path + " = " + text, "--set " + assignment);  // the path's dots nest tables too
   toml::table parsed;
   try {
     parsed = toml::parse("value = " + text, "--set " + assignment);
@@ -357,6 +365,19 @@ OptimizerConfig optimizer_from(const Options& options) {
   return config;
 }
 
+// The name becomes a file and folder name under --out: one path component of
+// portable characters, so it can neither climb out ("../x", "/abs") nor hide.
+bool ascii_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+void check_run_name(const std::string& name, const std::string& where) {
+  const size_t kMaxLength = 100;
+  bool valid = !name.empty() && name.size() <= kMaxLength && ascii_alnum(name[0]);
+  for (char c : name) valid = valid && (ascii_alnum(c) || c == '.' || c == '_' || c == '-');
+  valid = valid && name.find("..") == std::string::npos;
+  GENFW_CHECK(valid, where, ": an experiment name is used as a file name under --out, so it must be 1 to ",
+              kMaxLength, " characters from A-Z a-z 0-9 . _ - starting with a letter or digit, without '..'");
+}
+
 ExperimentConfig build(const toml::table& root, const std::string& file, const Registry& registry) {
   ExperimentConfig config;
   config.path = file;
@@ -373,7 +394,14 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
   }
   Options top_options = validate_table(top, top_schema(), "experiment", file);
   config.name = top_options.string("name");
-  if (config.name.empty()) config.name = fs::path(file).stem().string();
+  if (config.name.empty()) {
+    config.name = fs::path(file).stem().string();
+    check_run_name(config.name, file + ": the file name gives the experiment name '" + config.name +
+                                    "'; set name = \"...\" instead");
+  } else {
+    const toml::node* name = root.get("name");
+    check_run_name(config.name, location(name->source(), file) + ": name = " + format_value(config.name));
+  }
   config.seed = uint64_t(top_options.integer("seed"));
   config.device = top_options.string("device");
 
@@ -456,16 +484,24 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
       config.sweep[std::string(key.str())] = literals;
     }
   }
+  check_memory_fits(config, {1});  // one float per sample: the data's shape is not known yet
   return config;
 }
 
+// A bare key where TOML allows one, else a quoted one: group names are the user's.
+std::string toml_key(const std::string& key) {
+  bool bare = !key.empty();
+  for (char c : key) bare = bare && (ascii_alnum(c) || c == '_' || c == '-');
+  return bare ? key : format_value(key);
+}
+
 void write_options(std::ostringstream& out, const Options& options) {
-  for (const auto& [key, value] : options.values()) out << key << " = " << format_value(value) << "\n";
+  for (const auto& [key, value] : options.values()) out << toml_key(key) << " = " << format_value(value) << "\n";
 }
 
 void write_component(std::ostringstream& out, const std::string& header, const ComponentConfig& c,
                      const Options* extra = nullptr) {
-  out << "\n" << header << "\nplugin = \"" << c.plugin << "\"\n";
+  out << "\n" << header << "\nplugin = " << format_value(c.plugin) << "\n";
   if (extra) write_options(out, *extra);
   write_options(out, c.options);
 }
@@ -477,9 +513,28 @@ OptimizerConfig ExperimentConfig::optimizer_for(const std::string& group) const 
   return optimizer_from(it != group_optimizers.end() ? it->second : *train);
 }
 
+void check_memory_fits(const ExperimentConfig& config, const std::vector<int64_t>& sample_shape) {
+  const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+  if (!(memory > 0)) return;  // unknown on this system
+  double sample_bytes = sizeof(float);
+  std::string shape;
+  for (int64_t extent : sample_shape) {
+    sample_bytes *= double(extent);
+    shape += (shape.empty() ? "" : ", ") + std::to_string(extent);
+  }
+  auto check = [&](const Options& options, const std::string& key, const char* what) {
+    const double bytes = double(options.integer(key)) * sample_bytes;
+    GENFW_CHECK(bytes <= memory, config.path, ": ", options.owner(), " ", key, " = ", options.integer(key), " needs ",
+                bytes / double(1 << 30), " GiB for ", what, " of samples of shape [", shape,
+                "] (float32) alone, more than this machine's ", memory / double(1 << 30), " GiB of memory");
+  };
+  if (config.train) check(*config.train, "batch_size", "one batch");
+  check(config.sampling, "num_samples", "the samples kept for metrics");
+}
+
 std::string ExperimentConfig::resolved_toml() const {
   std::ostringstream out;
-  out << "name = \"" << name << "\"\nseed = " << seed << "\ndevice = \"" << device << "\"\n";
+  out << "name = " << format_value(name) << "\nseed = " << seed << "\ndevice = " << format_value(device) << "\n";
   write_component(out, "[data]", data);
   write_component(out, "[model]", model);
   if (objective) write_component(out, "[objective]", *objective);
@@ -487,7 +542,7 @@ std::string ExperimentConfig::resolved_toml() const {
     out << "\n[train]\n";
     write_options(out, *train);
     for (const auto& [group, optimizer] : group_optimizers) {
-      out << "\n[train.groups." << group << "]\n";
+      out << "\n[train.groups." << toml_key(group) << "]\n";
       write_options(out, optimizer);
     }
   }
@@ -530,12 +585,7 @@ void check_suite_keys(const toml::table& table, const std::vector<std::string>& 
 }  // namespace
 
 std::string with_sampler(const std::string& config_text, const std::string& origin, const std::string& sampler) {
-  toml::table root;
-  try {
-    root = toml::parse(config_text, origin);
-  } catch (const toml::parse_error& e) {
-    fail_at(e.source(), origin, std::string("malformed TOML: ") + std::string(e.description()));
-  }
+  toml::table root = parse_toml_text(config_text, origin);
   toml::table replaced{{"plugin", sampler}};
   if (const toml::table* old = root.get_as<toml::table>("sampler")) {
     if (old->get("plugin") && old->get("plugin")->value_or(std::string()) == sampler) return config_text;
@@ -592,12 +642,7 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
 ExperimentConfig load_experiment_text(const std::string& text, const std::string& origin,
                                       const std::vector<std::string>& overrides,
                                       const Registry& registry) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    fail_at(e.source(), origin, std::string("malformed TOML: ") + std::string(e.description()));
-  }
+  toml::table root = parse_toml_text(text, origin);
   for (const auto& assignment : overrides) apply_override(root, assignment);
   return build(root, origin, registry);
 }

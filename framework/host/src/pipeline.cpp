@@ -166,6 +166,7 @@ Components& Pipeline::components() {
   c->train_data = build<Dataset>(registry_, config_.data, c->context);
   c->context.data = call_plugin(*c->train_data.info, "info()", [&] { return c->train_data->info(); });
   c->context.data.name = config_.data.plugin;
+  check_memory_fits(config_, c->context.data.shape);  // now with the real sample shape
   if (!config_.metrics.empty()) {
     // Opened now, so that a missing or damaged test file fails before training, not after it.
     BuildContext test_context = c->context;

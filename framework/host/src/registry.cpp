@@ -3,7 +3,12 @@
 #include "genfw/registry.hpp"
 
 #include <dlfcn.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
@@ -21,27 +26,43 @@ std::vector<boost::dll::shared_library*>& loaded_libraries() {
   return *libraries;
 }
 
-bool writable_by_others(const fs::path& path) {
+// Why `path` could be replaced by someone other than root or us, or "" when it
+// cannot. Sticky folders (/tmp) of root or us pass even when world-writable:
+// only an entry's owner may rename or delete it there, and entries below are checked too.
+std::string why_untrusted(const fs::path& path) {
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) return false;
-  // Sticky, world-writable folders (/tmp) still let others replace files: refuse too.
-  return (info.st_mode & S_IWOTH) != 0;
+  if (::lstat(path.c_str(), &info) != 0) return std::string("cannot stat it: ") + std::strerror(errno);
+  const uid_t self = ::geteuid();
+  if (info.st_uid != 0 && info.st_uid != self) {
+    const passwd* owner = ::getpwuid(info.st_uid);
+    return "it is owned by " + (owner ? std::string(owner->pw_name) : "uid " + std::to_string(info.st_uid)) +
+           ", neither root nor the current user";
+  }
+  const bool sticky_folder = S_ISDIR(info.st_mode) && (info.st_mode & S_ISVTX) != 0;
+  if (sticky_folder) return "";
+  if (info.st_mode & S_IWOTH) return "it is writable by other users (chmod o-w)";
+  if (info.st_mode & S_IWGRP) return "it is writable by its group (chmod g-w)";
+  return "";
 }
 
+// The rule sudo and ssh apply: after resolving symlinks, the file and every
+// folder above it must be safe from other users, or they could swap the code we run.
 void check_permissions(const fs::path& file) {
-  for (const fs::path& p : {file, file.parent_path()}) {
-    GENFW_CHECK(!writable_by_others(p), "refusing to load plugin ", file.string(), ": ",
-                p.string(),
-                " is writable by other users, and loading a library runs its code; fix the "
-                "permissions (chmod o-w) or pass --allow-insecure-plugins");
+  fs::path walked;
+  for (const fs::path& component : file) {
+    walked /= component;
+    std::string why = why_untrusted(walked);
+    GENFW_CHECK(why.empty(), "refusing to load plugin ", file.string(), ": ", walked.string(), ": ", why,
+                "; loading a library runs its code. Fix the permissions or pass --allow-insecure-plugins");
   }
 }
 
 }  // namespace
 
 void Registry::load_library(const std::string& path) {
-  fs::path file = fs::absolute(path);
-  GENFW_CHECK(fs::exists(file), "plugin library ", file.string(), " does not exist");
+  GENFW_CHECK(fs::exists(path), "plugin library ", fs::absolute(path).string(), " does not exist");
+  // The resolved path is both checked and loaded: a symlink retargeted in between changes nothing.
+  fs::path file = fs::canonical(path);
   if (!allow_insecure) check_permissions(file);
 
   auto* library = new boost::dll::shared_library();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -96,11 +97,12 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
     for (const auto& a : assignments) {
       variant.overrides.push_back(a);
       std::string value = a.substr(a.find('=') + 1);
-      value.erase(std::remove(value.begin(), value.end(), '"'), value.end());
+      // Run names allow [A-Za-z0-9._-]: any other character of the value becomes '_'.
+      std::replace_if(value.begin(), value.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-'; }, '_');
       suffix += "-" + a.substr(a.rfind('.', a.find('=')) + 1, a.find('=') - a.rfind('.', a.find('=')) - 1) + value;
     }
     std::string name = (request.parent_run.empty() ? config.name : fs::path(request.parent_run).stem().string()) + suffix;
-    variant.overrides.push_back("name=\"" + name + "\"");
+    variant.overrides.push_back("name=" + format_value(name));
     if (!request.out_dir.empty()) variant.out_dir = (fs::path(request.out_dir) / name).string();
     std::cerr << "sweep: " << name << (variant.parent_run.empty() ? "" : " (the weights of " + files.front() + ")")
               << "\n";

@@ -97,10 +97,11 @@ void clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_nor
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
+  if (seconds > 100.0 * 365 * 24 * 3600) return ">100y";  // also keeps the integer below in range
   char text[32];
-  int s = int(seconds);
-  if (s >= 3600) std::snprintf(text, sizeof text, "%dh%02dm", s / 3600, s / 60 % 60);
-  else std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
+  const int64_t s = int64_t(seconds);
+  if (s >= 3600) std::snprintf(text, sizeof text, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+  else std::snprintf(text, sizeof text, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
   return text;
 }
 

@@ -1,5 +1,8 @@
 #include "genfw/options.hpp"
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "genfw/error.hpp"
@@ -21,55 +24,68 @@ const char* option_type_name(OptionType type) {
 }
 
 namespace {
-template <typename T>
-void join(std::ostringstream& out, const std::vector<T>& items) {
-  out << '[';
-  for (size_t i = 0; i < items.size(); ++i) out << (i ? ", " : "") << items[i];
-  out << ']';
+
+// Shortest text that reads back as the same double, as a TOML float ("0.9",
+// "3e-04", "-0.0", "inf", "nan").
+std::string format_real(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+  char text[64];
+  auto [end, error] = std::to_chars(text, text + sizeof text, v);
+  std::string out(text, end);
+  if (out.find_first_of(".e") == std::string::npos) out += ".0";  // "2" would read back as an integer
+  return out;
 }
+
+// A TOML basic string: quotes, backslashes and control characters escaped,
+// other UTF-8 kept as it is.
+std::string format_string(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04X", unsigned(static_cast<unsigned char>(c)));
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + '"';
+}
+
+template <typename T, typename Format>
+std::string join(const std::vector<T>& items, Format format) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + format(items[i]);
+  return out + ']';
+}
+
 }  // namespace
 
 std::string format_value(const OptionValue& value) {
-  std::ostringstream out;
-  out.precision(17);
   struct Visitor {
-    std::ostringstream& out;
-    void operator()(int64_t v) { out << v; }
-    void operator()(double v) {
-      std::ostringstream num;
-      num.precision(17);
-      num << v;
-      std::string text = num.str();
-      if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // keep TOML float
-      out << text;
-    }
-    void operator()(bool v) { out << (v ? "true" : "false"); }
-    void operator()(const std::string& v) { out << '"' << v << '"'; }
-    void operator()(const std::vector<int64_t>& v) { join(out, v); }
-    void operator()(const std::vector<double>& v) {
-      out << '[';
-      for (size_t i = 0; i < v.size(); ++i) {
-        out << (i ? ", " : "");
-        (*this)(v[i]);
-      }
-      out << ']';
-    }
-    void operator()(const std::vector<std::string>& v) {
-      out << '[';
-      for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << '"' << v[i] << '"';
-      out << ']';
-    }
-    void operator()(const Matrix& m) {
-      out << '[';
-      for (size_t i = 0; i < m.size(); ++i) {
-        out << (i ? ", " : "");
-        (*this)(m[i]);
-      }
-      out << ']';
+    std::string operator()(int64_t v) { return std::to_string(v); }
+    std::string operator()(double v) { return format_real(v); }
+    std::string operator()(bool v) { return v ? "true" : "false"; }
+    std::string operator()(const std::string& v) { return format_string(v); }
+    std::string operator()(const std::vector<int64_t>& v) { return join(v, [](int64_t x) { return std::to_string(x); }); }
+    std::string operator()(const std::vector<double>& v) { return join(v, format_real); }
+    std::string operator()(const std::vector<std::string>& v) { return join(v, format_string); }
+    std::string operator()(const Matrix& m) {
+      return join(m, [](const std::vector<double>& row) { return join(row, format_real); });
     }
   };
-  std::visit(Visitor{out}, value);
-  return out.str();
+  return std::visit(Visitor{}, value);
 }
 
 Schema& Schema::add(OptionSpec spec) {

@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kPixels = 3 * 32 * 32;
 constexpr int64_t kRecord = 1 + kPixels;
+constexpr int64_t kRecordsPerFile = 10000;
 constexpr const char* kHowToGet =
     "download the \"CIFAR-10 binary version\" (cifar-10-binary.tar.gz) from "
     "https://www.cs.toronto.edu/~kriz/cifar.html, extract it, and put its files there or set option "
@@ -35,6 +36,7 @@ std::string joined(const std::vector<std::string>& names) {
 
 /// Reads one batch file into records uint8 [N, 3073].
 torch::Tensor read_batch(const std::string& path) {
+  GENFW_CHECK(fs::is_regular_file(path), path, ": not a regular file (a folder, FIFO or device)");
   std::error_code error;
   auto bytes = fs::file_size(path, error);
   GENFW_CHECK(!error, path, ": cannot read its size: ", error.message());
@@ -44,6 +46,10 @@ torch::Tensor read_batch(const std::string& path) {
               "-byte records (1 label + 3072 pixels; ", bytes / kRecord, " records and ", bytes % kRecord,
               " bytes left over): truncated or not a CIFAR-10 binary batch");
   int64_t n = int64_t(bytes / kRecord);
+  // Every file of the binary version holds 10000 records; more is another file
+  // (or a corrupt one) and would be allocated whole before any check.
+  GENFW_CHECK(n <= kRecordsPerFile, path, ": ", n, " records (", bytes, " bytes), more than the ", kRecordsPerFile,
+              " of a CIFAR-10 binary batch file: not a CIFAR-10 batch");
   auto records = torch::empty({n, kRecord}, torch::kUInt8);
   std::ifstream in(path, std::ios::binary);
   GENFW_CHECK(in, path, ": cannot open for reading");

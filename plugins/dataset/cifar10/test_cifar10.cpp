@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "../../../data/fixtures/dataset_fixtures.hpp"
 #include "genfw/testing.hpp"
@@ -111,6 +112,21 @@ TEST_F(Cifar10Test, CorruptLabelIsRejected) {
   fx::write_cifar_batch(dir + "/test_batch.bin", test_images, labels);
   auto message = error_of({{"path", dir}}, "test");
   EXPECT_THAT(message, HasSubstr("test_batch.bin: corrupt label 200 in record 2"));
+}
+
+TEST_F(Cifar10Test, AFileOfMoreRecordsThanABatchHoldsIsRefused) {
+  const int64_t records = 10001;  // every batch file of the binary version holds 10000
+  std::ofstream(dir + "/test_batch.bin", std::ios::binary | std::ios::trunc)
+      << std::string(size_t(records * 3073), '\0');
+  auto message = error_of({{"path", dir}}, "test");
+  EXPECT_THAT(message, HasSubstr("test_batch.bin: 10001 records (30733073 bytes), more than the 10000 of a CIFAR-10"));
+}
+
+TEST_F(Cifar10Test, AFolderInPlaceOfABatchFileIsRefused) {
+  std::filesystem::remove(dir + "/test_batch.bin");
+  std::filesystem::create_directory(dir + "/test_batch.bin");
+  auto message = error_of({{"path", dir}}, "test");
+  EXPECT_THAT(message, HasSubstr("test_batch.bin: not a regular file"));
 }
 
 TEST_F(Cifar10Test, EmptyFileIsRejected) {

@@ -1,7 +1,13 @@
 // Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 28×28 grey-scale images of 10
 // clothing classes, 60000 train / 10000 test, in the gzip-compressed IDX format
 // of MNIST (LeCun et al.). Debian ships it as package dataset-fashion-mnist.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <limits>
@@ -29,35 +35,35 @@ constexpr const char* kHowToGet =
 class IdxReader {
  public:
   explicit IdxReader(std::string path) : path_(std::move(path)) {
-    file_ = gzopen(path_.c_str(), "rb");
+    // O_NONBLOCK and fstat: a FIFO or folder in the data folder is refused, not waited on.
+    int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    GENFW_CHECK(fd >= 0, path_, ": cannot open for reading: ", std::strerror(errno));
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      ::close(fd);
+      GENFW_CHECK(false, path_, ": not a regular file");
+    }
+    file_size_ = int64_t(info.st_size);
+    file_ = gzdopen(fd, "rb");
+    if (file_ == nullptr) ::close(fd);
     GENFW_CHECK(file_ != nullptr, path_, ": cannot open for reading");
   }
   ~IdxReader() { gzclose(file_); }
   IdxReader(const IdxReader&) = delete;
   IdxReader& operator=(const IdxReader&) = delete;
 
-  /// Reads up to `n` bytes into `out`; returns how many were read.
+  /// Reads up to `n` bytes into `out`; returns how many were read (fewer at
+  /// the end of the data). A damaged gzip stream throws: cut short anywhere up
+  /// to its 8-byte trailer, or a wrong CRC-32 or length in that trailer.
   int64_t read(uint8_t* out, int64_t n) {
     int64_t total = 0;
     while (total < n) {
       // gzread takes an unsigned count; read in chunks well below INT_MAX.
       unsigned chunk = unsigned(std::min<int64_t>(n - total, int64_t(1) << 24));
       int got = gzread(file_, out + total, chunk);
-      if (got < 0) {
-        int errnum = 0;
-        const char* message = gzerror(file_, &errnum);
-        // A stream cut mid-way reads as corrupt gzip: report it as truncation
-        // with what was read, together with zlib's own words.
-        stream_error_ = message ? message : "gzip read error";
-        break;
-      }
-      if (got == 0) break;
+      check_stream();
+      if (got <= 0) break;
       total += got;
-    }
-    if (stream_error_.empty()) {
-      int errnum = Z_OK;
-      const char* message = gzerror(file_, &errnum);
-      if (errnum != Z_OK && errnum != Z_STREAM_END && message) stream_error_ = message;
     }
     return total;
   }
@@ -65,25 +71,48 @@ class IdxReader {
   uint32_t read_be32(const char* what) {
     uint8_t b[4];
     int64_t got = read(b, 4);
-    GENFW_CHECK(got == 4, path_, ": truncated: the IDX header ends before its ", what, stream_note());
+    GENFW_CHECK(got == 4, path_, ": truncated: the IDX header ends before its ", what);
     return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
   }
 
-  /// True when nothing follows the payload.
-  bool at_end() {
+  /// Throws unless the file ends right after `payload`. Asking for one more
+  /// byte also makes zlib read and check the gzip trailer, which it does only
+  /// once it is asked for data past the end of the deflate stream.
+  void expect_end(const std::string& payload) {
     uint8_t b;
-    return read(&b, 1) == 0;
+    GENFW_CHECK(read(&b, 1) == 0, path_, ": header says ", payload, ", but more bytes follow them");
   }
 
-  std::string stream_note() const {
-    return stream_error_.empty() ? "" : concat(" (zlib: ", stream_error_, ")");
-  }
   const std::string& path() const { return path_; }
 
+  /// Refuses a header that promises more bytes than this file can hold, before
+  /// anything is allocated for them: deflate expands at most 1032:1.
+  void check_payload_fits(int64_t bytes, const std::string& payload) const {
+    const int64_t most = file_size_ * kMaxDeflateRatio + 1024;
+    GENFW_CHECK(bytes <= most, path_, ": corrupt header: it says ", payload, " (", bytes, " bytes), more than a ",
+                file_size_, "-byte file can hold even compressed");
+  }
+
  private:
+  // zlib keeps its first error: Z_BUF_ERROR means the input ended inside the
+  // stream (deflate data or trailer); anything else is corrupt data.
+  void check_stream() const {
+    int errnum = Z_OK;
+    const char* message = gzerror(file_, &errnum);
+    if (errnum == Z_OK) return;
+    std::string reason = message ? message : "error";
+    if (reason.rfind("<fd:", 0) == 0 && reason.find(": ") != std::string::npos) {
+      reason = reason.substr(reason.find(": ") + 2);  // gzdopen names the descriptor, not the file
+    }
+    GENFW_CHECK(errnum != Z_BUF_ERROR, path_, ": truncated: the gzip stream ends before its trailer (zlib: ", reason,
+                ")");
+    GENFW_CHECK(false, path_, ": corrupt gzip stream (zlib: ", reason, "); the file is damaged, download or reinstall it");
+  }
+
+  static constexpr int64_t kMaxDeflateRatio = 1032;
   std::string path_;
+  int64_t file_size_ = 0;
   gzFile file_ = nullptr;
-  std::string stream_error_;
 };
 
 std::string find_file(const std::string& folder, const std::string& name, const std::string& owner) {
@@ -108,12 +137,12 @@ torch::Tensor read_images(const std::string& path) {
               kSide, "×", kSide);
   GENFW_CHECK(n > 0, path, ": header says the file holds no images");
   int64_t expected = n * rows * cols;
+  in.check_payload_fits(expected, concat(n, " images of ", rows, "×", cols));
   auto images = torch::empty({n, rows, cols}, torch::kUInt8);
   int64_t got = in.read(images.data_ptr<uint8_t>(), expected);
   GENFW_CHECK(got == expected, path, ": truncated: header says ", n, " images of ", rows, "×", cols,
-              " (", expected, " bytes), file holds ", got, in.stream_note());
-  GENFW_CHECK(in.at_end(), path, ": header says ", n, " images of ", rows, "×", cols, " (", expected,
-              " bytes), but more bytes follow them");
+              " (", expected, " bytes), file holds ", got);
+  in.expect_end(concat(n, " images of ", rows, "×", cols, " (", expected, " bytes)"));
   return images;
 }
 
@@ -123,11 +152,11 @@ torch::Tensor read_labels(const std::string& path) {
   GENFW_CHECK(magic == kLabelMagic, path, ": wrong magic number ", magic, ", expected ", kLabelMagic,
               " (an IDX file of unsigned-byte labels)", magic == kImageMagic ? "; this is an image file" : "");
   int64_t n = in.read_be32("label count");
+  in.check_payload_fits(n, concat(n, " labels"));
   auto labels = torch::empty({n}, torch::kUInt8);
   int64_t got = in.read(labels.data_ptr<uint8_t>(), n);
-  GENFW_CHECK(got == n, path, ": truncated: header says ", n, " labels (", n, " bytes), file holds ", got,
-              in.stream_note());
-  GENFW_CHECK(in.at_end(), path, ": header says ", n, " labels, but more bytes follow them");
+  GENFW_CHECK(got == n, path, ": truncated: header says ", n, " labels (", n, " bytes), file holds ", got);
+  in.expect_end(concat(n, " labels"));
   if (n > 0) {
     auto max = labels.max();
     int64_t bad = max.item<int64_t>();

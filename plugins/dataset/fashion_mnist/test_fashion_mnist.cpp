@@ -1,7 +1,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include "../../../data/fixtures/dataset_fixtures.hpp"
 #include "genfw/testing.hpp"
@@ -167,6 +170,50 @@ TEST_F(FashionMnistTest, CutGzipStreamIsReportedAsTruncated) {
   auto message = error_of({{"path", dir}});
   EXPECT_THAT(message, HasSubstr("train-images-idx3-ubyte.gz"));
   EXPECT_THAT(message, HasSubstr("truncated"));
+}
+
+// zlib checks the 8-byte gzip trailer (CRC-32, length) only when asked for bytes
+// past the payload: a reader that stops at the payload accepts a cut trailer.
+TEST_F(FashionMnistTest, GzipWithoutItsTrailerIsTruncated) {
+  auto path = dir + "/train-labels-idx1-ubyte.gz";
+  for (uintmax_t cut : {8, 3}) {
+    fx::write_fashion_mnist(dir, "train", data.train_images, data.train_labels);
+    fx::truncate_file(path, std::filesystem::file_size(path) - cut);
+    auto message = error_of({{"path", dir}});
+    EXPECT_THAT(message, HasSubstr("train-labels-idx1-ubyte.gz: truncated: the gzip stream ends before its trailer"))
+        << "cut " << cut;
+  }
+}
+
+TEST_F(FashionMnistTest, GzipWithAWrongCrcIsCorrupt) {
+  auto path = dir + "/train-images-idx3-ubyte.gz";
+  auto size = std::filesystem::file_size(path);
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(std::streamoff(size - 8));  // the trailer's CRC-32
+  char crc = char(file.get());
+  file.seekp(std::streamoff(size - 8));
+  file.put(char(crc ^ 0x5a));
+  file.close();
+  auto message = error_of({{"path", dir}});
+  EXPECT_THAT(message, HasSubstr("train-images-idx3-ubyte.gz: corrupt gzip stream (zlib: incorrect data check)"));
+}
+
+TEST_F(FashionMnistTest, AHeaderPromisingMoreThanTheFileCanHoldIsRefusedBeforeAllocating) {
+  std::filesystem::remove(dir + "/train-images-idx3-ubyte.gz");
+  std::vector<uint8_t> bytes;
+  for (uint32_t field : {2051u, 4000000000u, 28u, 28u}) fx::detail::put_be32(bytes, field);  // 3 TB of pixels
+  bytes.resize(bytes.size() + 100);
+  fx::detail::write_plain(dir + "/train-images-idx3-ubyte", bytes);
+  auto message = error_of({{"path", dir}});
+  EXPECT_THAT(message, HasSubstr("train-images-idx3-ubyte: corrupt header: it says 4000000000 images of 28×28"));
+}
+
+TEST_F(FashionMnistTest, AFifoInPlaceOfAFileIsRefusedWithoutWaiting) {
+  auto path = dir + "/train-images-idx3-ubyte.gz";
+  std::filesystem::remove(path);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  auto message = error_of({{"path", dir}});
+  EXPECT_THAT(message, HasSubstr("train-images-idx3-ubyte.gz: not a regular file"));
 }
 
 TEST_F(FashionMnistTest, ExtraBytesAreRejected) {

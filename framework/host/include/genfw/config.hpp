@@ -92,4 +92,10 @@ GENFW_API SuiteConfig load_suite(const std::string& path, const std::string& pro
 
 GENFW_API void check_composition(const ExperimentConfig& config, const Registry& registry);
 
+/// Refuses a [train] batch_size or [sampler] num_samples whose samples alone
+/// (float32, `sample_shape` each) exceed this machine's physical memory, naming
+/// the file and key. load_experiment checks with {1} (the data's shape is not
+/// known before the dataset is built); the pipeline checks again with the shape.
+GENFW_API void check_memory_fits(const ExperimentConfig& config, const std::vector<int64_t>& sample_shape);
+
 }  // namespace genfw

@@ -14,8 +14,10 @@ namespace genfw {
 
 class GENFW_API Registry {
  public:
-  /// Loads one library. Refuses (genfw::Error naming the file): a folder or
-  /// file writable by other users unless allow_insecure, a missing entry
+  /// Loads one library (by its real path, symlinks resolved). Refuses (genfw::Error
+  /// naming the file): unless allow_insecure, a file with a path component owned
+  /// by another user than root or us, or writable by group or others (sticky
+  /// folders such as /tmp excepted), the rule of sudo and ssh; a missing entry
   /// point, another ABI or LibTorch version, a component name already taken.
   void load_library(const std::string& path);
   /// Loads every *.so in `dir` (sorted by name). A missing folder is an error.
@@ -42,7 +44,7 @@ class GENFW_API Registry {
     return std::unique_ptr<T>(typed);
   }
 
-  bool allow_insecure = false;  ///< load from folders writable by others
+  bool allow_insecure = false;  ///< load from paths other users could change
 
   /// Where the build tree puts built-in plugins (compiled in).
   static std::string build_plugin_dir();
