@@ -10,3 +10,4 @@
 #include "genfw/plugin.hpp"
 #include "genfw/sampler.hpp"
 #include "genfw/schedules.hpp"
+#include "genfw/sde.hpp"
