@@ -4,6 +4,7 @@
 /// sample recovers it (mode weights, per-mode means and stds).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "../diffusion_shared/test_support.hpp"

@@ -14,6 +14,7 @@
 // last iterate is x at t = 0 (Lu et al.'s t = 1/N end). NFE = M = `steps`.
 #include <genfw/sdk.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 

@@ -56,8 +56,8 @@ class ProbabilityFlowOde : public genfw::Sampler {
     x = solution.y;
     if (denoise_) {
       // 3. Tweedie's E[x(0) | x(eps)] in SDE coordinates.
-      const double std = sde->marginal_std(eps_);
-      x = (x + std * std * score(x, eps_)) / sde->mean_coefficient(eps_);
+      const double spread = sde->marginal_std(eps_);
+      x = (x + spread * spread * score(x, eps_)) / sde->mean_coefficient(eps_);
     }
     return x;
   }

@@ -29,8 +29,8 @@ std::unique_ptr<genfw::Model> one_gaussian() {
 torch::Tensor exact_flow(const genfw::Sde& sde, const torch::Tensor& x1, double eps) {
   const auto mu = torch::tensor({1.0, -2.0}, torch::kFloat64);
   auto spread = [&](double t) {
-    const double m = sde.mean_coefficient(t), std = sde.marginal_std(t);
-    return std::sqrt(m * m * 0.25 + std * std);
+    const double m = sde.mean_coefficient(t), noise = sde.marginal_std(t);
+    return std::sqrt(m * m * 0.25 + noise * noise);
   };
   return sde.mean_coefficient(eps) * mu +
          (x1.to(torch::kFloat64) - sde.mean_coefficient(1.0) * mu) * (spread(eps) / spread(1.0));
@@ -41,10 +41,10 @@ double max_error(const torch::Tensor& got, const torch::Tensor& expected) {
 }  // namespace
 
 // VE and VP (a score model under VP goes through VE coordinates): the error is the
-// solver's. The ODE's state is float32 (~1e-7 relative, values ≤ 40), so at rtol = atol
-// = 1e-5 the global error should be ≲ 1e-4·|x|; we assert 2e-3 (VE: |x| ≤ 80) and
-// 2e-4 (VP: |x| ≤ 4). Tightening the tolerances 100× must cost more evaluations and
-// shrink the error at least 5× (error control works, it is not a fixed grid).
+// solver's. At rtol = atol = 1e-5 (the default) the global error should be ≲ 1e-4·|x|
+// (float32 state); we assert 2e-3 (VE: |x| ≤ 80) and 2e-4 (VP: |x| ≤ 4). Loosening the
+// tolerances 100× (1e-3) must cost fewer evaluations and give a ≥ 5× larger error (the
+// step size follows the error estimate; it is not a fixed grid).
 TEST(ProbabilityFlowOde, MatchesTheClosedFormFlowOfAGaussian) {
   torch::manual_seed(0);
   auto model = one_gaussian();
@@ -56,12 +56,12 @@ TEST(ProbabilityFlowOde, MatchesTheClosedFormFlowOfAGaussian) {
     else reference = std::make_unique<genfw::VpSde>(0.1, 20.0);
     auto expected = exact_flow(*reference, x1, 1e-3);
     int64_t nfe_loose = 0, nfe_tight = 0;
-    auto loose = draw(*ode({{"sde", sde}}), *model, 256, x1, &nfe_loose);
-    auto tight = draw(*ode({{"sde", sde}, {"rtol", 1e-7}, {"atol", 1e-7}}), *model, 256, x1, &nfe_tight);
+    auto loose = draw(*ode({{"sde", sde}, {"rtol", 1e-3}, {"atol", 1e-3}}), *model, 256, x1, &nfe_loose);
+    auto tight = draw(*ode({{"sde", sde}}), *model, 256, x1, &nfe_tight);
     const double error_loose = max_error(loose, expected), error_tight = max_error(tight, expected);
-    std::printf("[ %s ] max error %.2e at 1e-5 (NFE %lld), %.2e at 1e-7 (NFE %lld)\n", sde.c_str(), error_loose,
+    std::printf("[ %s ] max error %.2e at 1e-3 (NFE %lld), %.2e at 1e-5 (NFE %lld)\n", sde.c_str(), error_loose,
                 (long long)nfe_loose, error_tight, (long long)nfe_tight);
-    EXPECT_LT(error_loose, sde == "ve" ? 2e-3 : 2e-4) << sde;
+    EXPECT_LT(error_tight, sde == "ve" ? 2e-3 : 2e-4) << sde;
     EXPECT_GT(nfe_tight, nfe_loose) << sde;
     EXPECT_LT(error_tight, error_loose / 5) << sde;
   }

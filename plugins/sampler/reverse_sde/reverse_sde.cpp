@@ -54,8 +54,8 @@ class ReverseSde : public genfw::Sampler {
       torch::Tensor s = score(x, t);
       if (record_every_ > 0 && i % record_every_ == 0) {
         // Tweedie in SDE coordinates: E[x(0) | x(t)] = (x + s(t)²·∇log p_t)/m(t).
-        const double std = sde->marginal_std(t);
-        context.report({i, steps_, t, x, (x + std * std * s) / sde->mean_coefficient(t)});
+        const double spread = sde->marginal_std(t);
+        context.report({i, steps_, t, x, (x + spread * spread * s) / sde->mean_coefficient(t)});
       }
       // 4. One Euler–Maruyama step back in time (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
       x_mean = x - (sde->drift(x, t) - g * g * s) * dt;
