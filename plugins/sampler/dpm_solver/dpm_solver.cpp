@@ -22,8 +22,9 @@
 
 namespace {
 
-/// t_0 > … > t_M as timesteps 0..T−1. The continuous time of timestep k is
-/// (k + 1)/T (Lu et al.'s discrete-time convention, t ∈ [1/T, 1]).
+/// t_0 = T−1 > … > t_M = 0 as distinct timesteps. The continuous time of timestep k
+/// is (k + 1)/T (Lu et al.'s discrete-time convention, t ∈ [1/T, 1]); each continuous
+/// choice is rounded to the nearest timestep (the network takes integer t).
 std::vector<int64_t> solver_timesteps(const std::string& spacing, int64_t steps, const std::vector<double>& alphas_cumprod) {
   const int64_t train_steps = int64_t(alphas_cumprod.size());
   std::vector<int64_t> k(steps + 1);
@@ -50,8 +51,12 @@ std::vector<int64_t> solver_timesteps(const std::string& spacing, int64_t steps,
       k[i] = std::clamp<int64_t>(std::llround(t * double(train_steps)) - 1, 0, train_steps - 1);
     }
   }
+  // Distinct timesteps, ends fixed: where rounding puts two steps on one timestep (λ
+  // jumps between the last few timesteps of a linear schedule), move them apart.
   k.front() = train_steps - 1;
   k.back() = 0;
+  for (int64_t i = steps - 1; i >= 0; --i) k[i] = std::max(k[i], k[i + 1] + 1);
+  for (int64_t i = 1; i <= steps; ++i) k[i] = std::min(k[i], k[i - 1] - 1);
   return k;
 }
 
@@ -82,10 +87,6 @@ class DpmSolverPlusPlus : public genfw::Sampler {
     GENFW_CHECK(steps_ < train_steps, "sampler 'dpm_solver': option 'steps' (", steps_,
                 ") must be below the model's num_train_timesteps (", train_steps, ")");
     const std::vector<int64_t> t = solver_timesteps(spacing_, steps_, alphas_cumprod);
-    for (int64_t i = 1; i <= steps_; ++i) {
-      GENFW_CHECK(t[i] < t[i - 1], "sampler 'dpm_solver': option 'skip_type' = \"", spacing_, "\" with 'steps' = ",
-                  steps_, " puts two steps on timestep ", t[i], " of ", train_steps, "; use fewer steps or logSNR");
-    }
     auto alpha = [&](int64_t k) { return std::sqrt(alphas_cumprod[k]); };
     auto sigma = [&](int64_t k) { return std::sqrt(1 - alphas_cumprod[k]); };
     auto lambda = [&](int64_t k) { return std::log(alpha(k) / sigma(k)); };
