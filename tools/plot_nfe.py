@@ -45,7 +45,11 @@ def main():
 
     by_sampler = collections.defaultdict(list)
     for path in args.runs:
-        run = read_run(path, args.metric)
+        try:
+            run = read_run(path, args.metric)
+        except OSError as error:  # e.g. a run still being written (HDF5 file lock)
+            print(f"skipped {path}: {error}", file=sys.stderr)
+            continue
         if run is None:
             print(f"skipped {path}: no NFE or no '{args.metric}'", file=sys.stderr)
             continue
