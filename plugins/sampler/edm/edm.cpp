@@ -34,7 +34,9 @@ class Edm : public genfw::Sampler {
         .real("S_tmax", 1e6, "churn only at t_i ≤ S_tmax (default 1e6: no upper limit in practice)",
               genfw::at_least(0.0))
         .real("S_noise", 1.0, "std multiplier of the churn noise (Karras et al.: 1.003 on ImageNet)",
-              genfw::at_least(0.0));
+              genfw::at_least(0.0))
+        .boolean("clip_denoised", false,
+                 "clip D(x; σ) to the data range [low, high] (not in Alg. 2; what DDIM's clip_sample does to x̂0)");
   }
 
   Edm(const genfw::Options& options, const genfw::BuildContext&)
@@ -45,7 +47,8 @@ class Edm : public genfw::Sampler {
         churn_(options.real("S_churn")),
         churn_min_(options.real("S_tmin")),
         churn_max_(options.real("S_tmax")),
-        churn_noise_(options.real("S_noise")) {
+        churn_noise_(options.real("S_noise")),
+        clip_(options.flag("clip_denoised")) {
     GENFW_CHECK(sigma_min_ == 0 || sigma_max_ == 0 || sigma_min_ < sigma_max_, options.owner(),
                 ": option 'sigma_min' (", sigma_min_, ") must be below 'sigma_max' (", sigma_max_, ")");
     GENFW_CHECK(churn_min_ <= churn_max_, options.owner(), ": option 'S_tmin' (", churn_min_,
@@ -61,9 +64,11 @@ class Edm : public genfw::Sampler {
     // Alg. 2 line 1: x_0 ~ N(0, t_0² I).
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
                                                : t[0] * torch::randn(context.batch_shape(n), options);
-    // d = (x − D(x; σ))/σ = −σ·s(x, σ) (eq. 3 with Tweedie's D).
+    // d = (x − D(x; σ))/σ with Tweedie's D(x; σ) = x + σ²·s(x, σ) (eq. 3).
     auto slope = [&](const torch::Tensor& y, double sigma) {
-      return -sigma * score(y, torch::full({n}, sigma, options));
+      torch::Tensor denoised = y + sigma * sigma * score(y, torch::full({n}, sigma, options));
+      if (clip_) denoised = denoised.clamp(context.data.low, context.data.high);
+      return (y - denoised) / sigma;
     };
     for (int64_t i = 0; i < steps_; ++i) {
       // Lines 4–6: churn raises the level t_i → t̂ = t_i + γ t_i, adding fresh noise to match.
@@ -98,6 +103,7 @@ class Edm : public genfw::Sampler {
   int64_t steps_;
   double sigma_min_, sigma_max_, rho_;
   double churn_, churn_min_, churn_max_, churn_noise_;
+  bool clip_;
 };
 
 }  // namespace

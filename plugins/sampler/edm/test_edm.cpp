@@ -99,6 +99,16 @@ TEST(Edm, ReproducibleWithChurn) {
   EXPECT_TRUE(torch::equal(a, draw(*sampler, *model, 16)));
 }
 
+// clip_denoised clips D(x; σ) to the data range, so the last step (Euler to σ = 0,
+// x = D) lands inside it: here the draw's range [−8, 8].
+TEST(Edm, ClipDenoisedKeepsSamplesInTheDataRange) {
+  torch::manual_seed(5);
+  auto model = exact_score_model();
+  auto x = draw(*edm({{"steps", int64_t(6)}, {"clip_denoised", true}}), *model, 500, 30 * torch::randn({500, 2}));
+  EXPECT_LE(x.max().item<double>(), 8.0);
+  EXPECT_GE(x.min().item<double>(), -8.0);
+}
+
 TEST(Edm, BadOptionsNameTheKey) {
   expect_option_error("edm", {{"sigma_min", 3.0}, {"sigma_max", 1.0}}, "sigma_min");
   expect_option_error("edm", {{"S_tmin", 3.0}, {"S_tmax", 1.0}}, "S_tmin");
