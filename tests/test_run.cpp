@@ -107,6 +107,14 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   genfw::write_comparison(files, genfw::TableFormat::csv, false, table);
   EXPECT_CONTAINS(table.str(), "fx-num_samples30,fixture_gaussian,fixture_mean,fixture_nll,fixture_prior,2,12,");
 
+  // `runner sample RUN.h5 --sweep ...` (it crashed on an empty list's front()).
+  genfw::RunRequest resample;
+  resample.parent_run = files[0];
+  resample.out_dir = dir / "resampled";
+  auto resampled = genfw::run_with_sweep(resample, fixtures(), {"sampler.num_samples=5,7"});
+  ASSERT_EQ(resampled.size(), 2u);
+  EXPECT_EQ(genfw::RunLog::open(resampled[1], false).read_tensor("/samples").size(0), 7);
+
   request.out_dir = dir / "train_sweep";
   files = genfw::run_with_sweep(request, fixtures(), {"train.lr=0.05,0.01"});
   ASSERT_EQ(files.size(), 4u);  // 2 learning rates × 2 sample counts

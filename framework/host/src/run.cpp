@@ -104,7 +104,7 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
     std::string name = (request.parent_run.empty() ? config.name : fs::path(request.parent_run).stem().string()) + suffix;
     variant.overrides.push_back("name=" + format_value(name));
     if (!request.out_dir.empty()) variant.out_dir = (fs::path(request.out_dir) / name).string();
-    std::cerr << "sweep: " << name << (variant.parent_run.empty() ? "" : " (the weights of " + files.front() + ")")
+    std::cerr << "sweep: " << name << (variant.parent_run.empty() ? "" : " (the weights of " + variant.parent_run + ")")
               << "\n";
     files.push_back(run_experiment(variant, registry));
   }

@@ -2,10 +2,15 @@
 ///   density          exact log p(x)                       (e.g. RealNVP, Dinh et al. 2017)
 ///   latent_variable  IWAE bound L_k                       (Burda et al. 2016)
 ///   noise_prediction DDPM variational bound L_vlb         (Ho et al. 2020; Nichol & Dhariwal 2021)
-/// Units follow plugins/latent_shared/bits_per_dim.hpp: a data-space density is
+///   score (or noise_prediction with estimator = "ode")
+///                    log p through the probability-flow ODE (Song et al. 2021 App. D;
+///                    Chen et al. 2018), genfw::ode_log_likelihood, with uniform
+///                    dequantization of discrete data as score_sde's likelihood.py
+/// Units follow genfw/likelihood.hpp: a data-space density is
 /// converted with the quantisation-bin offset for discrete data; the DDPM bound
 /// with its discretized decoder is already on a probability mass.
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "genfw/sdk.hpp"
@@ -20,20 +25,38 @@ class Nll : public Metric {
  public:
   static Schema schema() {
     return Schema()
-        .choice("estimator", "auto", {"auto", "exact", "iwae", "ddpm_vlb"},
-                "auto = exact for density models, else IWAE for latent-variable models, else the DDPM bound")
+        .choice("estimator", "auto", {"auto", "exact", "iwae", "ddpm_vlb", "ode"},
+                "auto = exact for density models, else IWAE for latent-variable models, else the DDPM bound for "
+                "noise predictors, else the probability-flow ODE for score models")
         .integer("num_samples", 1000, "test examples evaluated (evenly strided over the test split)", at_least(1))
         .integer("importance_samples", 100, "k of the IWAE bound", at_least(1))
         .integer("timesteps", 100,
                  "DDPM bound: stratified sample of this many t in 1..T-1 (0 = all T-1, exact sum)", at_least(0))
-        .integer("batch_size", 100, "test examples per model call", at_least(1));
+        .integer("batch_size", 100, "test examples per model call", at_least(1))
+        .choice("divergence", "auto", {"auto", "exact", "hutchinson"},
+                "ODE: ∇·f̃ by the exact trace (D backward passes) or Hutchinson's estimator; auto = exact for D <= 8")
+        .choice("probe", "rademacher", {"rademacher", "gaussian"}, "ODE: Hutchinson probe distribution")
+        .integer("probes", 1, "ODE: Hutchinson probes per example, fixed along the path (score_sde: 1)", at_least(1))
+        .real("rtol", 1e-5, "ODE: Dormand–Prince relative tolerance (score_sde: 1e-5)", between(1e-12, 1.0))
+        .real("atol", 1e-5, "ODE: Dormand–Prince absolute tolerance (score_sde: 1e-5)", between(1e-12, 1.0))
+        .boolean("dequantize", true, "ODE: add uniform noise within each quantisation bin of discrete data")
+        .merge(sde_schema());
   }
   Nll(const Options& options, const BuildContext&)
       : estimator_(options.string("estimator")),
         num_samples_(options.integer("num_samples")),
         k_(options.integer("importance_samples")),
         timesteps_(options.integer("timesteps")),
-        batch_size_(options.integer("batch_size")) {}
+        batch_size_(options.integer("batch_size")),
+        divergence_(options.string("divergence")),
+        gaussian_probes_(options.string("probe") == "gaussian"),
+        probes_(options.integer("probes")),
+        rtol_(options.real("rtol")),
+        atol_(options.real("atol")),
+        dequantize_(options.flag("dequantize")),
+        options_(options) {
+    check_sde_options(options);
+  }
 
   bool needs_samples() const override { return false; }
 
@@ -45,9 +68,15 @@ class Nll : public Metric {
     auto* latent = as<LatentVariableModel>(model);
     auto* diffusion = as<NoisePredictor>(model);
     std::string estimator = estimator_;
-    if (estimator == "auto") estimator = density ? "exact" : latent ? "iwae" : diffusion ? "ddpm_vlb" : "";
+    auto* score_model = as<ScoreModel>(model);
+    if (estimator == "auto") {
+      estimator = density ? "exact" : latent ? "iwae" : diffusion ? "ddpm_vlb" : score_model ? "ode" : "";
+    }
     GENFW_CHECK(!estimator.empty(),
-                "metric 'nll' needs capability 'density', 'latent-variable' or 'noise-prediction'; the model offers none");
+                "metric 'nll' needs capability 'density', 'latent-variable', 'noise-prediction' or 'score'; the model "
+                "offers none");
+    GENFW_CHECK(estimator != "ode" || diffusion || score_model,
+                "metric 'nll': option 'estimator' = \"ode\" needs capability 'score' or 'noise-prediction'");
     GENFW_CHECK(estimator != "exact" || density, "metric 'nll': option 'estimator' = \"exact\" needs capability 'density'");
     GENFW_CHECK(estimator != "iwae" || latent,
                 "metric 'nll': option 'estimator' = \"iwae\" needs capability 'latent-variable'");
@@ -64,6 +93,14 @@ class Nll : public Metric {
     const bool was_training = model.is_training();
     model.eval();
     std::vector<torch::Tensor> bits;
+    std::unique_ptr<Sde> sde;
+    int64_t nfe = 0, batches = 0;
+    std::optional<SdeScore> ode_score;
+    const bool exact_trace = divergence_ == "exact" || (divergence_ == "auto" && data.dim() <= 8);
+    if (estimator == "ode") {
+      sde = make_sde(options_, model);
+      ode_score.emplace(model, *sde, &nfe);
+    }
     for (int64_t start = 0; start < n; start += batch_size_) {
       Batch batch = context.test_data->get(indices.slice(0, start, std::min(n, start + batch_size_)));
       auto x = batch.x.to(context.device, torch::kFloat32);
@@ -72,6 +109,12 @@ class Nll : public Metric {
         b = genfw::bits_per_dim(density->log_prob(x).to(torch::kFloat64), data);
       } else if (estimator == "iwae") {
         b = genfw::bits_per_dim(genfw::iwae_log_likelihood(*latent, x, k_).to(torch::kFloat64), data);
+      } else if (estimator == "ode") {
+        if (data.discrete_levels && dequantize_) x = dequantized(x, data);
+        auto likelihood = ode_log_likelihood(*ode_score, x, options_.real("eps"), rtol_, atol_,
+                                             exact_trace ? std::vector<torch::Tensor>() : draw_probes(x));
+        b = genfw::bits_per_dim(likelihood.log_prob, data);
+        ++batches;
       } else {
         torch::Tensor labels;  // conditional models: the "no class" label, i.e. log p(x)
         if (diffusion->num_classes() > 0)
@@ -98,6 +141,8 @@ class Nll : public Metric {
       result.provenance["estimator"] = "exact log p(x) (density)";
     } else if (estimator == "iwae") {
       result.provenance["estimator"] = "IWAE bound, k=" + std::to_string(k_) + " (Burda et al. 2016)";
+    } else if (estimator == "ode") {
+      record_ode_provenance(result, *sde, exact_trace, data, double(nfe) / double(std::max<int64_t>(batches, 1)));
     } else {
       const int64_t T = diffusion->schedule().num_steps();
       const int64_t k = (timesteps_ <= 0 || timesteps_ >= T - 1) ? T - 1 : timesteps_;
@@ -110,8 +155,48 @@ class Nll : public Metric {
   }
 
  private:
+  // Uniform dequantization (score_sde's likelihood.py, (x·255 + U)/256 on [0, 1]): the
+  // bin of level k on [low, high] is [low + k·w, low + (k+1)·w), w = (high − low)/L.
+  static torch::Tensor dequantized(const torch::Tensor& x, const DataInfo& data) {
+    const double width = (data.high - data.low) / double(data.levels);
+    auto level = ((x - data.low) / (data.high - data.low) * double(data.levels - 1)).round();
+    return data.low + (level + torch::rand_like(x)) * width;
+  }
+
+  std::vector<torch::Tensor> draw_probes(const torch::Tensor& x) const {
+    std::vector<torch::Tensor> probes;
+    for (int64_t i = 0; i < probes_; ++i) {
+      probes.push_back(gaussian_probes_ ? torch::randn_like(x) : torch::randint_like(x, 0, 2) * 2 - 1);
+    }
+    return probes;
+  }
+
+  void record_ode_provenance(MetricResult& result, const Sde& sde, bool exact_trace, const DataInfo& data,
+                             double nfe_per_batch) const {
+    std::ostringstream estimator, solver;
+    estimator << "probability-flow ODE log-likelihood (Song et al. 2021 App. D; Chen et al. 2018) under the "
+              << sde.name() << " SDE, prior N(0, " << sde.prior_std() << "² I), divergence: "
+              << (exact_trace ? std::string("exact trace")
+                              : std::to_string(probes_) + (gaussian_probes_ ? " Gaussian" : " Rademacher") +
+                                    " Hutchinson probe(s) per example");
+    solver << "Dormand–Prince 5(4), rtol " << rtol_ << ", atol " << atol_ << ", t from " << options_.real("eps")
+           << " to 1";
+    result.provenance["estimator"] = estimator.str();
+    result.provenance["ode_solver"] = solver.str();
+    result.provenance["nfe"] = std::to_string(nfe_per_batch) + " score evaluations per batch (mean)";
+    result.provenance["dequantization"] =
+        data.discrete_levels && dequantize_ ? "uniform within each of the " + std::to_string(data.levels) + " levels"
+                                            : std::string("none");
+  }
+
   std::string estimator_;
   int64_t num_samples_, k_, timesteps_, batch_size_;
+  std::string divergence_;
+  bool gaussian_probes_;
+  int64_t probes_;
+  double rtol_, atol_;
+  bool dequantize_;
+  Options options_;
 };
 
 }  // namespace
@@ -119,6 +204,7 @@ class Nll : public Metric {
 GENFW_PLUGIN(manifest) {
   manifest
       .add<Nll>("nll", Kind::metric,
-                "test NLL in bits/dim: exact density, IWAE bound (Burda et al. 2016) or DDPM L_vlb (Ho et al. 2020)")
-      .require({Capability::density, Capability::latent_variable, Capability::noise_prediction});
+                "test NLL in bits/dim: exact density, IWAE bound (Burda et al. 2016), DDPM L_vlb (Ho et al. 2020) "
+                "or the probability-flow ODE (Song et al. 2021)")
+      .require({Capability::density, Capability::latent_variable, Capability::noise_prediction, Capability::score});
 }

@@ -18,3 +18,4 @@
 #include "genfw/quantize.hpp"
 #include "genfw/sampler.hpp"
 #include "genfw/schedules.hpp"
+#include "genfw/sde.hpp"

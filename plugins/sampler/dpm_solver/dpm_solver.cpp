@@ -1,0 +1,131 @@
+// dpm_solver: DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for
+// Guided Sampling of Diffusion Probabilistic Models", Alg. 2): the multistep
+// second-order solver of the diffusion ODE in its data-prediction form, one network
+// evaluation per step, on a noise predictor's own discrete schedule.
+//
+// Symbols, named once (t an integer timestep of the model, ᾱ_t its schedule):
+//   α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), λ_t = log(α_t/σ_t)      (half log-SNR)
+//   x_θ(x, t) = (x − σ_t ε̃(x, t))/α_t                        (data prediction)
+//   h_i = λ_{t_i} − λ_{t_{i−1}},  r_i = h_{i−1}/h_i
+//   first-order step (= DDIM):  x_{t_i} = (σ_{t_i}/σ_{t_{i−1}}) x − α_{t_i}(e^{−h_i} − 1) x_θ(x, t_{i−1})
+//   2M step: the same with D_i = (1 + 1/(2r_i)) x_θ(t_{i−1}) − 1/(2r_i) x_θ(t_{i−2})
+// The steps t_0 = T−1 > … > t_M = 0 are timesteps of the model (the continuous
+// choices below rounded to the grid), so every α, σ, λ is the schedule's own; the
+// last iterate is x at t = 0 (Lu et al.'s t = 1/N end). NFE = M = `steps`.
+#include <genfw/sdk.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+
+namespace {
+
+/// t_0 = T−1 > … > t_M = 0 as distinct timesteps. The continuous time of timestep k
+/// is (k + 1)/T (Lu et al.'s discrete-time convention, t ∈ [1/T, 1]); each continuous
+/// choice is rounded to the nearest timestep (the network takes integer t).
+std::vector<int64_t> solver_timesteps(const std::string& spacing, int64_t steps, const std::vector<double>& alphas_cumprod) {
+  const int64_t train_steps = int64_t(alphas_cumprod.size());
+  std::vector<int64_t> k(steps + 1);
+  if (spacing == "logSNR") {
+    // Uniform in λ between λ(T−1) and λ(0); the nearest timestep in λ (λ falls with t).
+    std::vector<double> lambda(train_steps);
+    for (int64_t t = 0; t < train_steps; ++t)
+      lambda[t] = 0.5 * std::log(alphas_cumprod[t] / (1 - alphas_cumprod[t]));
+    for (int64_t i = 0; i <= steps; ++i) {
+      const double target = lambda[train_steps - 1] + double(i) / double(steps) * (lambda[0] - lambda[train_steps - 1]);
+      int64_t best = 0;
+      for (int64_t t = 1; t < train_steps; ++t)
+        if (std::abs(lambda[t] - target) < std::abs(lambda[best] - target)) best = t;
+      k[i] = best;
+    }
+  } else {
+    // time_uniform: t linear from 1 to 1/T; time_quadratic: √t linear (Lu et al.'s
+    // code, skip_type "time_quadratic"), denser near the data.
+    const double end = 1.0 / double(train_steps);
+    for (int64_t i = 0; i <= steps; ++i) {
+      const double u = double(i) / double(steps);
+      const double t = spacing == "time_uniform" ? 1 + u * (end - 1)
+                                                 : std::pow(1 + u * (std::sqrt(end) - 1), 2);
+      k[i] = std::clamp<int64_t>(std::llround(t * double(train_steps)) - 1, 0, train_steps - 1);
+    }
+  }
+  // Distinct timesteps, ends fixed: where rounding puts two steps on one timestep (λ
+  // jumps between the last few timesteps of a linear schedule), move them apart.
+  k.front() = train_steps - 1;
+  k.back() = 0;
+  for (int64_t i = steps - 1; i >= 0; --i) k[i] = std::max(k[i], k[i + 1] + 1);
+  for (int64_t i = 1; i <= steps; ++i) k[i] = std::min(k[i], k[i - 1] - 1);
+  return k;
+}
+
+class DpmSolverPlusPlus : public genfw::Sampler {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("steps", 20, "number M of solver steps = network evaluations (Lu et al.: 10-25)",
+                 genfw::at_least(1))
+        .choice("skip_type", "logSNR", {"logSNR", "time_uniform", "time_quadratic"},
+                "step placement: uniform in λ (Lu et al.'s choice for 2M), uniform in t, or uniform in √t")
+        .boolean("lower_order_final", true,
+                 "first-order last step when steps < 10 (Lu et al.'s code: stabler at few steps)")
+        .boolean("clip_sample", false, "clip x_θ to the data range [low, high] (\"thresholding\")");
+  }
+
+  DpmSolverPlusPlus(const genfw::Options& options, const genfw::BuildContext&)
+      : steps_(options.integer("steps")),
+        spacing_(options.string("skip_type")),
+        lower_order_final_(options.flag("lower_order_final")),
+        clip_(options.flag("clip_sample")) {}
+
+  torch::Tensor sample(genfw::SampleContext& context) override {
+    c10::InferenceMode inference;  // the network is only evaluated
+    genfw::GuidedEps eps_fn(context, 0.0);
+    const std::vector<double> alphas_cumprod = genfw::host_values(eps_fn.schedule().alphas_cumprod);
+    const int64_t train_steps = int64_t(alphas_cumprod.size());
+    GENFW_CHECK(steps_ < train_steps, "sampler 'dpm_solver': option 'steps' (", steps_,
+                ") must be below the model's num_train_timesteps (", train_steps, ")");
+    const std::vector<int64_t> t = solver_timesteps(spacing_, steps_, alphas_cumprod);
+    auto alpha = [&](int64_t k) { return std::sqrt(alphas_cumprod[k]); };
+    auto sigma = [&](int64_t k) { return std::sqrt(1 - alphas_cumprod[k]); };
+    auto lambda = [&](int64_t k) { return std::log(alpha(k) / sigma(k)); };
+
+    torch::Tensor x = context.x_init.defined() ? context.x_init.to(context.device, torch::kFloat32).clone()
+                                               : torch::randn(context.batch_shape(context.num_samples),
+                                                              torch::TensorOptions().device(context.device));
+    torch::Tensor previous_x0;  // x_θ at t_{i−2}
+    for (int64_t i = 1; i <= steps_; ++i) {
+      const int64_t from = t[i - 1], to = t[i];
+      // 1. Data prediction x_θ(x, t_{i−1}) from the network's ε̃.
+      torch::Tensor x0 = (x - sigma(from) * eps_fn(x, from)) / alpha(from);
+      if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
+      // 2. h_i and, from the second step on, the 2M combination D_i (Alg. 2, lines 5–6).
+      const double h = lambda(to) - lambda(from);
+      torch::Tensor d = x0;
+      const bool final_low_order = lower_order_final_ && steps_ < 10 && i == steps_;
+      if (previous_x0.defined() && !final_low_order) {
+        const double r = (lambda(from) - lambda(t[i - 2])) / h;
+        d = (1 + 0.5 / r) * x0 - (0.5 / r) * previous_x0;
+      }
+      // 3. x_{t_i} = (σ_{t_i}/σ_{t_{i−1}}) x − α_{t_i}(e^{−h} − 1) D_i (Alg. 2, lines 3 and 7).
+      x = (sigma(to) / sigma(from)) * x - alpha(to) * std::expm1(-h) * d;
+      previous_x0 = x0;
+      context.report({i - 1, steps_, double(from), x, x0});
+    }
+    return x;
+  }
+
+ private:
+  int64_t steps_;
+  std::string spacing_;
+  bool lower_order_final_, clip_;
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<DpmSolverPlusPlus>("dpm_solver", genfw::Kind::sampler,
+                              "DPM-Solver++(2M), Lu et al. 2022 Alg. 2: multistep 2nd-order data-prediction solver")
+      .require(genfw::Capability::noise_prediction);
+}

@@ -1,0 +1,118 @@
+// edm: Karras et al. 2022, "Elucidating the Design Space of Diffusion-Based
+// Generative Models", Algorithm 2: Heun's 2nd-order method on the probability-flow
+// ODE dx/dσ = (x − D(x; σ))/σ in VE coordinates (σ(t) = t, s(t) = 1), with the
+// ρ-schedule (eq. 5) and optional stochastic churn. Any model with a score serves:
+// D(x; σ) = x + σ² ∇x log p_σ(x) (Tweedie), through context.score(); a DDPM
+// ε-model answers in its VE coordinates x/√ᾱ at its nearest level (ScoreFunction).
+//
+// Symbols, named once:
+//   t_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i < N;  t_N = 0   (eq. 5)
+//   γ_i = min(S_churn/N, √2 − 1) if t_i ∈ [S_tmin, S_tmax], else 0               (Alg. 2, line 4)
+//   d = (x − D(x; t))/t = −t·∇x log p_t(x)
+// x_init, when given, is x_0 at σ_max in these VE coordinates.
+#include <genfw/sdk.hpp>
+
+#include <cmath>
+
+namespace genfw_sde {
+namespace {
+
+class Edm : public genfw::Sampler {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("steps", 18, "number N of noise levels t_0..t_{N−1} (NFE = 2N − 1; Karras et al.: 18 on CIFAR-10)",
+                 genfw::at_least(2))
+        .real("sigma_min", 0.0, "σ_min = t_{N−1}; 0 = the model's smallest noise level (Karras et al.: 0.002)",
+              genfw::at_least(0.0))
+        .real("sigma_max", 0.0, "σ_max = t_0; 0 = the model's largest noise level (Karras et al.: 80)",
+              genfw::at_least(0.0))
+        .real("rho", 7.0, "ρ of the schedule (eq. 5; 7 in the paper)", genfw::at_least(1e-3))
+        .real("S_churn", 0.0, "total stochasticity S_churn (0 = the deterministic Alg. 1 with Heun)",
+              genfw::at_least(0.0))
+        .real("S_tmin", 0.0, "churn only at t_i ≥ S_tmin", genfw::at_least(0.0))
+        .real("S_tmax", 1e6, "churn only at t_i ≤ S_tmax (default 1e6: no upper limit in practice)",
+              genfw::at_least(0.0))
+        .real("S_noise", 1.0, "std multiplier of the churn noise (Karras et al.: 1.003 on ImageNet)",
+              genfw::at_least(0.0))
+        .boolean("clip_denoised", false,
+                 "clip D(x; σ) to the data range [low, high] (not in Alg. 2; what DDIM's clip_sample does to x̂0)");
+  }
+
+  Edm(const genfw::Options& options, const genfw::BuildContext&)
+      : steps_(options.integer("steps")),
+        sigma_min_(options.real("sigma_min")),
+        sigma_max_(options.real("sigma_max")),
+        rho_(options.real("rho")),
+        churn_(options.real("S_churn")),
+        churn_min_(options.real("S_tmin")),
+        churn_max_(options.real("S_tmax")),
+        churn_noise_(options.real("S_noise")),
+        clip_(options.flag("clip_denoised")) {
+    GENFW_CHECK(sigma_min_ == 0 || sigma_max_ == 0 || sigma_min_ < sigma_max_, options.owner(),
+                ": option 'sigma_min' (", sigma_min_, ") must be below 'sigma_max' (", sigma_max_, ")");
+    GENFW_CHECK(churn_min_ <= churn_max_, options.owner(), ": option 'S_tmin' (", churn_min_,
+                ") must not exceed 'S_tmax' (", churn_max_, ")");
+  }
+
+  torch::Tensor sample(genfw::SampleContext& context) override {
+    c10::InferenceMode inference;  // the score is only evaluated
+    genfw::ScoreFunction score = context.score();
+    auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
+    const int64_t n = context.num_samples;
+    const std::vector<double> t = noise_levels(score.noise_levels());
+    // Alg. 2 line 1: x_0 ~ N(0, t_0² I).
+    torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
+                                               : t[0] * torch::randn(context.batch_shape(n), options);
+    // d = (x − D(x; σ))/σ with Tweedie's D(x; σ) = x + σ²·s(x, σ) (eq. 3).
+    auto slope = [&](const torch::Tensor& y, double sigma) {
+      torch::Tensor denoised = y + sigma * sigma * score(y, torch::full({n}, sigma, options));
+      if (clip_) denoised = denoised.clamp(context.data.low, context.data.high);
+      return (y - denoised) / sigma;
+    };
+    for (int64_t i = 0; i < steps_; ++i) {
+      // Lines 4–6: churn raises the level t_i → t̂ = t_i + γ t_i, adding fresh noise to match.
+      const bool churn = churn_ > 0 && t[i] >= churn_min_ && t[i] <= churn_max_;
+      const double gamma = churn ? std::min(churn_ / double(steps_), std::sqrt(2.0) - 1) : 0.0;
+      const double t_hat = t[i] * (1 + gamma);
+      if (gamma > 0) x = x + std::sqrt(t_hat * t_hat - t[i] * t[i]) * churn_noise_ * torch::randn_like(x);
+      // Lines 7–8: Euler step t̂ → t_{i+1}.
+      const torch::Tensor d = slope(x, t_hat);
+      torch::Tensor x_next = x + (t[i + 1] - t_hat) * d;
+      // Lines 9–11: Heun's 2nd-order correction, except for the last step to t_N = 0.
+      if (t[i + 1] != 0) x_next = x + (t[i + 1] - t_hat) * (0.5 * d + 0.5 * slope(x_next, t[i + 1]));
+      context.report({i, steps_, t[i], x_next, x - t_hat * d});  // x0_pred = D(x̂; t̂) = x̂ − t̂·d
+      x = x_next;
+    }
+    return x;
+  }
+
+ private:
+  // t_0 > … > t_{N−1}, t_N = 0 (eq. 5); unset ends from the model's own noise levels.
+  std::vector<double> noise_levels(const torch::Tensor& model_levels) const {
+    const double sigma_min = sigma_min_ > 0 ? sigma_min_ : model_levels.min().item<double>();
+    const double sigma_max = sigma_max_ > 0 ? sigma_max_ : model_levels.max().item<double>();
+    GENFW_CHECK(sigma_min < sigma_max, "sampler 'edm': sigma_min (", sigma_min, ") must be below sigma_max (",
+                sigma_max, "): set both options or neither");
+    const double lo = std::pow(sigma_min, 1 / rho_), hi = std::pow(sigma_max, 1 / rho_);
+    std::vector<double> t(steps_ + 1, 0.0);
+    for (int64_t i = 0; i < steps_; ++i) t[i] = std::pow(hi + double(i) / double(steps_ - 1) * (lo - hi), rho_);
+    return t;
+  }
+
+  int64_t steps_;
+  double sigma_min_, sigma_max_, rho_;
+  double churn_, churn_min_, churn_max_, churn_noise_;
+  bool clip_;
+};
+
+}  // namespace
+}  // namespace genfw_sde
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<genfw_sde::Edm>("edm", genfw::Kind::sampler,
+                           "Karras et al. 2022 Alg. 2: Heun 2nd order on the ρ-schedule, optional churn "
+                           "(D(x;σ) = x + σ²·score)")
+      .require(genfw::Capability::score);
+}

@@ -1,0 +1,83 @@
+// reverse_sde: the reverse-time SDE of Song et al. 2021 ("Score-Based Generative
+// Modeling through SDEs", eq. 6) integrated with the Euler–Maruyama method (App. C;
+// score_sde's EulerMaruyamaPredictor), under any of the SDK's SDEs (VE, VP,
+// sub-VP; genfw/sde.hpp). The in-tree generalisation of examples/euler_maruyama.
+//
+// Symbols, named once:
+//   f(x, t) = a(t)·x, g(t)     drift and diffusion of the forward SDE
+//   s(x, t) = ∇x log p_t(x)    the model's score under that SDE (genfw::SdeScore)
+//   reverse SDE  dx = [f − g² s] dt + g dw̄,   x(1) ~ prior,  t: 1 → ε
+//   grid        t_i = 1 − i·Δt,  Δt = (1 − ε)/N,  i = 0..N−1
+#include <genfw/sdk.hpp>
+
+#include <cmath>
+
+namespace genfw_sde {
+namespace {
+
+class ReverseSde : public genfw::Sampler {
+ public:
+  static genfw::Schema schema() {
+    return genfw::Schema()
+        .integer("steps", 500, "number N of Euler–Maruyama steps from t = 1 to t = eps", genfw::at_least(1))
+        .boolean("denoise", true, "return the last step's mean, without its noise (score_sde's noise_removal)")
+        .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
+                 genfw::at_least(0))
+        .merge(genfw::sde_schema());
+  }
+
+  ReverseSde(const genfw::Options& options, const genfw::BuildContext&)
+      : options_(options),
+        steps_(options.integer("steps")),
+        denoise_(options.flag("denoise")),
+        record_every_(options.integer("record_every")),
+        eps_(options.real("eps")) {
+    genfw::check_sde_options(options);
+  }
+
+  torch::Tensor sample(genfw::SampleContext& context) override {
+    c10::InferenceMode inference;  // the score is only evaluated
+    // 1. The SDE (the model fills unset σ/β) and its score.
+    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *context.model);
+    genfw::SdeScore score(*context.model, *sde, &context.nfe);
+    auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
+
+    // 2. x(1) from the prior, unless the caller gives a start.
+    torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
+                                               : sde->prior_sample(context.batch_shape(context.num_samples), options);
+    torch::Tensor x_mean = x;
+    const double dt = (1.0 - eps_) / double(steps_);
+    for (int64_t i = 0; i < steps_; ++i) {
+      // 3. t_i on the host: no device sync inside the loop.
+      const double t = 1.0 - double(i) * dt;
+      const double g = sde->diffusion(t);
+      torch::Tensor s = score(x, t);
+      if (record_every_ > 0 && i % record_every_ == 0) {
+        // Tweedie in SDE coordinates: E[x(0) | x(t)] = (x + s(t)²·∇log p_t)/m(t).
+        const double spread = sde->marginal_std(t);
+        context.report({i, steps_, t, x, (x + spread * spread * s) / sde->mean_coefficient(t)});
+      }
+      // 4. One Euler–Maruyama step back in time (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
+      x_mean = x - (sde->drift(x, t) - g * g * s) * dt;
+      x = x_mean + g * std::sqrt(dt) * torch::randn_like(x);
+    }
+    return denoise_ ? x_mean : x;
+  }
+
+ private:
+  genfw::Options options_;
+  int64_t steps_;
+  bool denoise_;
+  int64_t record_every_;
+  double eps_;
+};
+
+}  // namespace
+}  // namespace genfw_sde
+
+GENFW_PLUGIN(manifest) {
+  manifest
+      .add<genfw_sde::ReverseSde>("reverse_sde", genfw::Kind::sampler,
+                                  "reverse-time SDE (VE/VP/sub-VP) by Euler–Maruyama, Song et al. 2021 eq. 6")
+      .require(genfw::Capability::score);
+}
