@@ -21,7 +21,7 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	cd $(BUILD) && OMP_NUM_THREADS=2 GOMP_SPINCOUNT=1000 ctest --output-on-failure -j 1
+	cd $(BUILD) && OMP_NUM_THREADS=2 GOMP_SPINCOUNT=1000 ctest --output-on-failure -j 2
 
 # The main job: five families on Fashion-MNIST, one table (runs/benchmark_fashion/).
 run: build
