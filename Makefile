@@ -28,7 +28,9 @@ run: build
 	$(BUILD)/runner experiments/benchmark_fashion.toml
 
 # genfw against a bare LibTorch loop and Python PyTorch (bench/README.md): bench/results.md.
-bench: build
+bench: configure
+	cmake -S . -B $(BUILD) -DGENFW_BUILD_BENCH=ON
+	cmake --build $(BUILD) -j $(JOBS)
 	@dpkg -s python3-torch >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch)
 	python3 bench/run.py --build $(BUILD)
 

@@ -6,10 +6,6 @@
 
 namespace genfw {
 
-namespace {
-const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-}
-
 GaussianMixture::GaussianMixture(torch::Tensor m, torch::Tensor w, torch::Tensor s)
     : means(m.to(torch::kFloat64).cpu()), weights(w.to(torch::kFloat64).cpu()), stds(s.to(torch::kFloat64).cpu()) {
   GENFW_CHECK(means.dim() == 2 && means.size(0) >= 1, "mixture means must be a non-empty [K, D] array");
@@ -32,9 +28,9 @@ GaussianMixture GaussianMixture::from_options(const Matrix& m, const std::vector
     GENFW_CHECK(row.size() == m[0].size(), "mixture means must all have the same dimension");
     flat.insert(flat.end(), row.begin(), row.end());
   }
-  auto means = torch::tensor(flat, f64).reshape({int64_t(m.size()), int64_t(m[0].size())});
-  auto weights = w.empty() ? torch::ones({int64_t(m.size())}, f64) : torch::tensor(w, f64);
-  auto stds = s.empty() ? torch::ones({1}, f64) : torch::tensor(s, f64);
+  auto means = torch::tensor(flat, torch::kFloat64).reshape({int64_t(m.size()), int64_t(m[0].size())});
+  auto weights = w.empty() ? torch::ones({int64_t(m.size())}, torch::kFloat64) : torch::tensor(w, torch::kFloat64);
+  auto stds = s.empty() ? torch::ones({1}, torch::kFloat64) : torch::tensor(s, torch::kFloat64);
   return GaussianMixture(means, weights, stds);
 }
 
@@ -69,25 +65,25 @@ torch::Tensor GaussianMixture::score_general(const torch::Tensor& x, const torch
 
 torch::Tensor GaussianMixture::log_prob(const torch::Tensor& x) const {
   auto n = x.size(0);
-  auto ones = torch::ones({n}, f64.device(x.device()));
+  auto ones = torch::ones({n}, torch::dtype(torch::kFloat64).device(x.device()));
   auto variance = stds.to(x.device()).pow(2).unsqueeze(0).expand({n, means.size(0)});
   return torch::logsumexp(log_components(x, ones, variance), 1).to(x.dtype());
 }
 
 torch::Tensor GaussianMixture::responsibilities(const torch::Tensor& x) const {
   auto n = x.size(0);
-  auto ones = torch::ones({n}, f64.device(x.device()));
+  auto ones = torch::ones({n}, torch::dtype(torch::kFloat64).device(x.device()));
   auto variance = stds.to(x.device()).pow(2).unsqueeze(0).expand({n, means.size(0)});
   return torch::softmax(log_components(x, ones, variance), 1).to(x.dtype());
 }
 
 torch::Tensor GaussianMixture::score(const torch::Tensor& x) const {
-  auto zeros = torch::zeros({x.size(0)}, f64);
-  return score_general(x, torch::ones({x.size(0)}, f64), zeros);
+  auto zeros = torch::zeros({x.size(0)}, torch::kFloat64);
+  return score_general(x, torch::ones({x.size(0)}, torch::kFloat64), zeros);
 }
 
 torch::Tensor GaussianMixture::score_with_noise(const torch::Tensor& x, const torch::Tensor& sigma) const {
-  return score_general(x, torch::ones({x.size(0)}, f64), sigma.to(torch::kFloat64).pow(2));
+  return score_general(x, torch::ones({x.size(0)}, torch::kFloat64), sigma.to(torch::kFloat64).pow(2));
 }
 
 torch::Tensor GaussianMixture::score_vp(const torch::Tensor& x, const torch::Tensor& alpha_bar) const {
@@ -97,7 +93,7 @@ torch::Tensor GaussianMixture::score_vp(const torch::Tensor& x, const torch::Ten
 
 torch::Tensor GaussianMixture::sample(int64_t n) const {
   auto k = torch::multinomial(weights, n, /*replacement=*/true);
-  auto noise = torch::randn({n, dim()}, f64);
+  auto noise = torch::randn({n, dim()}, torch::kFloat64);
   return means.index_select(0, k) + stds.index_select(0, k).unsqueeze(1) * noise;
 }
 

@@ -7,16 +7,12 @@
 
 namespace genfw {
 
-namespace {
-const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-}
-
 torch::Tensor geometric_sigmas(double sigma_begin, double sigma_end, int64_t levels) {
   GENFW_CHECK(sigma_begin > 0 && sigma_end > 0, "noise levels must be positive, got sigma_begin=",
               sigma_begin, " sigma_end=", sigma_end);
   GENFW_CHECK(levels >= 1, "number of noise levels must be >= 1, got ", levels);
-  if (levels == 1) return torch::full({1}, sigma_begin, f64);
-  return torch::exp(torch::linspace(std::log(sigma_begin), std::log(sigma_end), levels, f64));
+  if (levels == 1) return torch::full({1}, sigma_begin, torch::kFloat64);
+  return torch::exp(torch::linspace(std::log(sigma_begin), std::log(sigma_end), levels, torch::kFloat64));
 }
 
 const std::vector<std::string>& beta_schedule_kinds() {
@@ -27,9 +23,9 @@ const std::vector<std::string>& beta_schedule_kinds() {
 torch::Tensor beta_schedule(const std::string& kind, int64_t num_steps, double beta_start,
                             double beta_end) {
   GENFW_CHECK(num_steps >= 1, "diffusion needs at least 1 step, got ", num_steps);
-  if (kind == "linear") return torch::linspace(beta_start, beta_end, num_steps, f64);
+  if (kind == "linear") return torch::linspace(beta_start, beta_end, num_steps, torch::kFloat64);
   if (kind == "scaled_linear") {
-    return torch::linspace(std::sqrt(beta_start), std::sqrt(beta_end), num_steps, f64).pow(2);
+    return torch::linspace(std::sqrt(beta_start), std::sqrt(beta_end), num_steps, torch::kFloat64).pow(2);
   }
   if (kind == "squaredcos_cap_v2") {
     // Nichol & Dhariwal 2021, eq. 17: ᾱ(t) = cos²((t/T + s)/(1 + s) · π/2), s = 0.008.
@@ -39,7 +35,7 @@ torch::Tensor beta_schedule(const std::string& kind, int64_t num_steps, double b
       double t1 = double(i) / num_steps, t2 = double(i + 1) / num_steps;
       betas[i] = std::min(1 - alpha_bar(t2) / alpha_bar(t1), 0.999);
     }
-    return torch::tensor(betas, f64);
+    return torch::tensor(betas, torch::kFloat64);
   }
   throw Error("unknown beta schedule '" + kind +
               "'; expected one of: linear, scaled_linear, squaredcos_cap_v2");
@@ -53,7 +49,7 @@ DiffusionSchedule DiffusionSchedule::from_betas(const torch::Tensor& betas_in) {
               "every beta must lie in (0, 1)");
   s.alphas = 1 - s.betas;
   s.alphas_cumprod = torch::cumprod(s.alphas, 0);
-  s.alphas_cumprod_prev = torch::cat({torch::ones({1}, f64), s.alphas_cumprod.slice(0, 0, -1)});
+  s.alphas_cumprod_prev = torch::cat({torch::ones({1}, torch::kFloat64), s.alphas_cumprod.slice(0, 0, -1)});
   s.posterior_variance = s.betas * (1 - s.alphas_cumprod_prev) / (1 - s.alphas_cumprod);
   // β̃_0 = 0; clip the log as Ho et al.'s code does (use β̃_1 at t = 0).
   s.posterior_log_variance_clipped = torch::log(torch::cat(
