@@ -11,7 +11,8 @@
 //   genfw_bench gemm [--n N] [--reps R]
 //       a float32 N×N torch::mm, for the machine's GEMM throughput.
 //
-// Common: --threads N (0 = cores, through the runner's configure_threads), --device,
+// Common: --threads N (0 = cores), --flush-denormals 0|1, --keep-freed-memory 0|1 (the
+// runner's process settings, default 1), --device,
 // --resolved FILE (write the resolved experiment TOML for the Python twin).
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 
 #include "genfw/config.hpp"
 #include "genfw/pipeline.hpp"
+#include "genfw/process.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
 #include "genfw/sampler.hpp"
@@ -39,7 +41,7 @@ namespace {
 struct Args {
   std::string mode, experiment, device = "cpu", resolved, path = "both";
   std::vector<std::string> overrides;
-  int threads = 0;
+  genfw::ProcessSettings process;  // the runner's defaults; --flush-denormals 0 / --keep-freed-memory 0 turn them off
   int64_t block = 10, reps = 5, n = 2048;
 };
 
@@ -327,7 +329,9 @@ Args parse(int argc, char** argv) {
     GENFW_CHECK(i + 1 < argc, "genfw_bench: ", key, " needs a value");
     std::string value = argv[++i];
     if (key == "--set") a.overrides.push_back(value);
-    else if (key == "--threads") a.threads = std::stoi(value);
+    else if (key == "--threads") a.process.threads = std::stoi(value);
+    else if (key == "--flush-denormals") a.process.flush_denormals = value == "1";
+    else if (key == "--keep-freed-memory") a.process.keep_freed_memory = value == "1";
     else if (key == "--device") a.device = value;
     else if (key == "--resolved") a.resolved = value;
     else if (key == "--path") a.path = value;
@@ -346,7 +350,7 @@ Args parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     Args args = parse(argc, argv);
-    int threads = genfw::configure_threads(args.threads);  // the runner's own thread set-up
+    const int threads = genfw::apply_process_settings(args.process).threads;  // the runner's own set-up
     torch::Device device = genfw::resolve_device(args.device);
     std::string result;
     if (args.mode == "gemm") {
@@ -358,7 +362,8 @@ int main(int argc, char** argv) {
       else if (args.mode == "sample") result = sample(args, registry, device);
       else throw genfw::Error("genfw_bench: unknown mode '" + args.mode + "' (train, sample, gemm)");
     }
-    std::cout << result << ", \"threads\": " << threads << ", \"device\": \"" << device.str()
+    std::cout << result << ", \"threads\": " << threads << ", \"flush_denormals\": " << args.process.flush_denormals
+              << ", \"keep_freed_memory\": " << args.process.keep_freed_memory << ", \"device\": \"" << device.str()
               << "\", \"torch\": \"" << TORCH_VERSION << "\", \"peak_rss_mib\": " << peak_rss_mib() << "}"
               << std::endl;
     return 0;

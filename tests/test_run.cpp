@@ -64,7 +64,8 @@ TEST(Run, WritesTheDocumentedRunFile) {
   auto log = genfw::RunLog::open(file, false);
   EXPECT_CONTAINS(log.read_string("/config"), "plugin = \"fixture_gaussian\"");
   EXPECT_EQ(log.read_string("/env/torch"), GENFW_TORCH_VERSION_STRING);
-  for (const char* key : {"/env/compiler", "/env/threads", "/env/device", "/env/git_commit", "/env/host"}) {
+  for (const char* key : {"/env/compiler", "/env/threads", "/env/device", "/env/git_commit", "/env/host",
+                          "/env/flush_denormals", "/env/keep_freed_memory"}) {
     EXPECT_TRUE(log.exists(key)) << key;
   }
   auto rows = losses(file);

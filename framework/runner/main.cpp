@@ -8,6 +8,7 @@
 
 #include "genfw/config.hpp"
 #include "genfw/features.hpp"
+#include "genfw/process.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
 #include "genfw/scaffold.hpp"
@@ -35,14 +36,20 @@ usage:
 struct Common {
   std::vector<std::string> plugin_paths;
   bool allow_insecure = false;
-  int threads = 0;
+  genfw::ProcessSettings process;
+  bool keep_denormals = false, release_freed_memory = false;
 };
 
 void add_common(po::options_description& options, Common& common) {
   options.add_options()
       ("plugin-path", po::value(&common.plugin_paths)->composing(), "extra folder of plugin .so files (repeatable; also GENFW_PLUGIN_PATH)")
       ("allow-insecure-plugins", po::bool_switch(&common.allow_insecure), "load plugins from folders other users can write to")
-      ("threads", po::value(&common.threads)->default_value(0), "intra-op threads (0 = all cores)");
+      ("threads", po::value(&common.process.threads)->default_value(0),
+       "intra-op threads (0 = the cores this process may use, shared among LOCAL_WORLD_SIZE workers)")
+      ("keep-denormals", po::bool_switch(&common.keep_denormals),
+       "compute with subnormal floats instead of flushing them to zero (slow on CPUs)")
+      ("release-freed-memory", po::bool_switch(&common.release_freed_memory),
+       "glibc malloc's default: return freed memory to the kernel (more page faults)");
 }
 
 genfw::Registry load_registry(const Common& common) {
@@ -257,7 +264,9 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   } else {
     request.experiment = input;
   }
-  genfw::configure_threads(common.threads);
+  common.process.flush_denormals = !common.keep_denormals;
+  common.process.keep_freed_memory = !common.release_freed_memory;
+  genfw::apply_process_settings(common.process);
   genfw::Registry registry = load_registry(common);
   if (!sample_mode && genfw::is_suite_file(input)) {
     if (!sweep.empty()) throw genfw::Error("--sweep applies to one experiment, not to the suite " + input);

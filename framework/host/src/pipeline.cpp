@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "genfw/images.hpp"
+#include "genfw/process.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
@@ -114,6 +115,8 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
   log.write_string("/env/torch", GENFW_TORCH_VERSION_STRING);
   log.write_string("/env/compiler", GENFW_COMPILER);
   log.write_string("/env/threads", std::to_string(torch::get_num_threads()));
+  log.write_string("/env/flush_denormals", process_settings().flush_denormals ? "true" : "false");
+  log.write_string("/env/keep_freed_memory", process_settings().keep_freed_memory ? "true" : "false");
   log.write_string("/env/device", device.str());
   log.write_string("/env/git_commit", git.empty() ? "unknown" : git);
   log.write_string("/env/host", host);

@@ -9,17 +9,10 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 namespace genfw {
 
 namespace fs = std::filesystem;
-
-int configure_threads(int requested) {
-  int threads = requested > 0 ? requested : int(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);  // LibTorch's default here is 1
-  return threads;
-}
 
 torch::Device resolve_device(const std::string& setting) {
   if (setting == "cpu") return torch::kCPU;

@@ -32,8 +32,6 @@ enum class TableFormat { markdown, csv };
 GENFW_API void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force,
                                 std::ostream& out);
 
-/// Threads for intra-op parallelism: `requested`, else the machine's cores.
-GENFW_API int configure_threads(int requested);
 GENFW_API torch::Device resolve_device(const std::string& setting);
 
 }  // namespace genfw
