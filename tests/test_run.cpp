@@ -106,7 +106,7 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   // compare shows the training the second run's weights came from.
   std::ostringstream table;
   genfw::write_comparison(files, genfw::TableFormat::csv, false, table);
-  EXPECT_CONTAINS(table.str(), "fx-num_samples30,fixture_gaussian,fixture_mean,fixture_nll,fixture_prior,2,12,");
+  EXPECT_CONTAINS(table.str(), "fx-num_samples30,fixture_gaussian,fixture_mean,fixture_nll,fixture_prior,completed,2,12,");
 
   // `runner sample RUN.h5 --sweep ...` (it crashed on an empty list's front()).
   genfw::RunRequest resample;
@@ -213,9 +213,9 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   std::ostringstream table;
   genfw::write_comparison({a, b}, genfw::TableFormat::markdown, false, table);
   std::string text = table.str();
-  EXPECT_CONTAINS(text, "| experiment | dataset | model | objective | sampler | parameters | train steps |");
+  EXPECT_CONTAINS(text, "| experiment | dataset | model | objective | sampler | status | parameters | train steps |");
   EXPECT_CONTAINS(text, "mean_error |");
-  EXPECT_CONTAINS(text, "| fx | fixture_gaussian | fixture_mean | fixture_nll | fixture_prior | 2 | 10 |");
+  EXPECT_CONTAINS(text, "| fx | fixture_gaussian | fixture_mean | fixture_nll | fixture_prior | completed | 2 | 10 |");
   EXPECT_CONTAINS(text, "| fy |");
   std::ostringstream csv;
   genfw::write_comparison({a, b}, genfw::TableFormat::csv, false, csv);

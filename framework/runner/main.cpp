@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "genfw/config.hpp"
+#include "genfw/durable.hpp"
 #include "genfw/features.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
@@ -200,17 +201,18 @@ int cmd_describe(int argc, char** argv) {
 int cmd_compare(int argc, char** argv) {
   std::vector<std::string> files;
   std::string format = "markdown";
-  bool force = false;
+  bool force = false, all = false;
   po::options_description options("runner compare options");
   options.add_options()("runs", po::value(&files)->multitoken()->required(), "run files (.h5)")
       ("format", po::value(&format)->default_value("markdown"), "markdown or csv")
-      ("force", po::bool_switch(&force), "put values of different provenance in one column anyway");
+      ("force", po::bool_switch(&force), "put values of different provenance in one column anyway")
+      ("all", po::bool_switch(&all), "also show runs that did not complete (running, interrupted, failed)");
   po::positional_options_description positional;
   positional.add("runs", -1);
-  if (!parse(argc, argv, options, positional, "usage: runner compare RUN.h5... [--format markdown|csv] [--force]")) return 0;
+  if (!parse(argc, argv, options, positional, "usage: runner compare RUN.h5... [--format markdown|csv] [--force] [--all]")) return 0;
   if (format != "markdown" && format != "csv") throw genfw::Error("--format must be markdown or csv, got '" + format + "'");
   genfw::write_comparison(files, format == "csv" ? genfw::TableFormat::csv : genfw::TableFormat::markdown, force,
-                          std::cout);
+                          std::cout, all);
   return 0;
 }
 
@@ -267,6 +269,7 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   common.process.flush_denormals = !common.keep_denormals;
   common.process.keep_freed_memory = !common.release_freed_memory;
   genfw::apply_process_settings(common.process);
+  genfw::install_stop_handlers();  // SIGINT/SIGTERM: stop at a safe point, mark the run interrupted
   genfw::Registry registry = load_registry(common);
   if (!sample_mode && genfw::is_suite_file(input)) {
     if (!sweep.empty()) throw genfw::Error("--sweep applies to one experiment, not to the suite " + input);
@@ -311,6 +314,9 @@ int main(int argc, char** argv) {
     if (first == "sample") return cmd_run(argc - 1, argv + 1, true);
     if (first == "new") return cmd_new(argc - 1, argv + 1);
     return cmd_run(argc, argv, false);
+  } catch (const genfw::Interrupted& e) {
+    std::cerr << "runner: " << e.what() << "\n";
+    return 128 + e.signal_number();
   } catch (const po::error& e) {
     std::cerr << "runner: " << e.what() << " (see runner --help)\n";
     return 2;

@@ -236,10 +236,20 @@ std::vector<std::string> estimator_notes(const std::vector<RunRow>& rows, const 
 
 }  // namespace
 
-void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force, std::ostream& out) {
-  GENFW_CHECK(!run_files.empty(), "compare needs at least one run file");
+void write_comparison(const std::vector<std::string>& all_run_files, TableFormat format, bool force,
+                      std::ostream& out, bool include_unfinished) {
+  GENFW_CHECK(!all_run_files.empty(), "compare needs at least one run file");
   std::vector<RunRow> rows;
-  for (const auto& file : run_files) rows.push_back(read_row_isolated(file));
+  std::vector<std::string> run_files, left_out;
+  for (const auto& file : all_run_files) {
+    RunRow row = read_row_isolated(file);
+    if (!include_unfinished && row.cells["status"] != "completed") {
+      left_out.push_back(file + " (" + (row.cells["status"].empty() ? "no status" : row.cells["status"]) + ")");
+      continue;
+    }
+    rows.push_back(std::move(row));
+    run_files.push_back(file);
+  }
   std::set<std::string> metric_names;
   for (const auto& row : rows) {
     for (const auto& [key, _] : row.cells) {
@@ -270,8 +280,8 @@ void write_comparison(const std::vector<std::string>& run_files, TableFormat for
       }
     }
   }
-  std::vector<std::string> columns{"experiment", "dataset", "model", "objective", "sampler", "parameters",
-                                   "train steps", "train s", "NFE", "samples/s"};
+  std::vector<std::string> columns{"experiment", "dataset", "model", "objective", "sampler", "status",
+                                   "parameters", "train steps", "train s", "NFE", "samples/s"};
   for (const auto& metric : metric_names) {
     // Markdown shows "value ± spread" in one cell; CSV keeps the spread's own column.
     if (format == TableFormat::markdown && !spread_of(metric, metric_names).empty()) continue;
@@ -293,7 +303,7 @@ void write_comparison(const std::vector<std::string>& run_files, TableFormat for
     out << "|";
     for (const auto& c : columns) out << " " << header(c) << " |";
     out << "\n|";
-    for (size_t i = 0; i < columns.size(); ++i) out << (i < 6 ? " --- |" : " ---: |");
+    for (size_t i = 0; i < columns.size(); ++i) out << (i < 7 ? " --- |" : " ---: |");
     out << "\n";
     for (const auto& row : rows) {
       out << "|";
@@ -306,6 +316,10 @@ void write_comparison(const std::vector<std::string>& run_files, TableFormat for
   }
   for (const auto& note : estimator_notes(rows, metric_names)) out << "\n" << note << "\n";
   for (const auto& note : notes) out << "\nwarning (--force): " << note << "\n";
+  if (!left_out.empty()) {
+    out << "\nleft out, not completed (runner compare --all shows them):\n";
+    for (const auto& file : left_out) out << "  " << file << "\n";
+  }
 }
 
 }  // namespace genfw

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
+#include "genfw/durable.hpp"
 #include "genfw/images.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
@@ -124,20 +126,22 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
   log.write_string("/env/started", now_iso());
 }
 
+/// Records how a run ended; a run file that cannot be written any more (a full
+/// disk) keeps its last flushed state, and the caller's error says why.
+void mark_status(RunLog& log, const std::string& status) {
+  try {
+    log.set_attribute("/", "status", status);
+    log.flush();
+  } catch (const std::exception&) {
+  }
+}
 
 }  // namespace
-
-std::string checkpoint_of_run(const std::string& run_file) {
-  RunLog run = RunLog::open(run_file, false);
-  std::string checkpoint = run.attribute("/", "checkpoint");
-  GENFW_CHECK(!checkpoint.empty(), run_file, " has no checkpoint (was it trained with [log] checkpoint = true?)");
-  return (fs::absolute(run_file).parent_path() / checkpoint).string();
-}
 
 Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : request_(request), registry_(registry) {
   if (!request.parent_run.empty()) {
     // The parent's training is done: sample its weights, don't retrain.
-    parent_checkpoint_ = checkpoint_of_run(request.parent_run);
+    parent_checkpoint_ = RecordedCheckpoint::of_run(request.parent_run);
     std::string parent_config = RunLog::open(request.parent_run, false).read_string("/config");
     if (!request.sampler.empty()) parent_config = with_sampler(parent_config, request.parent_run, request.sampler);
     config_ = load_experiment_text(parent_config, request.parent_run, request.overrides, registry);
@@ -178,7 +182,7 @@ Components& Pipeline::components() {
   }
   c->model = build<Model>(registry_, config_.model, c->context);
   c->model->to(device_);
-  if (!parent_checkpoint_.empty()) load_weights_for_sampling(*c->model, parent_checkpoint_);
+  if (parent_checkpoint_) load_weights_for_sampling(*c->model, *parent_checkpoint_);
   if (config_.objective) c->objective = build<Objective>(registry_, *config_.objective, c->context);
   if (config_.sampler) c->sampler = build<Sampler>(registry_, *config_.sampler, c->context);
   for (const auto& metric : config_.metrics) {
@@ -227,7 +231,7 @@ void Pipeline::build_classifier(Components& c) {
   GENFW_CHECK(as<NoisyClassifier>(*c.classifier) != nullptr, config_.path, ": [guidance] ", run_file,
               " trained model '", trained.model.plugin, "', which offers no 'classifier'");
   c.classifier->to(device_);
-  load_weights_for_sampling(*c.classifier, checkpoint_of_run(run_file));
+  load_weights_for_sampling(*c.classifier, RecordedCheckpoint::of_run(run_file));
   c.classifier->eval();
 }
 
@@ -259,16 +263,17 @@ SampleOutcome Pipeline::sample() {
     context.classifier = c.classifier.object.get();
     if (out.labels.defined()) context.labels = out.labels.slice(0, done, done + context.num_samples).to(device_);
     if (x_init.defined()) context.x_init = x_init.slice(0, done, done + context.num_samples).to(device_);
-    if (done == 0) {
-      context.on_step = [&](const StepRecord& record) {
+    context.on_step = [&, first_batch = done == 0](const StepRecord& record) {
+      stop_here_if_requested("while sampling");
+      if (first_batch) {
         int64_t keep = std::min<int64_t>(16, record.x.size(0));
         trajectory_x.push_back(record.x.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
         if (record.x0_pred.defined()) {
           trajectory_x0.push_back(record.x0_pred.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
         }
         trajectory_levels.push_back(record.noise_level);
-      };
-    }
+      }
+    };
     torch::Tensor x = call_plugin(*c.sampler.info, "sample()", [&] { return draw(*c.sampler, context); });
     parts.push_back(x.detach().to(torch::kCPU, torch::kFloat32));
     nfe_total += context.nfe;
@@ -307,6 +312,7 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
   context.features = features_.get();
   const auto start = Clock::now();
   for (const auto& metric : c.metrics) {
+    stop_here_if_requested("before metric '" + metric.info->name + "'");
     // No grad guard here: the feature extractor may train its classifier on first use.
     MetricOutcome outcome;
     outcome.info = metric.info;
@@ -344,9 +350,68 @@ std::string Pipeline::run() {
     config_.guidance->set("run", fs::absolute(prepare_guidance_run(out_dir)).string());
     config_.guidance->set("experiment", std::string());
   }
-  Components& c = components();
-
+  components();  // built before the run file exists: a component that cannot be built leaves none behind
+  // A kill during a checkpoint write leaves its temporary file; it is genfw's own, and stale.
+  fs::remove(temporary_of(checkpoint));
   RunLog log = request_.resume ? RunLog::open(run_file, true) : RunLog::create(run_file);
+  if (request_.resume) check_resumable(log);  // a refused resume leaves the run file as it was
+  try {
+    return run_stages(log, out_dir);
+  } catch (const Interrupted& e) {
+    mark_status(log, std::string("interrupted: ") + e.what());
+    throw Interrupted(std::string(e.what()) + "; " + run_file + " is marked interrupted" +
+                          (request_.experiment.empty() ? std::string()
+                                                       : "; continue with: runner " + request_.experiment +
+                                                             " --resume --out " + out_dir),
+                      e.signal_number());
+  } catch (const std::exception& e) {
+    mark_status(log, std::string("failed: ") + e.what());
+    throw;
+  }
+}
+
+void Pipeline::check_resumable(const RunLog& log) const {
+  const ExperimentConfig stored = load_experiment_text(log.read_string("/config"), log.path(), {}, registry_);
+  std::vector<std::string> changed;
+  auto compare = [&](const std::string& table, const Options& before, const Options& now) {
+    std::set<std::string> keys;
+    for (const auto& [key, _] : before.values()) keys.insert(key);
+    for (const auto& [key, _] : now.values()) keys.insert(key);
+    for (const auto& key : keys) {
+      auto shown = [&](const Options& options) {
+        return options.has(key) ? format_value(options.values().at(key)) : std::string("(absent)");
+      };
+      if (shown(before) != shown(now)) changed.push_back(table + " " + key + " was " + shown(before) + ", now " + shown(now));
+    }
+  };
+  if (stored.model.plugin != config_.model.plugin) {
+    changed.push_back("[model] plugin was \"" + stored.model.plugin + "\", now \"" + config_.model.plugin + "\"");
+  } else {
+    compare("[model]", stored.model.options, config_.model.options);
+  }
+  // What the optimizer state in the checkpoint is made of (the learning rate may change).
+  auto optimizer_state = [](const ExperimentConfig& config) {
+    Options state;
+    if (!config.train) return state;
+    for (const char* key : {"optimizer", "betas", "momentum", "weight_decay"}) state.set(key, config.train->values().at(key));
+    state.set("ema", config.train->real("ema_decay") > 0);
+    for (const auto& [group, options] : config.group_optimizers) {
+      for (const char* key : {"optimizer", "betas", "momentum", "weight_decay"}) {
+        state.set("groups." + group + "." + key, options.values().at(key));
+      }
+    }
+    return state;
+  };
+  compare("[train]", optimizer_state(stored), optimizer_state(config_));
+  if (changed.empty()) return;
+  std::string list;
+  for (const auto& line : changed) list += "\n  " + line;
+  throw Error("cannot resume " + log.path() + ": the checkpoint holds another model or optimizer than requested:" +
+              list + "\nrestore these settings, or start a new run (without --resume, or another --out)");
+}
+
+std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
+  Components& c = components();
   log.write_string("/config", config_.resolved_toml());
   write_environment(log, device_, config_.seed);
   log.set_attribute("/", "experiment", config_.name);
@@ -361,11 +426,15 @@ std::string Pipeline::run() {
   log.flush();
 
   trained_steps_ = 0;
+  const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
   if (config_.train && config_.train->integer("steps") > 0) {
     trained_steps_ = train(log, checkpoint, request_.resume).steps;
-  } else if (!parent_checkpoint_.empty()) {
-    log.set_attribute("/", "checkpoint", fs::relative(parent_checkpoint_, out_dir).string());
+  } else if (parent_checkpoint_) {
+    log.set_attribute("/", "checkpoint", fs::relative(parent_checkpoint_->path, out_dir).string());
+    log.set_attribute("/", "checkpoint_sha256", parent_checkpoint_->sha256);
+    log.set_attribute("/", "checkpoint_sha256_next", parent_checkpoint_->sha256_next);
   }
+  log.truncate_metrics(trained_steps_);  // an earlier attempt of this run may have written them
   // Metrics go to the run file as soon as each is known (evaluate() writes through log_).
   struct LogWhileEvaluating {
     RunLog*& slot;
@@ -375,7 +444,7 @@ std::string Pipeline::run() {
     evaluate(SampleOutcome{});
     log.set_attribute("/", "status", "completed");
     log.flush();
-    return run_file;
+    return log.path();
   }
   SampleOutcome drawn = sample();
   log.write_tensor("/samples", drawn.samples);
@@ -398,7 +467,7 @@ std::string Pipeline::run() {
   evaluate(drawn);
   log.set_attribute("/", "status", "completed");
   log.flush();
-  return run_file;
+  return log.path();
 }
 
 }  // namespace genfw

@@ -34,8 +34,10 @@ std::string default_run_folder(const std::string& name, bool resume) {
     GENFW_CHECK(!newest.empty(), "--resume: no earlier run of '", name, "' under runs/ (pass --out DIR)");
     return newest.string();
   }
+  // Reserved by creating it: of two runners starting together, one gets -2.
+  fs::create_directories(base.parent_path());
   fs::path candidate = base;
-  for (int k = 2; fs::exists(candidate); ++k) candidate = base.string() + "-" + std::to_string(k);
+  for (int k = 2; !fs::create_directory(candidate); ++k) candidate = base.string() + "-" + std::to_string(k);
   return candidate.string();
 }
 

@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
+#include "genfw/durable.hpp"
 #include "genfw/registry.hpp"
+#include "genfw/sha256.hpp"
 
 namespace genfw {
 
@@ -207,10 +210,9 @@ void Trainer::flush_pending() {
       for (size_t i = 0; i < rows.size(); ++i) {
         if (guard && !std::isfinite(data[i])) {
           log_.append_series(prefix + name, out);  // everything before the bad step stays
+          log_.flush();
           std::string message = detail::concat("training stopped at step ", rows[i].step, ": loss '", name,
                                                "' is ", data[i], " (objective '", objective_info_.name, "')");
-          log_.set_attribute("/", "status", "failed: " + message);
-          log_.flush();
           throw Error(message + (fs::exists(checkpoint_path_) ? "; the last good checkpoint is " + checkpoint_path_
                                                                : "; no checkpoint was written before it") +
                       " and the run file " + log_.path() + " holds the losses up to it");
@@ -245,18 +247,27 @@ void Trainer::save_checkpoint() {
   archive.write("step", torch::tensor(step_));
   archive.write("train_seconds", torch::tensor(elapsed(), torch::kFloat64));
   archive.write("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
-  std::string temporary = checkpoint_path_ + ".tmp";
-  archive.save_to(temporary);
-  fs::rename(temporary, checkpoint_path_);  // atomic: a kill leaves the old or the new checkpoint
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string digest = sha256_hex(bytes.str());
+  // Two phases, so the run file names the checkpoint on disk whenever a kill comes:
+  // the new digest is flushed as "next" before the rename, "current" after it.
+  log_.set_attribute("/", "checkpoint_sha256_next", digest);
+  log_.flush();
+  write_file_durably(checkpoint_path_, bytes.str());
   log_.set_attribute("/", "checkpoint", fs::path(checkpoint_path_).filename().string());
   log_.set_attribute("/", "checkpoint_step", std::to_string(step_));
+  log_.set_attribute("/", "checkpoint_sha256", digest);
 }
 
 void Trainer::load_checkpoint() {
   GENFW_CHECK(fs::exists(checkpoint_path_), "cannot resume: no checkpoint at ", checkpoint_path_);
+  RecordedCheckpoint recorded{checkpoint_path_, log_.path(), log_.attribute("/", "checkpoint_sha256"),
+                              log_.attribute("/", "checkpoint_sha256_next")};
+  std::istringstream bytes(recorded.read_verified());
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(checkpoint_path_);
+    archive.load_from(bytes);
   } catch (const std::exception& e) {
     throw Error("cannot resume: checkpoint " + checkpoint_path_ + " is unreadable: " + e.what());
   }
@@ -333,6 +344,7 @@ TrainOutcome Trainer::run(bool resume) {
     call_plugin(objective_info_, "train_step()", [&] { objective_.train_step(model_, batch, *this); });
     if (ema_) ema_->update();
     ++step_;
+    if (stop_requested()) stop_at_safe_point();
     bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || step_ == total_steps_);
     if (step_ % log_every_ == 0 || step_ == total_steps_ || checkpoint_due) {
       flush_pending();  // NaN guard runs here, before any checkpoint can hold bad weights
@@ -351,23 +363,57 @@ TrainOutcome Trainer::run(bool resume) {
   return {step_, elapsed()};
 }
 
+void Trainer::stop_at_safe_point() {
+  flush_pending();
+  if (checkpoints_) {
+    save_checkpoint();
+    log_.flush();
+  }
+  print_progress(true);
+  stop_here_if_requested(detail::concat("at training step ", step_, "/", total_steps_,
+                                        checkpoints_ ? " (checkpoint saved)" : " ([log] checkpoint = false: nothing to resume from)"));
+}
+
 void Trainer::use_ema_weights() {
   if (ema_) ema_->copy_to(model_);
 }
 
-void load_weights_for_sampling(torch::nn::Module& model, const std::string& checkpoint_path) {
-  GENFW_CHECK(fs::exists(checkpoint_path), "checkpoint ", checkpoint_path, " does not exist");
-  torch::serialize::InputArchive archive;
-  archive.load_from(checkpoint_path);
-  torch::serialize::InputArchive model_archive;
-  archive.read("model", model_archive);
-  model.load(model_archive);
-  auto parameters = model.parameters();
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < parameters.size(); ++i) {
-    torch::Tensor shadow;
-    if (!archive.try_read("ema." + std::to_string(i), shadow)) break;
-    parameters[i].copy_(shadow);
+RecordedCheckpoint RecordedCheckpoint::of_run(const std::string& run_file) {
+  RunLog run = RunLog::open(run_file, false);
+  std::string name = run.attribute("/", "checkpoint");
+  GENFW_CHECK(!name.empty(), run_file, " has no checkpoint (was it trained with [log] checkpoint = true?)");
+  return {(fs::absolute(run_file).parent_path() / name).string(), run_file, run.attribute("/", "checkpoint_sha256"),
+          run.attribute("/", "checkpoint_sha256_next")};
+}
+
+std::string RecordedCheckpoint::read_verified() const {
+  GENFW_CHECK(fs::exists(path), "checkpoint ", path, " (of ", run_file, ") does not exist");
+  std::string bytes = read_whole_file(path);
+  if (sha256.empty() && sha256_next.empty()) return bytes;  // written before digests were recorded
+  const std::string actual = sha256_hex(bytes);
+  GENFW_CHECK(actual == sha256 || actual == sha256_next, "checkpoint ", path, " is damaged or was changed after ",
+              run_file, " recorded it: its SHA-256 is ", actual, ", the run file recorded ", sha256,
+              "; it will not be loaded");
+  return bytes;
+}
+
+void load_weights_for_sampling(torch::nn::Module& model, const RecordedCheckpoint& checkpoint) {
+  std::istringstream bytes(checkpoint.read_verified());
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(bytes);
+    torch::serialize::InputArchive model_archive;
+    archive.read("model", model_archive);
+    model.load(model_archive);
+    auto parameters = model.parameters();
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      torch::Tensor shadow;
+      if (!archive.try_read("ema." + std::to_string(i), shadow)) break;
+      parameters[i].copy_(shadow);
+    }
+  } catch (const std::exception& e) {
+    throw Error("checkpoint " + checkpoint.path + " cannot be loaded into the model: " + e.what());
   }
 }
 

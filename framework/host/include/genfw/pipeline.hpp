@@ -4,6 +4,7 @@
 /// evaluate → log. The runner, suites, sweeps, `runner sample`, the bench and
 /// the tests all go through it; nothing re-implements a step of it.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,21 +97,22 @@ class GENFW_API Pipeline {
 
  private:
   void build_classifier(Components& c);
+  /// run()'s stages once the run file exists; their failures are marked in it by run().
+  std::string run_stages(RunLog& log, const std::string& out_dir);
+  /// --resume: refuses a run whose model or optimizer settings changed.
+  void check_resumable(const RunLog& log) const;
   std::string prepare_guidance_run(const std::string& out_dir);
 
   RunRequest request_;
   const Registry& registry_;
   ExperimentConfig config_;
   torch::Device device_ = torch::kCPU;
-  std::string parent_checkpoint_;    // `runner sample`: the parent's weights
+  std::optional<RecordedCheckpoint> parent_checkpoint_;  // `runner sample`: the parent's weights
   std::string guidance_run_;         // the run file of the guidance classifier, once known
   std::unique_ptr<Components> components_;
   std::unique_ptr<FeatureService> features_;
   RunLog* log_ = nullptr;            // the run file while run() writes one
   int64_t trained_steps_ = 0;        // the step the metrics are logged at
 };
-
-/// Absolute path of the checkpoint a run file names (its root attribute "checkpoint").
-GENFW_API std::string checkpoint_of_run(const std::string& run_file);
 
 }  // namespace genfw

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "genfw/durable.hpp"
 #include "genfw/error.hpp"
 #include "genfw/plugin.hpp"
 
@@ -66,6 +67,8 @@ template <typename Call>
 auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> decltype(call()) {
   try {
     return call();
+  } catch (const Interrupted&) {
+    throw;  // a requested stop, not the plugin's failure
   } catch (const std::exception& e) {
     throw Error(detail::concat(kind_name(info.kind), " '", info.name, "' (", info.library,
                                ") failed in ", what, ": ", e.what()));

@@ -17,7 +17,8 @@ GENFW_API std::string run_experiment(const RunRequest& request, const Registry& 
 GENFW_API std::vector<std::string> run_with_sweep(const RunRequest& request, const Registry& registry,
                                                   const std::vector<std::string>& sweep);
 
-/// runs/<name>, or runs/<name>-2, -3... when taken; with `resume`, the newest existing one.
+/// runs/<name>, or runs/<name>-2, -3... when taken, created here so that no
+/// other runner takes it; with `resume`, the newest existing one.
 GENFW_API std::string default_run_folder(const std::string& name, bool resume);
 
 /// Runs every experiment of a suite file (see SuiteConfig) into one folder, then
@@ -29,8 +30,10 @@ GENFW_API std::vector<std::string> run_suite(const RunRequest& request, const st
 
 enum class TableFormat { markdown, csv };
 /// One row per run file; refuses metric columns mixing provenances unless `force`.
+/// Runs whose status is not "completed" (running, interrupted, failed) are
+/// left out, with a note naming them, unless `include_unfinished`.
 GENFW_API void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force,
-                                std::ostream& out);
+                                std::ostream& out, bool include_unfinished = false);
 
 GENFW_API torch::Device resolve_device(const std::string& setting);
 

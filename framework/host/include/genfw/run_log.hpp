@@ -36,7 +36,7 @@ struct MetricRow {
 
 class GENFW_API RunLog {
  public:
-  /// Creates (truncates) a run file.
+  /// Creates a run file; refuses to overwrite an existing file.
   static RunLog create(const std::string& path);
   /// Opens an existing run file for appending (resume) or reading.
   static RunLog open(const std::string& path, bool writable);
@@ -59,6 +59,8 @@ class GENFW_API RunLog {
   std::vector<ScalarRow> read_series(const std::string& dataset_path) const;
   /// Drops rows with step >= `step` from every series under `group_path` (resume).
   void truncate_series(const std::string& group_path, int64_t step);
+  /// Drops /metrics rows with step >= `step` (a resumed run computes them again).
+  void truncate_metrics(int64_t step);
 
   void append_metric(const std::string& name, const MetricRow& row, const std::string& metric,
                      const std::map<std::string, std::string>& provenance);
@@ -71,9 +73,11 @@ class GENFW_API RunLog {
   std::vector<std::string> children(const std::string& group_path) const;
   void flush();
 
+  struct Impl;  ///< the HDF5 file (opaque)
+
  private:
-  struct Impl;
   RunLog(std::unique_ptr<Impl> impl, std::string path);
+  void truncate_rows(const std::string& group_path, size_t step_column, int64_t step);
   std::unique_ptr<Impl> impl_;
   std::string path_;
 };

@@ -16,8 +16,21 @@
 
 namespace genfw {
 
-/// Loads the model weights of a checkpoint (EMA weights when it has them).
-GENFW_API void load_weights_for_sampling(torch::nn::Module& model, const std::string& checkpoint_path);
+/// A run's checkpoint as its run file records it: the path and the SHA-256
+/// digests of the current checkpoint and of the one being renamed into place
+/// ("checkpoint_sha256", "checkpoint_sha256_next"), either of which the file
+/// on disk may match after a kill between the rename and the next flush.
+struct GENFW_API RecordedCheckpoint {
+  std::string path, run_file, sha256, sha256_next;
+  /// The checkpoint of the run file at `run_file` (error when it has none).
+  static RecordedCheckpoint of_run(const std::string& run_file);
+  /// The checkpoint's bytes after checking them against the digests (none
+  /// recorded: accepted as is); genfw::Error naming both files on a mismatch.
+  std::string read_verified() const;
+};
+
+/// Loads the model weights of a verified checkpoint (EMA weights when it has them).
+GENFW_API void load_weights_for_sampling(torch::nn::Module& model, const RecordedCheckpoint& checkpoint);
 
 /// Dataset indices of training step `step`: consecutive slices of per-epoch
 /// permutations seeded by (seed, epoch), so any step's batch is known without
@@ -78,6 +91,8 @@ class GENFW_API Trainer : public TrainContext {
   void flush_pending();
   void save_checkpoint();
   void load_checkpoint();
+  /// On SIGINT/SIGTERM: flush, checkpoint, throw genfw::Interrupted.
+  void stop_at_safe_point();
   void print_progress(bool final);
   double elapsed() const;
 

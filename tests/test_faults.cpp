@@ -1,0 +1,284 @@
+// Faults a run must survive without crashing, losing results or showing an
+// unfinished run as a result: full disks, SIGINT/SIGTERM, damaged checkpoints,
+// resumes that would mix configurations, two runners racing for one name.
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "genfw/durable.hpp"
+#include "genfw/run.hpp"
+#include "genfw/run_log.hpp"
+#include "genfw/sha256.hpp"
+#include "support.hpp"
+
+using namespace test_support;
+
+namespace {
+
+std::string fixture_experiment(int64_t steps, int64_t num_samples = 50) {
+  return R"(name = "fx"
+seed = 7
+[data]
+plugin = "fixture_gaussian"
+size = 100
+[model]
+plugin = "fixture_mean"
+[objective]
+plugin = "fixture_nll"
+[train]
+batch_size = 16
+lr = 0.05
+log_every = 3
+checkpoint_every = 10
+steps = )" + std::to_string(steps) + R"(
+[sampler]
+plugin = "fixture_prior"
+num_samples = )" + std::to_string(num_samples) + R"(
+batch_size = 20
+[[metrics]]
+plugin = "fixture_mean_error"
+[log]
+progress = "off"
+)";
+}
+
+std::string run_in(const TempDir& dir, const std::string& name, const std::string& text, bool resume = false,
+                   const std::vector<std::string>& sets = {}) {
+  genfw::RunRequest request;
+  request.experiment = dir.file(name + ".toml", text);
+  request.out_dir = dir / name;
+  request.resume = resume;
+  request.overrides = sets;
+  return genfw::run_experiment(request, fixtures());
+}
+
+/// Starts the runner on `experiment` in a child process; `limit_bytes` > 0 caps
+/// the size of any file it writes (RLIMIT_FSIZE: writes beyond fail as on a full disk).
+pid_t start_runner(const std::string& experiment, const std::string& out, const std::string& stderr_file,
+                   rlim_t limit_bytes = 0) {
+  pid_t child = ::fork();
+  if (child != 0) return child;
+  if (limit_bytes > 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG instead of killing the process
+    rlimit limit{limit_bytes, limit_bytes};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  FILE* err = std::freopen(stderr_file.c_str(), "w", stderr);
+  (void)err;
+  std::string runner = std::string(GENFW_TEST_BINARY_DIR) + "/runner";
+  std::string plugins = fixture_dir("good");
+  ::execl(runner.c_str(), runner.c_str(), experiment.c_str(), "--out", out.c_str(), "--plugin-path", plugins.c_str(),
+          "--threads", "1", (char*)nullptr);
+  ::_exit(127);
+}
+
+std::string file_text(const std::string& path) { return genfw::read_whole_file(path); }
+
+bool any_temporary_file(const std::string& folder) {
+  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+    if (entry.path().extension() == ".tmp") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST(Sha256, KnownAnswersOfFips180) {
+  EXPECT_EQ(genfw::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(genfw::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(genfw::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  genfw::Sha256 million;
+  const std::string chunk(1000, 'a');
+  for (int i = 0; i < 1000; ++i) million.update(chunk);  // crosses block boundaries unaligned
+  EXPECT_EQ(million.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(DurableFile, AFullDiskLeavesTheOldFileAndNoTemporary) {
+  TempDir dir;
+  const std::string path = dir / "checkpoint.pt";
+  genfw::write_file_durably(path, "old contents");
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{4096, 4096};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    try {
+      genfw::write_file_durably(path, std::string(100000, 'x'));
+    } catch (const genfw::Error& e) {
+      const std::string message = e.what();
+      ::_exit(message.find("cannot write " + path + ": File too large") != std::string::npos ? 0 : 2);
+    }
+    ::_exit(1);  // no error: wrong
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the failed write was not reported; 2: the message did not name the file";
+  EXPECT_EQ(file_text(path), "old contents");
+  EXPECT_FALSE(fs::exists(genfw::temporary_of(path)));
+}
+
+TEST(DiskFull, TheRunnerSaysWhichFileItCannotWriteKeepsTheRunFileAndExitsCleanly) {
+  TempDir dir;
+  // 200 000 samples of 2 floats (1.6 MB) do not fit on a 1 MB file system: the /samples write fails.
+  const std::string experiment = dir.file("big.toml", fixture_experiment(20, 200000));
+  const std::string disk = dir / "disk", out = disk + "/big";
+  fs::create_directories(disk);
+  // The small file system exists only in the child's own mount namespace, so the
+  // child reports what it finds there into `dir`, which the parent can see.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=1m") != 0) {
+      ::_exit(77);
+    }
+    pid_t runner = start_runner(experiment, out, dir / "stderr.txt");
+    int status = 0;
+    ::waitpid(runner, &status, 0);
+    std::ofstream(dir / "status.txt") << (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                                            : "signal " + std::to_string(WTERMSIG(status)));
+    std::ofstream(dir / "temporary.txt") << (any_temporary_file(out) ? "left" : "none");
+    std::error_code ignored;
+    fs::copy_file(out + "/fx.h5", dir / "fx.h5", ignored);
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) GTEST_SKIP() << "no permission to mount a small tmpfs here";
+  const std::string errors = file_text(dir / "stderr.txt");
+  EXPECT_EQ(file_text(dir / "status.txt"), "exit 1") << errors;
+  EXPECT_CONTAINS(errors, "cannot write " + out + "/fx.h5: No space left on device");
+  EXPECT_EQ(file_text(dir / "temporary.txt"), "none");
+  auto log = genfw::RunLog::open(dir / "fx.h5", false);  // everything flushed before the failure stays readable
+  EXPECT_EQ(log.read_series("/train/loss/model").size(), 20u);
+  EXPECT_EQ(log.attribute("/", "checkpoint_step"), "20");
+  EXPECT_NE(log.attribute("/", "status"), "completed");
+}
+
+TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
+  TempDir dir;
+  const std::string experiment = dir.file("long.toml", fixture_experiment(100000000));
+  const std::string out = dir / "long";
+  pid_t child = start_runner(experiment, out, dir / "stderr.txt");
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(child, SIGTERM);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  const std::string errors = file_text(dir / "stderr.txt");
+  ASSERT_TRUE(WIFEXITED(status)) << errors;
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << errors;
+  EXPECT_CONTAINS(errors, "interrupted by SIGTERM at training step");
+  EXPECT_CONTAINS(errors, "--resume --out " + out);
+  int64_t stopped_at = 0;
+  {
+    auto log = genfw::RunLog::open(out + "/fx.h5", false);
+    EXPECT_CONTAINS(log.attribute("/", "status"), "interrupted: interrupted by SIGTERM");
+    stopped_at = std::stoll(log.attribute("/", "checkpoint_step"));
+    auto rows = log.read_series("/train/loss/model");
+    ASSERT_EQ(int64_t(rows.size()), stopped_at);  // the checkpoint is taken at the step the losses end
+  }
+  // Finish it: a few more steps than it had (the step count may change on resume, the optimizer not).
+  genfw::RunRequest resume;
+  resume.experiment = experiment;
+  resume.out_dir = out;
+  resume.resume = true;
+  resume.overrides = {"train.steps=" + std::to_string(stopped_at + 5)};
+  genfw::run_experiment(resume, fixtures());
+  auto log = genfw::RunLog::open(out + "/fx.h5", false);
+  EXPECT_EQ(log.attribute("/", "status"), "completed");
+  auto rows = log.read_series("/train/loss/model");
+  ASSERT_EQ(int64_t(rows.size()), stopped_at + 5);
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].step, int64_t(i));
+}
+
+TEST(Status, AnExceptionWhileSamplingMarksTheRunFailedWithTheReason) {
+  TempDir dir;
+  std::string message = error_of([&] {
+    run_in(dir, "a", fixture_experiment(5), false, {"sampler.throw_message=\"sampler exploded\""});
+  });
+  EXPECT_CONTAINS(message, "sampler exploded");
+  auto log = genfw::RunLog::open(dir / "a/fx.h5", false);
+  EXPECT_CONTAINS(log.attribute("/", "status"), "failed: ");
+  EXPECT_CONTAINS(log.attribute("/", "status"), "sampler exploded");
+}
+
+TEST(Checkpoints, AFlippedBitIsRefusedNamingTheFileWhenSamplingAndResuming) {
+  TempDir dir;
+  const std::string run_file = run_in(dir, "a", fixture_experiment(10));
+  const std::string checkpoint = dir / "a/checkpoint.pt";
+  std::string bytes = file_text(checkpoint);
+  bytes[bytes.size() / 2] ^= 0x10;
+  std::ofstream(checkpoint, std::ios::binary | std::ios::trunc) << bytes;
+
+  genfw::RunRequest sample;
+  sample.parent_run = run_file;
+  sample.out_dir = dir / "sampled";
+  std::string message = error_of([&] { genfw::run_experiment(sample, fixtures()); });
+  EXPECT_CONTAINS(message, "checkpoint " + checkpoint + " is damaged or was changed");
+  EXPECT_CONTAINS(message, "SHA-256");
+
+  message = error_of([&] { run_in(dir, "a", fixture_experiment(20), true); });
+  EXPECT_CONTAINS(message, checkpoint);
+  EXPECT_CONTAINS(message, "SHA-256");
+}
+
+TEST(Checkpoints, ResumeRefusesAnotherModelOrOptimizerNamingTheKeys) {
+  TempDir dir;
+  run_in(dir, "a", fixture_experiment(10));
+  std::string message = error_of([&] { run_in(dir, "a", fixture_experiment(20), true, {"model.init=1.5"}); });
+  EXPECT_CONTAINS(message, "[model] init was 0.0, now 1.5");
+  message = error_of([&] { run_in(dir, "a", fixture_experiment(20), true, {"train.optimizer=\"sgd\""}); });
+  EXPECT_CONTAINS(message, "[train] optimizer was \"adam\", now \"sgd\"");
+  // A refused resume changes nothing.
+  EXPECT_EQ(genfw::RunLog::open(dir / "a/fx.h5", false).attribute("/", "status"), "completed");
+  // The learning rate may change.
+  run_in(dir, "a", fixture_experiment(20), true, {"train.lr=0.01"});
+}
+
+TEST(Resume, MetricsOfTheFinalStepAreNotDuplicated) {
+  TempDir dir;
+  const std::string run_file = run_in(dir, "a", fixture_experiment(10));
+  run_in(dir, "a", fixture_experiment(10), true);
+  auto log = genfw::RunLog::open(run_file, false);
+  for (const auto& name : log.children("/metrics")) EXPECT_EQ(log.read_metric(name).size(), 1u) << name;
+}
+
+TEST(RunFolders, TwoRunnersOfOneExperimentGetTwoFolders) {
+  TempDir dir;
+  const auto previous = fs::current_path();
+  fs::current_path(dir.path);
+  const std::string first = genfw::default_run_folder("exp", false);
+  const std::string second = genfw::default_run_folder("exp", false);
+  fs::current_path(previous);
+  EXPECT_EQ(first, "runs/exp");
+  EXPECT_EQ(second, "runs/exp-2");
+  EXPECT_TRUE(fs::is_directory(dir / "runs/exp-2"));
+}
+
+TEST(Compare, UnfinishedRunsAreLeftOutUnlessAskedForAndShowTheirStatus) {
+  TempDir dir;
+  const std::string done = run_in(dir, "a", fixture_experiment(5));
+  const std::string failed = run_in(dir, "b", fixture_experiment(5));
+  genfw::RunLog::open(failed, true).set_attribute("/", "status", "failed: something");
+  std::ostringstream table;
+  genfw::write_comparison({done, failed}, genfw::TableFormat::markdown, false, table);
+  EXPECT_CONTAINS(table.str(), "| status |");
+  EXPECT_CONTAINS(table.str(), "| completed |");
+  EXPECT_CONTAINS(table.str(), "left out, not completed");
+  EXPECT_CONTAINS(table.str(), failed + " (failed: something)");
+  std::ostringstream all;
+  genfw::write_comparison({done, failed}, genfw::TableFormat::markdown, false, all, true);
+  EXPECT_CONTAINS(all.str(), "| failed: something |");
+}
