@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "genfw/distributed.hpp"
 #include "genfw/images.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
@@ -149,7 +150,7 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : reques
   }
   if (!request.device.empty()) config_.device = request.device;
   check_composition(config_, registry);
-  device_ = resolve_device(config_.device);
+  device_ = device_of_rank(resolve_device(config_.device));
 }
 
 Pipeline::~Pipeline() = default;
@@ -215,6 +216,8 @@ std::string Pipeline::prepare_guidance_run(const std::string& out_dir) {
   classifier.resume = fs::exists(existing);
   std::cerr << "guidance: training the classifier of " << classifier.experiment << "\n";
   guidance_run_ = Pipeline(classifier, registry_).run();
+  // Data-parallel: the classifier trained on every rank, rank 0 alone wrote its run file.
+  if (DataParallel* group = data_parallel()) guidance_run_ = group->share_from_rank0("guidance_run", guidance_run_);
   return guidance_run_;
 }
 
@@ -331,12 +334,13 @@ std::string Pipeline::run() {
     return "";
   }
   torch::manual_seed(config_.seed);
-  const std::string out_dir =
+  std::string out_dir =
       request_.out_dir.empty() ? default_run_folder(config_.name, request_.resume) : request_.out_dir;
-  fs::create_directories(out_dir);
+  if (DataParallel* group = data_parallel()) out_dir = group->share_from_rank0("run_folder", out_dir);
+  if (is_rank0()) fs::create_directories(out_dir);  // the other ranks write nothing there
   const std::string run_file = (fs::path(out_dir) / (config_.name + ".h5")).string();
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
-  GENFW_CHECK(request_.resume || !fs::exists(run_file), run_file,
+  GENFW_CHECK(!is_rank0() || request_.resume || !fs::exists(run_file), run_file,
               " already exists; pass --resume to continue it or another --out");
   if (config_.guidance) {
     // The stored config names the trained classifier itself, so `runner sample`
@@ -346,9 +350,10 @@ std::string Pipeline::run() {
   }
   Components& c = components();
 
-  RunLog log = request_.resume ? RunLog::open(run_file, true) : RunLog::create(run_file);
+  RunLog log = open_run_log_of_rank(run_file, request_.resume);
   log.write_string("/config", config_.resolved_toml());
   write_environment(log, device_, config_.seed);
+  write_distributed_environment(log, device_);
   log.set_attribute("/", "experiment", config_.name);
   log.set_attribute("/", "dataset", config_.data.plugin);
   log.set_attribute("/", "model", config_.model.plugin);
@@ -366,6 +371,7 @@ std::string Pipeline::run() {
   } else if (!parent_checkpoint_.empty()) {
     log.set_attribute("/", "checkpoint", fs::relative(parent_checkpoint_, out_dir).string());
   }
+  if (!is_rank0()) return "";  // data-parallel: rank 0 alone samples, evaluates and writes
   // Metrics go to the run file as soon as each is known (evaluate() writes through log_).
   struct LogWhileEvaluating {
     RunLog*& slot;

@@ -16,6 +16,8 @@
 
 namespace genfw {
 
+class DataParallel;
+
 /// Loads the model weights of a checkpoint (EMA weights when it has them).
 GENFW_API void load_weights_for_sampling(torch::nn::Module& model, const std::string& checkpoint_path);
 
@@ -80,6 +82,9 @@ class GENFW_API Trainer : public TrainContext {
   void load_checkpoint();
   void print_progress(bool final);
   double elapsed() const;
+  // Data-parallel (distributed.hpp): one model replica per rank.
+  void join_replicas();
+  std::vector<torch::Tensor> replicated_state();
 
   Model& model_;
   Objective& objective_;
@@ -107,6 +112,7 @@ class GENFW_API Trainer : public TrainContext {
   std::chrono::steady_clock::time_point start_;
   int64_t start_step_ = 0;
   bool progress_bar_ = false, progress_off_ = false;
+  DataParallel* parallel_ = nullptr;  // the process's group; null in one process
 };
 
 }  // namespace genfw
