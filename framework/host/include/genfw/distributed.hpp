@@ -19,7 +19,7 @@ namespace genfw {
 class RunLog;
 
 /// Where this process sits in the job, as its launcher describes it.
-struct LaunchEnvironment {
+struct GENFW_API LaunchEnvironment {
   int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
   std::string master_addr;   ///< the TCPStore's host (rank 0's machine)
   int master_port = 0;
