@@ -23,7 +23,7 @@ const char* kUsage = R"(runner: train, sample, evaluate and compare generative m
 
 usage:
   runner EXPERIMENT.toml [options]     run an experiment (train if [train], sample, metrics)
-  runner EXPERIMENT.toml --nproc N      train data-parallel on N local processes (c10d gloo; also under
+  runner EXPERIMENT.toml --nproc N     train data-parallel on N local processes (c10d gloo; also under
                                        torchrun or SLURM; collectives time out after --dist-timeout,
                                        default 300 s)
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
