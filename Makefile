@@ -2,7 +2,7 @@
 # Both install the Debian packages they need first (as root) via `make deps`.
 BUILD ?= build
 JOBS ?= $(shell nproc)
-PACKAGES = cmake ninja-build g++ libtorch-dev libboost-dev libboost-program-options-dev libhdf5-dev \
+PACKAGES = cmake ninja-build g++ libtorch-dev libboost-dev libboost-program-options-dev libhdf5-dev libgloo-dev \
   hdf5-tools libtomlplusplus-dev libgtest-dev zlib1g-dev libpng-dev libopenblas0-pthread dataset-fashion-mnist
 
 .PHONY: deps configure build test run bench install clean

@@ -8,6 +8,7 @@
 
 #include "genfw/config.hpp"
 #include "genfw/durable.hpp"
+#include "genfw/distributed.hpp"
 #include "genfw/features.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
@@ -23,6 +24,9 @@ const char* kUsage = R"(runner: train, sample, evaluate and compare generative m
 
 usage:
   runner EXPERIMENT.toml [options]     run an experiment (train if [train], sample, metrics)
+  runner EXPERIMENT.toml --nproc N     train data-parallel on N local processes (c10d gloo; also under
+                                       torchrun or SLURM; collectives time out after --dist-timeout,
+                                       default 300 s)
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
   runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler
   runner compare RUN.h5...             one table across runs
@@ -156,7 +160,10 @@ int cmd_describe(int argc, char** argv) {
   // The framework's own tables.
   const std::map<std::string, std::pair<std::string, const genfw::Schema*>> framework_tables{
       {"train", {"[train] (framework): the training loop; [train.groups.NAME] overrides optimizer, lr, betas, "
-                 "momentum, weight_decay per parameter group", &genfw::train_schema()}},
+                 "momentum, weight_decay per parameter group. Data-parallel (--nproc, torchrun, SLURM): batch_size "
+                 "is the global batch; each of the WORLD_SIZE ranks takes batch_size/WORLD_SIZE of it (it must "
+                 "divide evenly) and the gradients are averaged, so the run matches one process",
+                 &genfw::train_schema()}},
       {"log", {"[log] (framework): outputs of a run", &genfw::log_schema()}},
       {"sampler-common", {"[sampler] keys every sampler has (framework)", &genfw::sampling_schema()}},
       {"features", {"[features] (framework): the one feature extractor of a run's sample metrics (FID, KID, IS, "
@@ -231,11 +238,24 @@ int cmd_new(int argc, char** argv) {
   return 0;
 }
 
+// The command line each `--nproc` worker runs: this one without --nproc.
+std::vector<std::string> without_nproc(int argc, char** argv) {
+  std::vector<std::string> arguments;
+  for (int i = 0; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "--nproc") ++i;
+    else if (argument.rfind("--nproc=", 0) != 0) arguments.push_back(argument);
+  }
+  return arguments;
+}
+
 int cmd_run(int argc, char** argv, bool sample_mode) {
   Common common;
   genfw::RunRequest request;
   std::string sampler, profile;
   std::vector<std::string> sweep;
+  int nproc = 1;
+  genfw::DistributedSettings distributed;
   po::options_description options(sample_mode ? "runner sample options" : "runner options");
   options.add_options()
       ("input", po::value<std::string>()->required(), sample_mode ? "trained run file (.h5)" : "experiment file (.toml)")
@@ -248,7 +268,13 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   } else {
     options.add_options()("resume", po::bool_switch(&request.resume), "continue the last run of this experiment from its checkpoint")
         ("print-config", po::bool_switch(&request.print_config), "print the resolved config and exit")
-        ("profile", po::value(&profile), "a suite's profile (default cpu; e.g. full = the papers' sizes)");
+        ("profile", po::value(&profile), "a suite's profile (default cpu; e.g. full = the papers' sizes)")
+        ("nproc", po::value(&nproc)->default_value(1),
+         "train data-parallel on N local processes (each gets RANK, WORLD_SIZE, ...; see README)")
+        ("dist-backend", po::value(&distributed.backend)->default_value("gloo"),
+         "data-parallel backend: gloo (CPU) | nccl (CUDA builds of LibTorch only)")
+        ("dist-timeout", po::value(&distributed.timeout_seconds)->default_value(300),
+         "data-parallel: seconds a rendezvous or collective may wait for the other ranks before failing");
   }
   add_common(options, common);
   po::positional_options_description positional;
@@ -266,11 +292,13 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   } else {
     request.experiment = input;
   }
+  if (nproc > 1) return genfw::run_local_workers(nproc, without_nproc(argc, argv));
   common.process.flush_denormals = !common.keep_denormals;
   common.process.keep_freed_memory = !common.release_freed_memory;
   genfw::apply_process_settings(common.process);
   genfw::install_stop_handlers();  // SIGINT/SIGTERM: stop at a safe point, mark the run interrupted
   genfw::Registry registry = load_registry(common);
+  genfw::DataParallelScope data_parallel(distributed);  // joins the job when WORLD_SIZE > 1
   if (!sample_mode && genfw::is_suite_file(input)) {
     if (!sweep.empty()) throw genfw::Error("--sweep applies to one experiment, not to the suite " + input);
     genfw::run_suite(request, profile, registry, std::cout);

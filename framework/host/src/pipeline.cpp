@@ -8,6 +8,7 @@
 #include <set>
 
 #include "genfw/durable.hpp"
+#include "genfw/distributed.hpp"
 #include "genfw/images.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
@@ -153,7 +154,7 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : reques
   }
   if (!request.device.empty()) config_.device = request.device;
   check_composition(config_, registry);
-  device_ = resolve_device(config_.device);
+  device_ = device_of_rank(resolve_device(config_.device));
 }
 
 Pipeline::~Pipeline() = default;
@@ -219,6 +220,8 @@ std::string Pipeline::prepare_guidance_run(const std::string& out_dir) {
   classifier.resume = fs::exists(existing);
   std::cerr << "guidance: training the classifier of " << classifier.experiment << "\n";
   guidance_run_ = Pipeline(classifier, registry_).run();
+  // Data-parallel: the classifier trained on every rank, rank 0 alone wrote its run file.
+  if (DataParallel* group = data_parallel()) guidance_run_ = group->share_from_rank0("guidance_run", guidance_run_);
   return guidance_run_;
 }
 
@@ -337,12 +340,14 @@ std::string Pipeline::run() {
     return "";
   }
   torch::manual_seed(config_.seed);
-  const std::string out_dir =
-      request_.out_dir.empty() ? default_run_folder(config_.name, request_.resume) : request_.out_dir;
-  fs::create_directories(out_dir);
+  // Rank 0 alone reserves a run folder (default_run_folder creates it); the others get its name.
+  std::string out_dir = request_.out_dir.empty() && is_rank0() ? default_run_folder(config_.name, request_.resume)
+                                                                : request_.out_dir;
+  if (DataParallel* group = data_parallel()) out_dir = group->share_from_rank0("run_folder", out_dir);
+  if (is_rank0()) fs::create_directories(out_dir);  // the other ranks write nothing there
   const std::string run_file = (fs::path(out_dir) / (config_.name + ".h5")).string();
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
-  GENFW_CHECK(request_.resume || !fs::exists(run_file), run_file,
+  GENFW_CHECK(!is_rank0() || request_.resume || !fs::exists(run_file), run_file,
               " already exists; pass --resume to continue it or another --out");
   if (config_.guidance) {
     // The stored config names the trained classifier itself, so `runner sample`
@@ -352,9 +357,10 @@ std::string Pipeline::run() {
   }
   components();  // built before the run file exists: a component that cannot be built leaves none behind
   // A kill during a checkpoint write leaves its temporary file; it is genfw's own, and stale.
-  fs::remove(temporary_of(checkpoint));
-  RunLog log = request_.resume ? RunLog::open(run_file, true) : RunLog::create(run_file);
-  if (request_.resume) check_resumable(log);  // a refused resume leaves the run file as it was
+  if (is_rank0()) fs::remove(temporary_of(checkpoint));
+  RunLog log = open_run_log_of_rank(run_file, request_.resume);
+  // A refused resume leaves the run file as it was (ranks above 0 log to memory only).
+  if (request_.resume && is_rank0()) check_resumable(log);
   try {
     return run_stages(log, out_dir);
   } catch (const Interrupted& e) {
@@ -414,6 +420,7 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
   Components& c = components();
   log.write_string("/config", config_.resolved_toml());
   write_environment(log, device_, config_.seed);
+  write_distributed_environment(log, device_);
   log.set_attribute("/", "experiment", config_.name);
   log.set_attribute("/", "dataset", config_.data.plugin);
   log.set_attribute("/", "model", config_.model.plugin);
@@ -435,6 +442,7 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
     log.set_attribute("/", "checkpoint_sha256_next", parent_checkpoint_->sha256_next);
   }
   log.truncate_metrics(trained_steps_);  // an earlier attempt of this run may have written them
+  if (!is_rank0()) return "";  // data-parallel: rank 0 alone samples, evaluates and writes
   // Metrics go to the run file as soon as each is known (evaluate() writes through log_).
   struct LogWhileEvaluating {
     RunLog*& slot;

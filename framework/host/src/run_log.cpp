@@ -111,6 +111,17 @@ RunLog RunLog::create(const std::string& path) {
   });
 }
 
+RunLog RunLog::create_in_memory(const std::string& name) {
+  H5::Exception::dontPrint();
+  return hdf5(nullptr, name, "cannot create in memory", [&] {
+    H5::FileAccPropList access;
+    access.setCore(1 << 20, /*backing_store=*/false);
+    auto impl = std::make_unique<Impl>();
+    impl->file = H5::H5File(name, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
+    return RunLog(std::move(impl), name);
+  });
+}
+
 RunLog RunLog::open(const std::string& path, bool writable) {
   H5::Exception::dontPrint();
   return hdf5(nullptr, path, "cannot open (missing or not an HDF5 run file)", [&] {

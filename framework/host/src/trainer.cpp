@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "genfw/durable.hpp"
+#include "genfw/distributed.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/sha256.hpp"
 
@@ -169,7 +170,9 @@ Trainer::Trainer(TrainParts parts, TrainSettings settings, torch::Device device,
                 "] names no parameter group of model '", parts_.model_info.name, "'", unknown_name_hint(name, names));
   }
   if (settings_.ema_decay > 0) ema_ = std::make_unique<Ema>(model_, settings_.ema_decay);
-  progress_off_ = settings_.progress == "off";
+  parallel_ = data_parallel();
+  if (parallel_) check_global_batch(batch_size_, parallel_->world_size());
+  progress_off_ = settings_.progress == "off" || !is_rank0();
   progress_bar_ = settings_.progress == "bar" || (settings_.progress == "auto" && ::isatty(STDERR_FILENO));
 }
 
@@ -186,6 +189,7 @@ void Trainer::update(const std::string& group, const torch::Tensor& loss) {
   Group& g = *it->second;
   g.optimizer->zero_grad();
   loss.backward();
+  if (parallel_) parallel_->average_gradients(g.parameters);  // before clipping: clip the global gradient
   if (grad_clip_ > 0) clip_grad_norm(g.parameters, grad_clip_);
   double scale = warmup_steps_ > 0 ? std::min(1.0, double(step_ + 1) / double(warmup_steps_)) : 1.0;
   set_lr(*g.optimizer, g.lr * scale);
@@ -204,7 +208,9 @@ void Trainer::flush_pending() {
       std::vector<torch::Tensor> values;
       for (const auto& r : rows) values.push_back(r.value);
       // One stack (promoting mixed dtypes), one conversion: the one host sync per flush.
-      auto host = torch::stack(values).to(torch::kFloat64).cpu().contiguous();
+      auto stacked = torch::stack(values).to(torch::kFloat64);
+      if (parallel_) stacked = parallel_->mean_over_ranks(stacked);  // every rank logs and guards the same values
+      auto host = stacked.cpu().contiguous();
       auto* data = host.data_ptr<double>();
       std::vector<ScalarRow> out;
       for (size_t i = 0; i < rows.size(); ++i) {
@@ -331,14 +337,15 @@ TrainOutcome Trainer::run(bool resume) {
     log_.truncate_series("/train/loss", step_);
     log_.truncate_series("/train/record", step_);
   }
+  if (parallel_) join_replicas();
   start_step_ = step_;
   model_.train();
   const int64_t dataset_size = parts_.data.size();
   auto last_print = std::chrono::steady_clock::now();
   while (step_ < total_steps_) {
-    Batch batch = call_plugin(parts_.data_info, "get() of a training batch", [&] {
-      return parts_.data.get(batch_indices(step_, batch_size_, dataset_size, settings_.seed));
-    });
+    torch::Tensor indices = batch_indices(step_, batch_size_, dataset_size, settings_.seed);
+    if (parallel_) indices = rank_shard(indices, parallel_->rank(), parallel_->world_size());
+    Batch batch = call_plugin(parts_.data_info, "get() of a training batch", [&] { return parts_.data.get(indices); });
     batch.x = batch.x.to(device_);
     if (batch.y.defined()) batch.y = batch.y.to(device_);
     call_plugin(objective_info_, "train_step()", [&] { objective_.train_step(model_, batch, *this); });
@@ -349,7 +356,8 @@ TrainOutcome Trainer::run(bool resume) {
     if (step_ % log_every_ == 0 || step_ == total_steps_ || checkpoint_due) {
       flush_pending();  // NaN guard runs here, before any checkpoint can hold bad weights
       if (checkpoint_due) {
-        save_checkpoint();
+        if (parallel_) parallel_->check_replicas_agree(replicated_state(), detail::concat("parameters at step ", step_));
+        if (is_rank0()) save_checkpoint();
         log_.flush();  // flush_pending() flushed everything before the checkpoint's attributes
       }
       auto now = std::chrono::steady_clock::now();
@@ -365,13 +373,33 @@ TrainOutcome Trainer::run(bool resume) {
 
 void Trainer::stop_at_safe_point() {
   flush_pending();
-  if (checkpoints_) {
+  if (checkpoints_ && is_rank0()) {
     save_checkpoint();
     log_.flush();
   }
   print_progress(true);
   stop_here_if_requested(detail::concat("at training step ", step_, "/", total_steps_,
                                         checkpoints_ ? " (checkpoint saved)" : " ([log] checkpoint = false: nothing to resume from)"));
+}
+
+std::vector<torch::Tensor> Trainer::replicated_state() {
+  std::vector<torch::Tensor> state = model_.parameters();
+  if (ema_) state.insert(state.end(), ema_->shadow().begin(), ema_->shadow().end());
+  return state;
+}
+
+// Every rank starts from rank 0's weights, buffers and EMA (a checkpoint holds only
+// global state, so any world size resumes it). Ranks above 0 then draw their own
+// noise: a stream seeded by (seed, rank, first step), rank 0 keeps the checkpoint's.
+void Trainer::join_replicas() {
+  std::vector<torch::Tensor> state = replicated_state();
+  for (const auto& buffer : model_.buffers()) state.push_back(buffer);
+  parallel_->broadcast_from_rank0(state);
+  if (parallel_->rank() == 0) return;
+  const uint64_t stream = settings_.seed * 1000003ULL + uint64_t(parallel_->rank()) * 7919ULL + uint64_t(step_);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_current_seed(stream);
 }
 
 void Trainer::use_ema_weights() {

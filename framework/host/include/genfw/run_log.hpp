@@ -40,6 +40,9 @@ class GENFW_API RunLog {
   static RunLog create(const std::string& path);
   /// Opens an existing run file for appending (resume) or reading.
   static RunLog open(const std::string& path, bool writable);
+  /// A run file held in memory only (HDF5 core driver, no backing store): the
+  /// data-parallel ranks other than 0 log into one and write nothing to disk.
+  static RunLog create_in_memory(const std::string& name);
   RunLog(RunLog&&) noexcept;
   RunLog& operator=(RunLog&&) noexcept;
   ~RunLog();

@@ -16,6 +16,8 @@
 
 namespace genfw {
 
+class DataParallel;
+
 /// A run's checkpoint as its run file records it: the path and the SHA-256
 /// digests of the current checkpoint and of the one being renamed into place
 /// ("checkpoint_sha256", "checkpoint_sha256_next"), either of which the file
@@ -95,6 +97,9 @@ class GENFW_API Trainer : public TrainContext {
   void stop_at_safe_point();
   void print_progress(bool final);
   double elapsed() const;
+  // Data-parallel (distributed.hpp): one model replica per rank.
+  void join_replicas();
+  std::vector<torch::Tensor> replicated_state();
 
   Model& model_;
   Objective& objective_;
@@ -122,6 +127,7 @@ class GENFW_API Trainer : public TrainContext {
   std::chrono::steady_clock::time_point start_;
   int64_t start_step_ = 0;
   bool progress_bar_ = false, progress_off_ = false;
+  DataParallel* parallel_ = nullptr;  // the process's group; null in one process
 };
 
 }  // namespace genfw

@@ -1,0 +1,112 @@
+#pragma once
+/// Data-parallel training on c10d, LibTorch's own distributed engine (README.md,
+/// "Data-parallel training"): the launch variables of torchrun or SLURM, a
+/// TCPStore rendezvous (rank 0 serves it) and a ProcessGroupGloo (CPU) or
+/// ProcessGroupNCCL (CUDA builds of LibTorch only). With a world size of 1
+/// nothing here is created and training runs exactly as in one process.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "genfw/export.hpp"
+
+namespace genfw {
+
+class RunLog;
+
+/// Where this process sits in the job, as its launcher describes it.
+struct GENFW_API LaunchEnvironment {
+  int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
+  std::string master_addr;   ///< the TCPStore's host (rank 0's machine)
+  int master_port = 0;
+  std::string launcher = "none";  ///< "torchrun" (RANK, WORLD_SIZE, ...), "slurm" (SLURM_PROCID, ...) or "none"
+
+  /// torchrun's RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT
+  /// first, else SLURM's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID/SLURM_NTASKS_PER_NODE
+  /// (MASTER_ADDR defaults to the first host of SLURM_JOB_NODELIST when it is a
+  /// plain name, MASTER_PORT to 29500 + the job id modulo 1000); else one process.
+  static LaunchEnvironment from_environment();
+};
+
+struct DistributedSettings {
+  std::string backend = "gloo";   ///< gloo | nccl (nccl only with a CUDA build of LibTorch)
+  double timeout_seconds = 300;   ///< rendezvous and every collective; then the rank fails naming itself
+};
+
+/// Throws unless `batch_size` (the global batch) splits evenly over `world_size` ranks.
+GENFW_API void check_global_batch(int64_t batch_size, int world_size);
+/// This rank's slice of a global batch: `batch_size / world_size` consecutive
+/// indices, so the ranks' slices, concatenated in rank order, are the batch.
+GENFW_API torch::Tensor rank_shard(const torch::Tensor& global_indices, int rank, int world_size);
+
+/// One process group and what training needs of it. Every call is a collective:
+/// every rank must make the same calls in the same order.
+class GENFW_API DataParallel {
+ public:
+  DataParallel(const LaunchEnvironment& launch, const DistributedSettings& settings);
+  ~DataParallel();
+
+  int rank() const { return launch_.rank; }
+  int world_size() const { return launch_.world_size; }
+  const LaunchEnvironment& launch() const { return launch_; }
+  const DistributedSettings& settings() const { return settings_; }
+
+  /// Averages the gradients over ranks, flattened into buckets of at most
+  /// `bucket_bytes` (one all-reduce per bucket, all in flight together).
+  /// Parameters without a gradient are skipped (the same on every rank).
+  void average_gradients(const std::vector<torch::Tensor>& parameters);
+  /// Overwrites `tensors` on every rank with rank 0's values.
+  void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors);
+  /// The element-wise mean over ranks of a tensor of the same shape on every rank.
+  torch::Tensor mean_over_ranks(const torch::Tensor& values);
+  /// Throws naming every rank whose `tensors` differ from rank 0's (a 64-bit
+  /// content digest of each rank's values, all-gathered).
+  void check_replicas_agree(const std::vector<torch::Tensor>& tensors, const std::string& what);
+  /// Rank 0's `value` on every rank (through the store), e.g. the run folder.
+  std::string share_from_rank0(const std::string& key, const std::string& value);
+  /// Each rank's `value`, in rank order, on every rank (through the store).
+  std::vector<std::string> gather_strings(const std::string& key, const std::string& value);
+
+  int64_t bucket_bytes = 25 << 20;  ///< as torch's DistributedDataParallel
+
+ private:
+  struct Impl;
+  void wait(const std::string& collective, std::function<void()> body);
+  LaunchEnvironment launch_;
+  DistributedSettings settings_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The process's data-parallel group, or nullptr with a world size of 1.
+GENFW_API DataParallel* data_parallel();
+/// Rank 0, or a process that is not data-parallel, writes the run folder; the others write nothing there.
+GENFW_API bool is_rank0();
+/// `device` for this rank: cuda:LOCAL_RANK for CUDA when data-parallel, else unchanged.
+GENFW_API torch::Device device_of_rank(torch::Device device);
+/// A run file for this rank: `path` itself on rank 0 (created, or opened for
+/// resume), an in-memory HDF5 file that never touches the disk on the others.
+GENFW_API RunLog open_run_log_of_rank(const std::string& path, bool resume);
+/// /env/world_size, /env/backend, /env/launcher and /env/devices (each rank's, comma-separated).
+GENFW_API void write_distributed_environment(RunLog& log, torch::Device device);
+
+/// Joins the job the environment describes (a collective with a world size
+/// above 1) for the lifetime of this object; the runner holds one per run.
+class GENFW_API DataParallelScope {
+ public:
+  explicit DataParallelScope(const DistributedSettings& settings);
+  ~DataParallelScope();
+  DataParallelScope(const DataParallelScope&) = delete;
+  DataParallelScope& operator=(const DataParallelScope&) = delete;
+};
+
+/// `runner --nproc N`: runs `arguments` (argv[0] is ignored; /proc/self/exe
+/// runs) as N local worker processes with RANK, WORLD_SIZE, LOCAL_RANK,
+/// LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free MASTER_PORT; when one
+/// fails, stops the others and reports which rank failed first. Returns the exit status.
+GENFW_API int run_local_workers(int nproc, const std::vector<std::string>& arguments);
+
+}  // namespace genfw

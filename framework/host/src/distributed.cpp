@@ -1,0 +1,436 @@
+// Data-parallel training on c10d: launch variables, rendezvous, process group,
+// the collectives the trainer needs, and `runner --nproc`'s local launcher.
+#include "genfw/distributed.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL  // defined by LibTorch's CMake target when it was built with NCCL (CUDA)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "genfw/digest.hpp"
+#include "genfw/version.hpp"
+#include "genfw/error.hpp"
+#include "genfw/run_log.hpp"
+
+namespace genfw {
+
+// ---- launch variables -------------------------------------------------------
+
+namespace {
+
+std::optional<std::string> environment(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+int integer_variable(const char* name, int fallback) {
+  auto text = environment(name);
+  if (!text) return fallback;
+  char* end = nullptr;
+  long value = std::strtol(text->c_str(), &end, 10);
+  // SLURM writes per-node counts as "2(x3)": the leading number is this node's.
+  GENFW_CHECK(end != text->c_str() && (*end == '\0' || *end == '('), "environment variable ", name, "='", *text,
+              "' is not an integer");
+  return int(value);
+}
+
+// The first host of a SLURM node list: "gpu[03-04,07]" → "gpu03", "a,b" → "a".
+std::string first_slurm_host(const std::string& nodes) {
+  const auto bracket = nodes.find('[');
+  if (bracket == std::string::npos) return nodes.substr(0, nodes.find(','));
+  const auto first_end = nodes.find_first_of("-,]", bracket + 1);
+  return nodes.substr(0, bracket) + nodes.substr(bracket + 1, first_end - bracket - 1);
+}
+
+}  // namespace
+
+LaunchEnvironment LaunchEnvironment::from_environment() {
+  LaunchEnvironment launch;
+  if (environment("RANK") || environment("WORLD_SIZE")) {
+    GENFW_CHECK(environment("RANK") && environment("WORLD_SIZE"),
+                "data-parallel launch: RANK and WORLD_SIZE must be set together (torchrun sets both)");
+    launch.launcher = "torchrun";
+    launch.rank = integer_variable("RANK", 0);
+    launch.world_size = integer_variable("WORLD_SIZE", 1);
+    launch.local_rank = integer_variable("LOCAL_RANK", launch.rank);
+    launch.local_world_size = integer_variable("LOCAL_WORLD_SIZE", launch.world_size);
+  } else if (environment("SLURM_PROCID") && environment("SLURM_NTASKS")) {
+    launch.launcher = "slurm";
+    launch.rank = integer_variable("SLURM_PROCID", 0);
+    launch.world_size = integer_variable("SLURM_NTASKS", 1);
+    launch.local_rank = integer_variable("SLURM_LOCALID", 0);
+    launch.local_world_size = integer_variable("SLURM_NTASKS_PER_NODE", integer_variable("SLURM_TASKS_PER_NODE", 1));
+  }
+  launch.master_addr = environment("MASTER_ADDR").value_or("");
+  launch.master_port = integer_variable("MASTER_PORT", 0);
+  if (launch.launcher == "slurm") {
+    if (launch.master_addr.empty() && environment("SLURM_JOB_NODELIST")) {
+      launch.master_addr = first_slurm_host(*environment("SLURM_JOB_NODELIST"));
+    }
+    if (launch.master_port == 0) launch.master_port = 29500 + integer_variable("SLURM_JOB_ID", 0) % 1000;
+  }
+  GENFW_CHECK(launch.world_size >= 1 && launch.rank >= 0 && launch.rank < launch.world_size,
+              "data-parallel launch (", launch.launcher, "): rank ", launch.rank, " is not in [0, world size ",
+              launch.world_size, ")");
+  GENFW_CHECK(launch.local_world_size >= 1 && launch.local_rank >= 0 && launch.local_rank < launch.local_world_size,
+              "data-parallel launch (", launch.launcher, "): local rank ", launch.local_rank,
+              " is not in [0, local world size ", launch.local_world_size, ")");
+  if (launch.world_size > 1) {
+    GENFW_CHECK(!launch.master_addr.empty() && launch.master_port > 0 && launch.master_port < 65536,
+                "data-parallel launch (", launch.launcher, ", world size ", launch.world_size,
+                "): MASTER_ADDR and MASTER_PORT must name rank 0's host and a free TCP port (got '",
+                launch.master_addr, "' and ", launch.master_port, ")");
+  }
+  return launch;
+}
+
+void check_global_batch(int64_t batch_size, int world_size) {
+  GENFW_CHECK(batch_size % world_size == 0, "[train] batch_size = ", batch_size, " is the global batch: it must be ",
+              "divisible by the world size ", world_size, " so that every rank takes an equal share");
+}
+
+torch::Tensor rank_shard(const torch::Tensor& global_indices, int rank, int world_size) {
+  check_global_batch(global_indices.size(0), world_size);
+  const int64_t share = global_indices.size(0) / world_size;
+  return global_indices.slice(0, rank * share, (rank + 1) * share);
+}
+
+// ---- process group ----------------------------------------------------------
+
+struct DataParallel::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  torch::Device collective_device = torch::kCPU;  // gloo: CPU buffers; nccl: this rank's GPU
+  std::map<std::string, int> store_uses;          // a fresh store key for every exchange
+};
+
+namespace {
+
+std::chrono::milliseconds milliseconds(double seconds) {
+  return std::chrono::milliseconds(int64_t(seconds * 1000));
+}
+
+bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
+
+// GLOO_SOCKET_IFNAME picks the interface, as in torch.distributed; a local job stays on loopback.
+std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchEnvironment& launch) {
+  if (auto interface = environment("GLOO_SOCKET_IFNAME")) {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(*interface);
+  }
+  if (is_loopback(launch.master_addr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+c10::intrusive_ptr<c10d::ProcessGroup> gloo_group(const c10::intrusive_ptr<c10d::Store>& store,
+                                                  const LaunchEnvironment& launch, double timeout_seconds) {
+  auto options = c10d::ProcessGroupGloo::Options::create(milliseconds(timeout_seconds));
+  options->devices.push_back(gloo_device(launch));
+  options->threads = 2;  // torch.distributed's default for gloo
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, launch.rank, launch.world_size, options);
+}
+
+c10::intrusive_ptr<c10d::ProcessGroup> nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
+                                                  const LaunchEnvironment& launch, double timeout_seconds) {
+#ifdef USE_C10D_NCCL
+  ::setenv("NCCL_BLOCKING_WAIT", "1", 0);  // makes the timeout apply to every collective
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = milliseconds(timeout_seconds);
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, launch.rank, launch.world_size, options);
+#else
+  (void)store, (void)launch, (void)timeout_seconds;
+  throw Error("--dist-backend nccl: this LibTorch (" + std::string(GENFW_TORCH_VERSION_STRING) +
+              ") was built without CUDA/NCCL; use --dist-backend gloo");
+#endif
+}
+
+}  // namespace
+
+DataParallel::DataParallel(const LaunchEnvironment& launch, const DistributedSettings& settings)
+    : launch_(launch), settings_(settings), impl_(std::make_unique<Impl>()) {
+  GENFW_CHECK(settings.backend == "gloo" || settings.backend == "nccl", "--dist-backend '", settings.backend,
+              "': expected gloo or nccl");
+  GENFW_CHECK(settings.timeout_seconds > 0, "--dist-timeout ", settings.timeout_seconds, ": must be > 0 seconds");
+  c10d::TCPStoreOptions store_options;
+  store_options.port = uint16_t(launch.master_port);
+  store_options.isServer = launch.rank == 0;
+  store_options.numWorkers = size_t(launch.world_size);
+  store_options.timeout = milliseconds(settings.timeout_seconds);
+  try {
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, store_options);
+    if (settings.backend == "nccl") {
+      impl_->group = nccl_group(impl_->store, launch, settings.timeout_seconds);
+      impl_->collective_device = torch::Device(torch::kCUDA, int8_t(launch.local_rank));
+    } else {
+      impl_->group = gloo_group(impl_->store, launch, settings.timeout_seconds);
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(detail::concat("rank ", launch.rank, " of ", launch.world_size, ": rendezvous at ", launch.master_addr,
+                               ":", launch.master_port, " (", settings.backend, ") failed within ",
+                               settings.timeout_seconds, " s (--dist-timeout): ", e.what()));
+  }
+}
+
+DataParallel::~DataParallel() = default;
+
+void DataParallel::wait(const std::string& collective, std::function<void()> body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    throw Error(detail::concat("data-parallel rank ", rank(), " of ", world_size(), ": ", collective,
+                               " failed or timed out (--dist-timeout ", settings_.timeout_seconds,
+                               " s): another rank died, hangs or left the job; ", e.what()));
+  }
+}
+
+void DataParallel::average_gradients(const std::vector<torch::Tensor>& parameters) {
+  torch::NoGradGuard no_grad;
+  // Buckets of same-dtype gradients, each flattened into one buffer: one all-reduce per
+  // bucket instead of one per tensor. All are issued before the first wait, so the
+  // transfers of different buckets overlap (not with backward, which has finished).
+  std::vector<std::vector<torch::Tensor>> buckets;
+  int64_t bytes_in_last = 0;
+  for (const auto& parameter : parameters) {
+    const torch::Tensor& grad = parameter.grad();
+    if (!grad.defined()) continue;
+    const int64_t bytes = grad.numel() * int64_t(grad.element_size());
+    if (buckets.empty() || bytes_in_last + bytes > bucket_bytes ||
+        buckets.back().front().scalar_type() != grad.scalar_type()) {
+      buckets.emplace_back();
+      bytes_in_last = 0;
+    }
+    buckets.back().push_back(grad);
+    bytes_in_last += bytes;
+  }
+  std::vector<torch::Tensor> flats;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  wait("all-reduce of the gradients", [&] {
+    for (const auto& bucket : buckets) {
+      std::vector<torch::Tensor> pieces;
+      for (const auto& grad : bucket) pieces.push_back(grad.reshape({-1}));
+      std::vector<torch::Tensor> flat{torch::cat(pieces).to(impl_->collective_device)};
+      works.push_back(impl_->group->allreduce(flat));
+      flats.push_back(flat[0]);
+    }
+    for (auto& work : works) work->wait(milliseconds(settings_.timeout_seconds));
+  });
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    flats[b].div_(world_size());
+    int64_t offset = 0;
+    for (auto& grad : buckets[b]) {
+      grad.copy_(flats[b].slice(0, offset, offset + grad.numel()).view_as(grad));
+      offset += grad.numel();
+    }
+  }
+}
+
+void DataParallel::broadcast_from_rank0(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  wait("broadcast from rank 0", [&] {
+    for (const auto& tensor : tensors) {
+      std::vector<torch::Tensor> buffer{tensor.detach().to(impl_->collective_device).contiguous()};
+      impl_->group->broadcast(buffer)->wait(milliseconds(settings_.timeout_seconds));
+      tensor.detach().copy_(buffer[0]);  // in place, so the model and its optimizer keep their tensors
+    }
+  });
+}
+
+torch::Tensor DataParallel::mean_over_ranks(const torch::Tensor& values) {
+  std::vector<torch::Tensor> buffer{values.detach().to(impl_->collective_device).contiguous().clone()};
+  wait("all-reduce of the logged losses",
+       [&] { impl_->group->allreduce(buffer)->wait(milliseconds(settings_.timeout_seconds)); });
+  return buffer[0].div_(world_size()).to(values.device());
+}
+
+void DataParallel::check_replicas_agree(const std::vector<torch::Tensor>& tensors, const std::string& what) {
+  metric::Fnv1a digest;
+  for (const auto& tensor : tensors) digest.tensor(tensor.detach());
+  const uint64_t mine = digest.value();
+  std::vector<torch::Tensor> input{torch::tensor({int64_t(mine)}, torch::kLong).to(impl_->collective_device)};
+  std::vector<std::vector<torch::Tensor>> gathered(1);
+  for (int r = 0; r < world_size(); ++r) gathered[0].push_back(torch::empty_like(input[0]));
+  wait("all-gather of the parameter digests (" + what + ")",
+       [&] { impl_->group->allgather(gathered, input)->wait(milliseconds(settings_.timeout_seconds)); });
+  const int64_t reference = gathered[0][0].cpu().item<int64_t>();
+  std::string differing;
+  for (int r = 1; r < world_size(); ++r) {
+    if (gathered[0][size_t(r)].cpu().item<int64_t>() != reference) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+  }
+  GENFW_CHECK(differing.empty(), "data-parallel: the ", what, " of rank(s) ", differing,
+              " differ from rank 0's (digest mismatch): the replicas diverged (a plugin that is not deterministic "
+              "across processes, or ranks built differently); stopping before the checkpoint");
+}
+
+std::string DataParallel::share_from_rank0(const std::string& key, const std::string& value) {
+  const std::string slot = "genfw/" + key + "/" + std::to_string(impl_->store_uses[key]++);
+  std::string shared;
+  wait("sharing '" + key + "' from rank 0 through the store", [&] {
+    if (rank() == 0) impl_->store->set(slot, std::vector<uint8_t>(value.begin(), value.end()));
+    auto bytes = impl_->store->get(slot);  // waits for rank 0, at most the store's timeout
+    shared.assign(bytes.begin(), bytes.end());
+  });
+  return shared;
+}
+
+std::vector<std::string> DataParallel::gather_strings(const std::string& key, const std::string& value) {
+  const std::string slot = "genfw/" + key + "/" + std::to_string(impl_->store_uses[key]++) + "/";
+  std::vector<std::string> values;
+  wait("gathering '" + key + "' through the store", [&] {
+    impl_->store->set(slot + std::to_string(rank()), std::vector<uint8_t>(value.begin(), value.end()));
+    for (int r = 0; r < world_size(); ++r) {
+      auto bytes = impl_->store->get(slot + std::to_string(r));
+      values.emplace_back(bytes.begin(), bytes.end());
+    }
+  });
+  return values;
+}
+
+// ---- the process's group ----------------------------------------------------
+
+namespace {
+std::unique_ptr<DataParallel>& current_group() {
+  static std::unique_ptr<DataParallel> group;
+  return group;
+}
+}  // namespace
+
+DataParallel* data_parallel() { return current_group().get(); }
+
+bool is_rank0() { return data_parallel() == nullptr || data_parallel()->rank() == 0; }
+
+torch::Device device_of_rank(torch::Device device) {
+  DataParallel* group = data_parallel();
+  if (group == nullptr || !device.is_cuda()) return device;
+  return torch::Device(torch::kCUDA, int8_t(group->launch().local_rank));
+}
+
+RunLog open_run_log_of_rank(const std::string& path, bool resume) {
+  if (!is_rank0()) return RunLog::create_in_memory(path + ".rank" + std::to_string(data_parallel()->rank()));
+  return resume ? RunLog::open(path, true) : RunLog::create(path);
+}
+
+void write_distributed_environment(RunLog& log, torch::Device device) {
+  DataParallel* group = data_parallel();
+  std::string devices = device.str();
+  if (group != nullptr) {
+    devices.clear();
+    for (const auto& d : group->gather_strings("device", device.str())) devices += (devices.empty() ? "" : ",") + d;
+  }
+  log.write_string("/env/world_size", std::to_string(group ? group->world_size() : 1));
+  log.write_string("/env/backend", group ? group->settings().backend : "none");
+  log.write_string("/env/launcher", group ? group->launch().launcher : "none");
+  log.write_string("/env/devices", devices);
+}
+
+DataParallelScope::DataParallelScope(const DistributedSettings& settings) {
+  LaunchEnvironment launch = LaunchEnvironment::from_environment();
+  if (launch.world_size > 1) current_group() = std::make_unique<DataParallel>(launch, settings);
+}
+
+DataParallelScope::~DataParallelScope() { current_group().reset(); }
+
+// ---- runner --nproc ---------------------------------------------------------
+
+namespace {
+
+// A port the kernel says is free now (a short race with other programs remains).
+int free_local_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  GENFW_CHECK(fd >= 0, "--nproc: cannot open a socket to find a free port: ", std::strerror(errno));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  ::close(fd);
+  GENFW_CHECK(ok, "--nproc: cannot find a free port on 127.0.0.1: ", std::strerror(errno));
+  return ntohs(address.sin_port);
+}
+
+pid_t start_worker(int rank, int nproc, int port, const std::vector<std::string>& arguments) {
+  pid_t pid = ::fork();
+  GENFW_CHECK(pid >= 0, "--nproc: cannot start rank ", rank, ": ", std::strerror(errno));
+  if (pid > 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a worker never outlives its launcher
+  for (const auto& [name, value] : std::map<std::string, std::string>{
+           {"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(nproc)},
+           {"LOCAL_RANK", std::to_string(rank)}, {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
+           {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}}) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  std::vector<char*> argv;
+  for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
+  argv.push_back(nullptr);
+  ::execv("/proc/self/exe", argv.data());
+  std::fprintf(stderr, "runner --nproc: rank %d: cannot run /proc/self/exe: %s\n", rank, std::strerror(errno));
+  ::_exit(127);
+}
+
+std::string describe_exit(int status) {
+  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+// Asks the remaining workers to stop, and kills those still running after a grace period.
+void stop_workers(std::map<pid_t, int>& running) {
+  for (const auto& [pid, _] : running) ::kill(pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!running.empty() && std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) running.erase(pid);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (const auto& [pid, _] : running) ::kill(pid, SIGKILL);
+  for (const auto& [pid, _] : running) ::waitpid(pid, nullptr, 0);
+  running.clear();
+}
+
+}  // namespace
+
+int run_local_workers(int nproc, const std::vector<std::string>& arguments) {
+  GENFW_CHECK(nproc >= 1, "--nproc ", nproc, ": expected at least 1 process");
+  GENFW_CHECK(!environment("WORLD_SIZE"), "--nproc starts its own workers; it cannot run inside a job that already "
+              "set WORLD_SIZE (torchrun or SLURM start the workers themselves)");
+  const int port = free_local_port();
+  std::map<pid_t, int> running;
+  for (int rank = 0; rank < nproc; ++rank) running[start_worker(rank, nproc, port, arguments)] = rank;
+  while (!running.empty()) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    GENFW_CHECK(pid > 0, "--nproc: waiting for the workers failed: ", std::strerror(errno));
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const int rank = it->second;
+    running.erase(it);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    std::cerr << "runner --nproc: rank " << rank << " " << describe_exit(status) << "; stopping the other "
+              << running.size() << " rank(s)\n";
+    stop_workers(running);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return 0;
+}
+
+}  // namespace genfw

@@ -1,0 +1,340 @@
+// Data-parallel training on c10d (gloo, 127.0.0.1): shards, collectives, the
+// loss curve of 2 processes against 1, rank 0 as the only writer, resume with
+// another world size, and a killed or hung rank ending the other in time.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "genfw/distributed.hpp"
+#include "genfw/run_log.hpp"
+#include "genfw/trainer.hpp"
+#include "support.hpp"
+
+using namespace test_support;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string experiment(int steps, const std::string& objective_extra = "") {
+  return R"(name = "fx"
+seed = 7
+[data]
+plugin = "fixture_gaussian"
+size = 100
+[model]
+plugin = "fixture_mean"
+[objective]
+plugin = "fixture_nll"
+noise = 0.0
+)" + objective_extra + R"(
+[train]
+batch_size = 16
+lr = 0.05
+log_every = 3
+checkpoint_every = 10
+steps = )" + std::to_string(steps) + R"(
+[sampler]
+plugin = "fixture_prior"
+num_samples = 50
+batch_size = 20
+[log]
+progress = "off"
+)";
+}
+
+// Starts the runner with `arguments` and extra environment variables; its
+// stdout and stderr go to `log_file`.
+pid_t start_runner(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment,
+                   const std::string& log_file) {
+  pid_t child = ::fork();
+  if (child != 0) return child;
+  for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
+  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  std::vector<std::string> all{std::string(GENFW_TEST_BINARY_DIR) + "/runner"};
+  all.insert(all.end(), arguments.begin(), arguments.end());
+  for (std::string common : {std::string("--plugin-path"), fixture_dir("good"), std::string("--threads"), std::string("1")}) {
+    all.push_back(common);
+  }
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
+}
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string text_of(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// One rank of a torchrun-style job of `world_size` on 127.0.0.1:`port`.
+std::map<std::string, std::string> rank_environment(int rank, int world_size, int port) {
+  return {{"RANK", std::to_string(rank)},          {"WORLD_SIZE", std::to_string(world_size)},
+          {"LOCAL_RANK", std::to_string(rank)},    {"LOCAL_WORLD_SIZE", std::to_string(world_size)},
+          {"MASTER_ADDR", "127.0.0.1"},            {"MASTER_PORT", std::to_string(port)}};
+}
+
+std::vector<genfw::ScalarRow> losses(const std::string& run_file) {
+  return genfw::RunLog::open(run_file, false).read_series("/train/loss/model");
+}
+
+// Runs `body(group)` on two ranks, as two threads of this process.
+void on_two_ranks(const std::function<void(genfw::DataParallel&)>& body, double timeout_seconds = 10) {
+  const int port = free_port();
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < 2; ++rank) {
+    threads.emplace_back([&, rank] {
+      genfw::LaunchEnvironment launch;
+      launch.rank = launch.local_rank = rank;
+      launch.world_size = launch.local_world_size = 2;
+      launch.master_addr = "127.0.0.1";
+      launch.master_port = port;
+      genfw::DataParallel group(launch, {"gloo", timeout_seconds});
+      body(group);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// Rank 1's SIGKILL or SIGSTOP once training is under way (a checkpoint exists);
+// returns the seconds rank 0 then needed to exit, and its exit status and output.
+struct Ended {
+  double seconds;
+  int status;
+  std::string output;
+};
+
+Ended stop_rank1_mid_training(const TempDir& dir, int signal_number) {
+  const std::string toml = dir.file("long.toml", experiment(100000, "sleep_seconds = 0.01\n"));
+  const int port = free_port();
+  const std::string out = dir / "long";
+  pid_t rank0 = start_runner({toml, "--out", out, "--dist-timeout", "3"}, rank_environment(0, 2, port), dir / "rank0.log");
+  pid_t rank1 = start_runner({toml, "--out", out, "--dist-timeout", "3"}, rank_environment(1, 2, port), dir / "rank1.log");
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = Clock::now();
+  ::kill(rank1, signal_number);
+  const int status = wait_for(rank0);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  ::kill(rank1, SIGKILL);
+  wait_for(rank1);
+  return {seconds, status, text_of(dir / "rank0.log")};
+}
+
+}  // namespace
+
+TEST(Distributed, TheRanksShardsMakeTheSingleProcessBatchAndEpoch) {
+  const int64_t dataset_size = 100, batch_size = 12;
+  for (int world_size : {2, 3, 4}) {
+    std::vector<torch::Tensor> epoch;
+    for (int64_t step = 0; step < 9; ++step) {  // 108 indices: one epoch and into the next
+      torch::Tensor global = genfw::batch_indices(step, batch_size, dataset_size, 5);
+      std::vector<torch::Tensor> shards;
+      for (int rank = 0; rank < world_size; ++rank) shards.push_back(genfw::rank_shard(global, rank, world_size));
+      EXPECT_TRUE(torch::equal(torch::cat(shards), global)) << "world " << world_size << " step " << step;
+      epoch.insert(epoch.end(), shards.begin(), shards.end());
+    }
+    torch::Tensor first_epoch = torch::cat(epoch).slice(0, 0, dataset_size);
+    EXPECT_TRUE(torch::equal(std::get<0>(first_epoch.sort()), torch::arange(dataset_size)));
+  }
+  EXPECT_CONTAINS(error_of([] { genfw::rank_shard(torch::arange(10), 0, 4); }),
+                  "[train] batch_size = 10 is the global batch: it must be divisible by the world size 4");
+}
+
+TEST(Distributed, LaunchVariablesOfTorchrunAndSlurm) {
+  auto with = [](const std::map<std::string, std::string>& variables) {
+    for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                             "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE",
+                             "SLURM_JOB_NODELIST", "SLURM_JOB_ID", "SLURM_TASKS_PER_NODE"}) {
+      ::unsetenv(name);
+    }
+    for (const auto& [name, value] : variables) ::setenv(name.c_str(), value.c_str(), 1);
+    return genfw::LaunchEnvironment::from_environment();
+  };
+  auto single = with({});
+  EXPECT_EQ(single.world_size, 1);
+  EXPECT_EQ(single.launcher, "none");
+  auto torchrun = with(rank_environment(1, 2, 29400));
+  EXPECT_EQ(torchrun.rank, 1);
+  EXPECT_EQ(torchrun.world_size, 2);
+  EXPECT_EQ(torchrun.master_port, 29400);
+  auto slurm = with({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
+                     {"SLURM_NTASKS_PER_NODE", "4(x2)"}, {"SLURM_JOB_NODELIST", "gpu[07-08]"}, {"SLURM_JOB_ID", "123456"}});
+  EXPECT_EQ(slurm.launcher, "slurm");
+  EXPECT_EQ(slurm.rank, 5);
+  EXPECT_EQ(slurm.local_world_size, 4);
+  EXPECT_EQ(slurm.master_addr, "gpu07");
+  EXPECT_EQ(slurm.master_port, 29500 + 456);
+  EXPECT_CONTAINS(error_of([&] { with({{"RANK", "0"}, {"WORLD_SIZE", "2"}}); }), "MASTER_ADDR and MASTER_PORT");
+  EXPECT_CONTAINS(error_of([&] { with({{"RANK", "2"}, {"WORLD_SIZE", "2"}}); }), "rank 2 is not in [0, world size 2)");
+  EXPECT_CONTAINS(error_of([&] { with({{"RANK", "x"}, {"WORLD_SIZE", "2"}}); }), "RANK='x' is not an integer");
+  with({});
+}
+
+TEST(Distributed, CollectivesAverageBroadcastAndCatchDivergedReplicas) {
+  std::vector<std::string> errors(2);
+  on_two_ranks([&](genfw::DataParallel& group) {
+    const double r = group.rank();
+    // Three gradients of 4 bytes × 3 elements in 8-byte buckets: three buckets.
+    group.bucket_bytes = 8;
+    std::vector<torch::Tensor> parameters;
+    for (int i = 0; i < 3; ++i) {
+      parameters.push_back(torch::zeros({3}, torch::requires_grad()));
+      parameters.back().mutable_grad() = torch::full({3}, float(r + 1 + i));
+    }
+    parameters.push_back(torch::zeros({2}, torch::requires_grad()));  // no gradient: skipped on every rank
+    group.average_gradients(parameters);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(parameters[size_t(i)].grad(), torch::full({3}, 1.5f + float(i))));
+    EXPECT_FALSE(parameters[3].grad().defined());
+
+    std::vector<torch::Tensor> weights{torch::full({2, 2}, r)};
+    group.broadcast_from_rank0(weights);
+    EXPECT_TRUE(torch::equal(weights[0], torch::zeros({2, 2})));
+    group.check_replicas_agree(weights, "weights");  // equal now: no error
+
+    EXPECT_TRUE(torch::allclose(group.mean_over_ranks(torch::tensor({r, 2 * r}, torch::kFloat64)),
+                                torch::tensor({0.5, 1.0}, torch::kFloat64)));
+    EXPECT_EQ(group.share_from_rank0("folder", r == 0 ? "runs/a" : "runs/b"), "runs/a");
+    EXPECT_EQ(group.gather_strings("device", "cpu:" + std::to_string(int(r))), (std::vector<std::string>{"cpu:0", "cpu:1"}));
+
+    weights[0].add_(r);  // rank 1's replica drifts
+    try {
+      group.check_replicas_agree(weights, "parameters at step 7");
+    } catch (const genfw::Error& e) {
+      errors[size_t(group.rank())] = e.what();
+    }
+  });
+  for (const auto& message : errors) {  // both ranks stop, naming the rank that differs
+    EXPECT_CONTAINS(message, "the parameters at step 7 of rank(s) 1 differ from rank 0's");
+  }
+}
+
+// Bit-identical is not expected: one process averages 16 per-point gradients in
+// one reduction, two processes average 8 and 8 and then the two means (another
+// rounding order of the same float32 sum). The difference is float32 rounding:
+// below 1e-5 relative over 30 steps of this model.
+TEST(Distributed, TwoProcessesGiveTheLossCurveOfOneWithTheSameGlobalBatch) {
+  TempDir dir;
+  const std::string toml = dir.file("fx.toml", experiment(30));
+  pid_t single = start_runner({toml, "--out", dir / "one"}, {}, dir / "one.log");
+  ASSERT_EQ(wait_for(single), 0) << text_of(dir / "one.log");
+  pid_t launcher = start_runner({toml, "--out", dir / "two", "--nproc", "2"}, {}, dir / "two.log");
+  ASSERT_EQ(wait_for(launcher), 0) << text_of(dir / "two.log");  // checkpoints checked parameter digests across ranks
+
+  auto one = losses(dir / "one/fx.h5"), two = losses(dir / "two/fx.h5");
+  ASSERT_EQ(one.size(), 30u);
+  ASSERT_EQ(two.size(), one.size());
+  double worst = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(two[i].step, one[i].step);
+    worst = std::max(worst, std::abs(two[i].value - one[i].value) / std::abs(one[i].value));
+  }
+  std::cerr << "largest relative loss difference, 1 vs 2 processes: " << worst << "\n";
+  EXPECT_LT(worst, 1e-5);
+  auto log = genfw::RunLog::open(dir / "two/fx.h5", false);
+  EXPECT_EQ(log.read_string("/env/world_size"), "2");
+  EXPECT_EQ(log.read_string("/env/backend"), "gloo");
+  EXPECT_EQ(log.read_string("/env/devices"), "cpu,cpu");
+  EXPECT_EQ(log.attribute("/", "status"), "completed");
+  EXPECT_EQ(genfw::RunLog::open(dir / "one/fx.h5", false).read_string("/env/world_size"), "1");
+}
+
+// Rank 1 is told another --out: it still uses rank 0's folder (for resume) and
+// creates nothing, neither there nor in its own.
+TEST(Distributed, OnlyRank0WritesTheRunFolder) {
+  TempDir dir;
+  const std::string toml = dir.file("fx.toml", experiment(12));
+  const int port = free_port();
+  pid_t rank0 = start_runner({toml, "--out", dir / "run"}, rank_environment(0, 2, port), dir / "rank0.log");
+  pid_t rank1 = start_runner({toml, "--out", dir / "rank1_out"}, rank_environment(1, 2, port), dir / "rank1.log");
+  ASSERT_EQ(wait_for(rank1), 0) << text_of(dir / "rank1.log");
+  ASSERT_EQ(wait_for(rank0), 0) << text_of(dir / "rank0.log");
+  std::set<std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir / "run")) files.insert(entry.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"checkpoint.pt", "fx.h5", "fx.png"}));
+  EXPECT_FALSE(fs::exists(dir / "rank1_out"));
+  EXPECT_EQ(text_of(dir / "rank1.log"), "");  // no progress, no run file path: rank 0 reports
+}
+
+// A checkpoint holds global state only: 2 processes to step 13 (checkpoint at
+// 10), resumed by 1 process to 30, follow the 1-process curve.
+TEST(Distributed, ResumesWithAnotherWorldSize) {
+  TempDir dir;
+  pid_t single = start_runner({dir.file("full.toml", experiment(30)), "--out", dir / "full"}, {}, dir / "full.log");
+  ASSERT_EQ(wait_for(single), 0) << text_of(dir / "full.log");
+  pid_t two = start_runner({dir.file("part.toml", experiment(13)), "--out", dir / "part", "--nproc", "2"}, {},
+                           dir / "part.log");
+  ASSERT_EQ(wait_for(two), 0) << text_of(dir / "part.log");
+  pid_t resumed = start_runner({dir.file("rest.toml", experiment(30)), "--out", dir / "part", "--resume"}, {},
+                               dir / "rest.log");
+  ASSERT_EQ(wait_for(resumed), 0) << text_of(dir / "rest.log");
+  auto full = losses(dir / "full/fx.h5"), part = losses(dir / "part/fx.h5");
+  ASSERT_EQ(part.size(), full.size());
+  for (size_t i = 0; i < full.size(); ++i) {
+    EXPECT_EQ(part[i].step, full[i].step);
+    EXPECT_NEAR(part[i].value, full[i].value, 1e-5 * std::abs(full[i].value)) << "step " << i;
+  }
+}
+
+TEST(Distributed, KilledRankEndsTheOtherWithinTheTimeout) {
+  TempDir dir;
+  Ended ended = stop_rank1_mid_training(dir, SIGKILL);
+  std::cerr << "rank 0 ended " << ended.seconds << " s after rank 1 was killed\n";
+  EXPECT_NE(ended.status, 0);
+  EXPECT_LT(ended.seconds, 3.0 + 5.0);  // the 3 s timeout, plus start-up slack on a loaded machine
+  EXPECT_CONTAINS(ended.output, "data-parallel rank 0 of 2");
+  EXPECT_CONTAINS(ended.output, "failed or timed out (--dist-timeout 3 s)");
+  torch::serialize::InputArchive checkpoint;  // the last checkpoint stays usable
+  EXPECT_NO_THROW(checkpoint.load_from(dir / "long/checkpoint.pt"));
+}
+
+TEST(Distributed, HungRankEndsTheOtherWithinTheTimeout) {
+  TempDir dir;
+  Ended ended = stop_rank1_mid_training(dir, SIGSTOP);
+  std::cerr << "rank 0 ended " << ended.seconds << " s after rank 1 was stopped\n";
+  EXPECT_NE(ended.status, 0);
+  EXPECT_GE(ended.seconds, 2.0);  // it did wait for the timeout
+  EXPECT_LT(ended.seconds, 3.0 + 5.0);
+  EXPECT_CONTAINS(ended.output, "data-parallel rank 0 of 2");
+}
+
+TEST(Distributed, LauncherNamesTheRankThatFailed) {
+  TempDir dir;
+  // A missing experiment fails both ranks before any collective: the first to exit is named.
+  pid_t launcher = start_runner({dir / "missing.toml", "--nproc", "2", "--dist-timeout", "3"}, {}, dir / "l.log");
+  EXPECT_NE(wait_for(launcher), 0);
+  EXPECT_CONTAINS(text_of(dir / "l.log"), "runner --nproc: rank ");
+  EXPECT_CONTAINS(text_of(dir / "l.log"), "exited with status 1");
+}
