@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -127,6 +128,27 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
 
 // [sampler] x_init hands each batch its slice of the given points: the fixture
 // sampler returns them, so the second run's samples are the first run's.
+TEST(Run, ShardsOfASweepRunDisjointSetsWhoseUnionIsTheWholeSweep) {
+  TempDir dir;
+  genfw::RunRequest request;
+  request.experiment = dir.file("s.toml", experiment(6));
+  const std::vector<std::string> sweep{"seed=1,2,3", "train.lr=0.05,0.01"};
+  request.out_dir = dir / "whole";
+  std::set<std::string> whole, shards;
+  for (const auto& file : genfw::run_with_sweep(request, fixtures(), sweep)) whole.insert(fs::path(file).filename());
+  for (int shard = 0; shard < 4; ++shard) {
+    genfw::parse_shard(std::to_string(shard) + "/4", request);
+    request.out_dir = dir / ("shard" + std::to_string(shard));
+    auto files = genfw::run_with_sweep(request, fixtures(), sweep);
+    EXPECT_EQ(files.size(), shard < 2 ? 2u : 1u);  // 6 runs over 4 shards
+    for (const auto& file : files) EXPECT_TRUE(shards.insert(fs::path(file).filename()).second) << file;
+  }
+  EXPECT_EQ(shards, whole);
+  for (const char* bad : {"4/4", "-1/2", "1", "a/b", "1/0", "0/2x"}) {
+    EXPECT_CONTAINS(error_of([&] { genfw::parse_shard(bad, request); }), "expected i/N");
+  }
+}
+
 TEST(Run, SamplerStartsFromXInitOfAnEarlierRun) {
   TempDir dir;
   std::string first = run(dir, "a", experiment(5));

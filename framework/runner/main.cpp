@@ -252,7 +252,7 @@ std::vector<std::string> without_nproc(int argc, char** argv) {
 int cmd_run(int argc, char** argv, bool sample_mode) {
   Common common;
   genfw::RunRequest request;
-  std::string sampler, profile;
+  std::string sampler, profile, shard;
   std::vector<std::string> sweep;
   int nproc = 1;
   genfw::DistributedSettings distributed;
@@ -269,6 +269,7 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
     options.add_options()("resume", po::bool_switch(&request.resume), "continue the last run of this experiment from its checkpoint")
         ("print-config", po::bool_switch(&request.print_config), "print the resolved config and exit")
         ("profile", po::value(&profile), "a suite's profile (default cpu; e.g. full = the papers' sizes)")
+        ("shard", po::value(&shard), "i/N: run only every N-th run of a suite or sweep, from the i-th (0-based)")
         ("nproc", po::value(&nproc)->default_value(1),
          "train data-parallel on N local processes (each gets RANK, WORLD_SIZE, ...; see README)")
         ("dist-backend", po::value(&distributed.backend)->default_value("gloo"),
@@ -292,6 +293,7 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   } else {
     request.experiment = input;
   }
+  if (!shard.empty()) genfw::parse_shard(shard, request);
   if (nproc > 1) return genfw::run_local_workers(nproc, without_nproc(argc, argv));
   common.process.flush_denormals = !common.keep_denormals;
   common.process.keep_freed_memory = !common.release_freed_memory;

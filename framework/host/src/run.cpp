@@ -41,6 +41,25 @@ std::string default_run_folder(const std::string& name, bool resume) {
   return candidate.string();
 }
 
+void parse_shard(const std::string& text, RunRequest& request) {
+  const auto slash = text.find('/');
+  int index = -1, count = 0;
+  try {
+    if (slash != std::string::npos) {
+      size_t used = 0;
+      index = std::stoi(text.substr(0, slash), &used);
+      if (used != slash) index = -1;
+      count = std::stoi(text.substr(slash + 1), &used);
+      if (used != text.size() - slash - 1) count = 0;
+    }
+  } catch (const std::exception&) {
+  }
+  GENFW_CHECK(count >= 1 && index >= 0 && index < count, "--shard ", text,
+              ": expected i/N with 0 <= i < N, e.g. 0/4 (SLURM: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
+  request.shard_index = index;
+  request.shard_count = count;
+}
+
 std::string run_experiment(const RunRequest& request, const Registry& registry) {
   return Pipeline(request, registry).run();
 }
@@ -84,8 +103,12 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
       request.parent_run.empty() && config.train && config.train->integer("steps") > 0 &&
       config.log.flag("checkpoint") &&
       std::all_of(sweep.begin(), sweep.end(), [](const auto& entry) { return entry.first.rfind("sampler.", 0) == 0; });
+  GENFW_CHECK(!samples_one_training || request.shard_count == 1, "--shard: this sweep changes only sampler keys, so "
+              "every variant samples the first one's training; run it unsharded, or give each shard its own training");
   std::vector<std::string> files;
-  for (const auto& assignments : combinations) {
+  for (size_t k = 0; k < combinations.size(); ++k) {
+    if (!request.owns(k)) continue;
+    const auto& assignments = combinations[k];
     RunRequest variant = request;
     if (samples_one_training && !files.empty()) variant.parent_run = files.front();
     std::string suffix;

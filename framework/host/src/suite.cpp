@@ -65,6 +65,7 @@ std::vector<std::string> run_suite(const RunRequest& request, const std::string&
   fs::create_directories(suite_dir);
   std::vector<std::string> run_files, failures;
   for (size_t i = 0; i < suite.experiments.size(); ++i) {
+    if (!request.owns(i)) continue;
     const std::string& experiment = suite.experiments[i];
     std::cerr << "[" << i + 1 << "/" << suite.experiments.size() << "] " << experiment << "\n";
     try {
@@ -74,7 +75,12 @@ std::vector<std::string> run_suite(const RunRequest& request, const std::string&
       failures.push_back(experiment);
     }
   }
-  if (!run_files.empty()) write_table(run_files, suite, suite_dir, table_out);
+  if (request.shard_count > 1) {  // this shard's runs are part of one table: compare the union
+    std::cerr << "shard " << request.shard_index << "/" << request.shard_count << " done; once every shard is: runner compare "
+              << (suite_dir / "*" / "*.h5").string() << "\n";
+  } else if (!run_files.empty()) {
+    write_table(run_files, suite, suite_dir, table_out);
+  }
   if (!failures.empty()) {
     std::string list;
     for (const auto& f : failures) list += (list.empty() ? "" : ", ") + f;

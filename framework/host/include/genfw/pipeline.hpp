@@ -30,7 +30,14 @@ struct RunRequest {
   std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
   std::string sampler;                    ///< `runner sample`: the sampler replacing the parent's
   bool print_config = false;              ///< print the resolved config and stop
+  /// --shard i/N: of a suite's or sweep's runs, only those whose index ≡ i (mod N);
+  /// independent machines or job-array tasks each take one shard.
+  int shard_index = 0, shard_count = 1;
+  bool owns(size_t run_index) const { return int(run_index % size_t(shard_count)) == shard_index; }
 };
+
+/// Parses "i/N" (0 <= i < N) for --shard.
+GENFW_API void parse_shard(const std::string& text, RunRequest& request);
 
 /// A component a plugin made, with its manifest entry (which names it in messages).
 template <typename T>
