@@ -114,3 +114,13 @@ TEST(Edm, BadOptionsNameTheKey) {
   expect_option_error("edm", {{"S_tmin", 3.0}, {"S_tmax", 1.0}}, "S_tmin");
   expect_option_error("edm", {{"steps", int64_t(1)}}, "steps");
 }
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(Edm, SamplesDoNotDependOnTheBatchSize) {
+  auto model = exact_score_model();
+  auto sampler = edm({{"S_churn", 40.0}});  // churn: fresh noise at every step
+  EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, genfw::testing::context_for({2}, -8, 8).data, 5,
+                                              "edm with churn"),
+            genfw::testing::kBatchSizeTolerance);
+}
