@@ -100,7 +100,8 @@ TEST(Sde, PriorLogDensity) {
   EXPECT_LT((kSubVp.prior_log_prob(x) - vp_expected).abs().max().item<double>(), 1e-12);
   auto ve_expected = -0.5 * d * std::log(2 * M_PI * 2500.0) - squared / 5000.0;
   EXPECT_LT((kVe.prior_log_prob(x) - ve_expected).abs().max().item<double>(), 1e-12);
-  auto sample = kVe.prior_sample({20000, 2}, torch::TensorOptions().dtype(torch::kFloat32));
+  genfw::SampleNoise noise(/*seed=*/0, /*first=*/0, /*count=*/20000);
+  auto sample = kVe.prior_sample(noise, {2}, torch::TensorOptions().dtype(torch::kFloat32));
   EXPECT_NEAR(sample.std().item<double>(), 50.0, 1.0);  // s.e. 0.25
 }
 

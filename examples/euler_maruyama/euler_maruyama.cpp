@@ -55,7 +55,7 @@ class EulerMaruyama : public genfw::Sampler {
 
     // 2. x(1) from the prior N(0, σ_max² I), unless the caller gives a start.
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
-                                               : sigma_max * torch::randn(context.batch_shape(context.num_samples), options);
+                                               : sigma_max * context.normal(context.data.shape);
     torch::Tensor x_mean = x;
     for (int64_t i = 0; i < steps_; ++i) {
       // 3. t_i = 1 − i/N on the host: no device sync inside the loop.
@@ -69,7 +69,7 @@ class EulerMaruyama : public genfw::Sampler {
       }
       // 4. One step back in time: drift −g²·s·(−dt), diffusion g·√dt·z.
       x_mean = x + g2 * dt * s;
-      x = x_mean + std::sqrt(g2 * dt) * torch::randn_like(x);
+      x = x_mean + std::sqrt(g2 * dt) * context.normal_like(x);
     }
     return denoise_ ? x_mean : x;
   }

@@ -263,6 +263,8 @@ SampleOutcome Pipeline::sample() {
   const auto start = Clock::now();
   for (int64_t done = 0; done < total; done += batch) {
     SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - done), c.context.data, device_);
+    // Sample i's noise is keyed by (run seed, i) alone: the same whatever the batch size.
+    context.noise = SampleNoise(config_.seed, done, context.num_samples);
     context.classifier = c.classifier.object.get();
     if (out.labels.defined()) context.labels = out.labels.slice(0, done, done + context.num_samples).to(device_);
     if (x_init.defined()) context.x_init = x_init.slice(0, done, done + context.num_samples).to(device_);

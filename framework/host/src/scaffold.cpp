@@ -78,12 +78,12 @@ class @CLASS@ : public genfw::Sampler {
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     torch::Tensor x = context.x_init.defined()
                           ? context.x_init.to(options)
-                          : sigmas.front() * torch::randn(context.batch_shape(context.num_samples), options);
+                          : sigmas.front() * context.normal(context.data.shape);
     for (size_t level = 0; level < sigmas.size(); ++level) {
       const double alpha = step_size_ * sigmas[level] * sigmas[level];
       torch::Tensor sigma = torch::full({context.num_samples}, sigmas[level], options);
       for (int64_t t = 0; t < steps_per_level_; ++t) {
-        x = x + 0.5 * alpha * score(x, sigma) + std::sqrt(alpha) * torch::randn_like(x);
+        x = x + 0.5 * alpha * score(x, sigma) + std::sqrt(alpha) * context.normal_like(x);
       }
       // Every sampler reports its steps the same way; the runner logs the
       // first batch's records as the run's trajectory.
@@ -330,7 +330,7 @@ class @CLASS@ : public genfw::LossObjective {
     torch::Tensor levels = score.noise_levels().to(x.options());
     auto index_options = torch::TensorOptions().dtype(torch::kLong).device(x.device());
     torch::Tensor sigma = levels.index_select(0, torch::randint(levels.size(0), {x.size(0)}, index_options));
-    torch::Tensor z = torch::randn_like(x);
+    torch::Tensor z = context.normal_like(x);
     torch::Tensor s = score(x + genfw::per_sample(sigma, x) * z, sigma);
     torch::Tensor target = -z / genfw::per_sample(sigma, x);  // ∇ log N(x̃; x, σ²I)
     torch::Tensor squared_error = (s - target).pow(2).reshape({x.size(0), -1}).sum(1);

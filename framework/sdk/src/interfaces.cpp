@@ -72,6 +72,7 @@ SampleContext SampleContext::for_model(Model& model, int64_t n, DataInfo data, t
   context.num_samples = n;
   context.data = std::move(data);
   context.device = device;
+  context.noise = SampleNoise::seeded_by_torch(n);
   return context;
 }
 
@@ -93,6 +94,27 @@ std::vector<int64_t> SampleContext::batch_shape(int64_t n) const {
   std::vector<int64_t> shape{n};
   shape.insert(shape.end(), data.shape.begin(), data.shape.end());
   return shape;
+}
+
+// A stream for other samples than the context's would silently break the per-index promise.
+static void check_noise_covers(const SampleContext& context) {
+  GENFW_CHECK(context.noise.count() == context.num_samples, "SampleContext: the noise stream covers ",
+              context.noise.count(), " samples, but num_samples is ", context.num_samples);
+}
+
+torch::Tensor SampleContext::normal(at::IntArrayRef sample_shape, torch::ScalarType dtype) {
+  check_noise_covers(*this);
+  return noise.normal(sample_shape, torch::TensorOptions().dtype(dtype).device(device));
+}
+
+torch::Tensor SampleContext::normal_like(const torch::Tensor& x) {
+  check_noise_covers(*this);
+  return noise.normal_like(x);
+}
+
+torch::Tensor SampleContext::uniform(at::IntArrayRef sample_shape, torch::ScalarType dtype) {
+  check_noise_covers(*this);
+  return noise.uniform(sample_shape, torch::TensorOptions().dtype(dtype).device(device));
 }
 
 ComponentInfo& ComponentInfo::require(std::vector<Capability> any_of) {

@@ -16,8 +16,9 @@ SdeStep Sde::discretize(double t, double dt) const {
   return {drift_coefficient(t) * dt, diffusion(t) * std::sqrt(dt)};
 }
 
-torch::Tensor Sde::prior_sample(const std::vector<int64_t>& shape, const torch::TensorOptions& options) const {
-  return prior_std() * torch::randn(shape, options);
+torch::Tensor Sde::prior_sample(SampleNoise& noise, at::IntArrayRef sample_shape,
+                                const torch::TensorOptions& options) const {
+  return prior_std() * noise.normal(sample_shape, options);
 }
 
 torch::Tensor Sde::prior_log_prob(const torch::Tensor& x) const {

@@ -1,6 +1,7 @@
 #include "genfw/testing.hpp"
 
 #include <filesystem>
+#include <iostream>
 
 #include "genfw/registry.hpp"
 
@@ -56,6 +57,29 @@ torch::Tensor run_sampler(Sampler& sampler, Model& model, int64_t n, std::vector
   context.classifier = classifier;
   if (records != nullptr) context.on_step = [records](const StepRecord& r) { records->push_back(r); };
   return draw(sampler, context);
+}
+
+torch::Tensor sample_in_batches(Sampler& sampler, Model& model, int64_t n, int64_t batch_size,
+                                const DataInfo& data, uint64_t seed) {
+  std::vector<torch::Tensor> parts;
+  for (int64_t first = 0; first < n; first += batch_size) {
+    SampleContext context = SampleContext::for_model(model, std::min(batch_size, n - first), data);
+    context.noise = SampleNoise(seed, first, context.num_samples);
+    parts.push_back(draw(sampler, context));
+  }
+  return torch::cat(parts);
+}
+
+double batch_size_spread(Sampler& sampler, Model& model, int64_t n, const DataInfo& data, uint64_t seed,
+                         const std::string& label) {
+  const torch::Tensor whole = sample_in_batches(sampler, model, n, n, data, seed);
+  double spread = 0.0;
+  for (int64_t batch_size : {int64_t(1), int64_t(7)}) {
+    const torch::Tensor batched = sample_in_batches(sampler, model, n, batch_size, data, seed);
+    spread = std::max(spread, (batched - whole).abs().max().item<double>());
+  }
+  std::cout << label << ": largest difference between batch sizes 1, 7 and " << n << ": " << spread << "\n";
+  return spread;
 }
 
 std::unique_ptr<FeatureService> attach_features(MetricContext& context,

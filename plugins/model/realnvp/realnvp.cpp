@@ -368,7 +368,10 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
 
   Tensor sample(int64_t n, double temperature) override {
     auto reference = parameters().front();
-    auto z = temperature * torch::randn({n, data_.dim()}, reference.options());
+    return sample_from_latent(temperature * torch::randn({n, data_.dim()}, reference.options()));
+  }
+
+  Tensor sample_from_latent(const Tensor& z) override {
     auto x = from_latent(z);
     if (data_.is_image()) {
       const double range = data_.high - data_.low;

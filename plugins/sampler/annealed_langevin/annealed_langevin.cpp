@@ -44,7 +44,6 @@ class AnnealedLangevin : public genfw::Sampler {
     c10::InferenceMode inference;  // no autograd bookkeeping: the score is only evaluated
     auto score = context.score();
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
-    auto shape = context.batch_shape(context.num_samples);
     std::vector<double> sigmas = sigmas_;
     if (sigmas.empty()) {
       auto levels = score.noise_levels().to(torch::kCPU, torch::kFloat64).contiguous();
@@ -54,9 +53,9 @@ class AnnealedLangevin : public genfw::Sampler {
     if (context.x_init.defined()) {
       x = context.x_init.to(options).clone();
     } else if (uniform_init_) {
-      x = context.data.low + (context.data.high - context.data.low) * torch::rand(shape, options);
+      x = context.data.low + (context.data.high - context.data.low) * context.uniform(context.data.shape);
     } else {
-      x = init_scale_ * torch::randn(shape, options);
+      x = init_scale_ * context.normal(context.data.shape);
     }
     const double sigma_last = sigmas.back();
     const int64_t levels = int64_t(sigmas.size());
@@ -73,7 +72,7 @@ class AnnealedLangevin : public genfw::Sampler {
         const bool record = record_every_ > 0 && (step + 1) % record_every_ == 0;
         // x0_pred: Tweedie's denoised estimate x + σ²∇log p_σ(x) of the iterate the score was taken at.
         torch::Tensor denoised = record ? x + sigma * sigma * s : torch::Tensor();
-        x = x + 0.5 * alpha * s + std::sqrt(alpha) * torch::randn_like(x);
+        x = x + 0.5 * alpha * s + std::sqrt(alpha) * context.normal_like(x);
         if (record) context.report(genfw::StepRecord{step, total, sigma, x, denoised});
       }
     }

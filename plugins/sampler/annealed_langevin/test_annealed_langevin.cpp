@@ -111,3 +111,15 @@ TEST(AnnealedLangevin, RefusesBadSigmas) {
                                     {{"sigmas", std::vector<double>{1.0, 2.0}}}, context_for({2})),
                genfw::Error);
 }
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(AnnealedLangevin, SamplesDoNotDependOnTheBatchSize) {
+  auto model = paper_mixture();
+  for (std::string init : {"uniform", "gaussian"}) {
+    auto sampler = make<genfw::Sampler>(Kind::sampler, "annealed_langevin", {{"init", init}}, context_for({2}, -8, 8));
+    const std::string label = "annealed_langevin init = " + init;
+    EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, context_for({2}, -8, 8).data, 5, label),
+              genfw::testing::kBatchSizeTolerance);
+  }
+}

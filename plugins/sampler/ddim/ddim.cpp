@@ -91,8 +91,7 @@ class DdimSampler : public genfw::Sampler {
       x = context.x_init.to(context.device, torch::kFloat32);
     } else {
       x = context.x_init.defined() ? context.x_init.to(context.device, torch::kFloat32)
-                                   : torch::randn(context.batch_shape(context.num_samples),
-                                                  torch::TensorOptions().device(context.device));
+                                   : context.normal(context.data.shape);
     }
     const int64_t n_steps = int64_t(tau.size());
     for (int64_t i = 0; i < n_steps; ++i) {
@@ -124,7 +123,7 @@ class DdimSampler : public genfw::Sampler {
         sigma = eta_ * std::sqrt((1 - a_to) / (1 - a_from) * (1 - a_from / a_to));
       }
       x = std::sqrt(a_to) * x0 + std::sqrt(std::max(0.0, 1 - a_to - sigma * sigma)) * eps;
-      if (sigma > 0) x = x + sigma * torch::randn_like(x);
+      if (sigma > 0) x = x + sigma * context.normal_like(x);
       genfw::StepRecord record;
       record.index = i;
       record.total = n_steps;

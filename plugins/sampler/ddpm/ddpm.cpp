@@ -46,8 +46,7 @@ class DdpmSampler : public genfw::Sampler {
     torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
     auto x = context.x_init.defined()
                  ? context.x_init.to(context.device, torch::kFloat32)
-                 : torch::randn(context.batch_shape(context.num_samples),
-                                torch::TensorOptions().device(context.device));
+                 : context.normal(context.data.shape);
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t n = x.size(0);
       // 1. ε̃(x_t, t) with guidance, 2. x̂0 from it, clipped if asked.
@@ -58,7 +57,7 @@ class DdpmSampler : public genfw::Sampler {
       // 3. Posterior mean μ̃_t = c1 x̂0 + c2 x_t, 4. add noise except at t = 0.
       auto mean = coef1[size_t(t)] * x0 + coef2[size_t(t)] * x;
       if (t > 0) {
-        x = mean + std::sqrt(variances[size_t(t)]) * torch::randn_like(x);
+        x = mean + std::sqrt(variances[size_t(t)]) * context.normal_like(x);
       } else {
         x = mean;
       }

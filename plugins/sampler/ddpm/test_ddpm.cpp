@@ -103,3 +103,12 @@ TEST(DdpmSampler, ClassifierGuidanceSelectsTheRequestedMode) {
   EXPECT_NEAR(before, 0.5, 0.05);
   EXPECT_GT(after, 0.9);
 }
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(DdpmSampler, SamplesDoNotDependOnTheBatchSize) {
+  const auto build = genfw::testing::context_for({2});
+  auto model = genfw::testing::make<genfw::Model>(Kind::model, "analytic_gmm_eps", {}, build);
+  auto sampler = genfw::testing::make<genfw::Sampler>(Kind::sampler, "ddpm");
+  EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, build.data, 5, "ddpm"), genfw::testing::kBatchSizeTolerance);
+}

@@ -91,8 +91,7 @@ class DpmSolverPlusPlus : public genfw::Sampler {
     auto lambda = [&](int64_t k) { return std::log(alpha(k) / sigma(k)); };
 
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(context.device, torch::kFloat32).clone()
-                                               : torch::randn(context.batch_shape(context.num_samples),
-                                                              torch::TensorOptions().device(context.device));
+                                               : context.normal(context.data.shape);
     torch::Tensor previous_x0;  // x_θ at t_{i−2}
     for (int64_t i = 1; i <= steps_; ++i) {
       const int64_t from = t[i - 1], to = t[i];

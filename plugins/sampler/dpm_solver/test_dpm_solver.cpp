@@ -145,3 +145,13 @@ TEST(DpmSolver, DistinctTimestepsAtManySteps) {
   }
   expect_option_error("dpm_solver", {{"steps", int64_t(0)}}, "steps");
 }
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(DpmSolver, SamplesDoNotDependOnTheBatchSize) {
+  auto model = exact_eps_model();
+  auto sampler = dpm({});
+  EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, genfw::testing::context_for({2}, -8, 8).data, 5,
+                                              "dpm_solver"),
+            genfw::testing::kBatchSizeTolerance);
+}

@@ -63,7 +63,7 @@ class Edm : public genfw::Sampler {
     const std::vector<double> t = noise_levels(score.noise_levels());
     // Alg. 2 line 1: x_0 ~ N(0, t_0² I).
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
-                                               : t[0] * torch::randn(context.batch_shape(n), options);
+                                               : t[0] * context.normal(context.data.shape);
     // d = (x − D(x; σ))/σ with Tweedie's D(x; σ) = x + σ²·s(x, σ) (eq. 3).
     auto slope = [&](const torch::Tensor& y, double sigma) {
       torch::Tensor denoised = y + sigma * sigma * score(y, torch::full({n}, sigma, options));
@@ -75,7 +75,7 @@ class Edm : public genfw::Sampler {
       const bool churn = churn_ > 0 && t[i] >= churn_min_ && t[i] <= churn_max_;
       const double gamma = churn ? std::min(churn_ / double(steps_), std::sqrt(2.0) - 1) : 0.0;
       const double t_hat = t[i] * (1 + gamma);
-      if (gamma > 0) x = x + std::sqrt(t_hat * t_hat - t[i] * t[i]) * churn_noise_ * torch::randn_like(x);
+      if (gamma > 0) x = x + std::sqrt(t_hat * t_hat - t[i] * t[i]) * churn_noise_ * context.normal_like(x);
       // Lines 7–8: Euler step t̂ → t_{i+1}.
       const torch::Tensor d = slope(x, t_hat);
       torch::Tensor x_next = x + (t[i + 1] - t_hat) * d;

@@ -82,8 +82,7 @@ TEST(Edm, StepsMatchAlgorithm2) {
   torch::manual_seed(11);
   draw(*edm({{"steps", int64_t(2)}, {"sigma_min", 1.0}, {"sigma_max", 20.0}, {"S_churn", 0.5}}), *model, 64, x,
        nullptr, &records);
-  torch::manual_seed(11);
-  auto x_hat = xd + std::sqrt(25.0 * 25 - 400) * torch::randn({64, 2}).to(torch::kFloat64);
+  auto x_hat = xd + std::sqrt(25.0 * 25 - 400) * first_noise_after_seed(11, 64, {2}).to(torch::kFloat64);
   auto d_hat = -25 * score_at(x_hat, 25);
   auto x_e = x_hat - 24 * d_hat;
   auto x1_churn = x_hat - 24 * 0.5 * (d_hat - score_at(x_e, 1));
@@ -113,4 +112,14 @@ TEST(Edm, BadOptionsNameTheKey) {
   expect_option_error("edm", {{"sigma_min", 3.0}, {"sigma_max", 1.0}}, "sigma_min");
   expect_option_error("edm", {{"S_tmin", 3.0}, {"S_tmax", 1.0}}, "S_tmin");
   expect_option_error("edm", {{"steps", int64_t(1)}}, "steps");
+}
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(Edm, SamplesDoNotDependOnTheBatchSize) {
+  auto model = exact_score_model();
+  auto sampler = edm({{"S_churn", 40.0}});  // churn: fresh noise at every step
+  EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, genfw::testing::context_for({2}, -8, 8).data, 5,
+                                              "edm with churn"),
+            genfw::testing::kBatchSizeTolerance);
 }

@@ -35,20 +35,19 @@ class Langevin : public genfw::Sampler {
   torch::Tensor sample(genfw::SampleContext& context) override {
     auto score = context.score();
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
-    auto shape = context.batch_shape(context.num_samples);
     torch::Tensor x;
     if (context.x_init.defined()) {
       x = context.x_init.to(options).clone();
     } else if (uniform_init_) {
-      x = context.data.low + (context.data.high - context.data.low) * torch::rand(shape, options);
+      x = context.data.low + (context.data.high - context.data.low) * context.uniform(context.data.shape);
     } else {
-      x = init_scale_ * torch::randn(shape, options);
+      x = init_scale_ * context.normal(context.data.shape);
     }
     double sigma = sigma_ > 0 ? sigma_ : score.noise_levels().min().item<double>();
     auto sigmas = torch::full({context.num_samples}, sigma, options);
     const double noise_scale = std::sqrt(step_size_);
     for (int64_t t = 0; t < steps_; ++t) {
-      x = x + 0.5 * step_size_ * score(x, sigmas) + noise_scale * torch::randn_like(x);
+      x = x + 0.5 * step_size_ * score(x, sigmas) + noise_scale * context.normal_like(x);
       if (record_every_ > 0 && (t + 1) % record_every_ == 0) {
         context.report(genfw::StepRecord{t, steps_, sigma, x, torch::Tensor()});
       }

@@ -51,3 +51,12 @@ TEST(Langevin, SamplesTheNoisedGaussian) {
   EXPECT_NEAR(x.mean().item<double>(), 2.0, 0.06);
   EXPECT_NEAR(x.var().item<double>(), 1.25 / (1 - 0.05 / (4 * 1.25)), 0.12);
 }
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(Langevin, SamplesDoNotDependOnTheBatchSize) {
+  auto model = gaussian(1.0, 0.5);
+  auto sampler = make<genfw::Sampler>(Kind::sampler, "langevin", {{"steps", int64_t(200)}}, context_for({2}, -8, 8));
+  EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, context_for({2}, -8, 8).data, 5, "langevin"),
+            genfw::testing::kBatchSizeTolerance);
+}

@@ -43,7 +43,7 @@ class ProbabilityFlowOde : public genfw::Sampler {
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     // 1. x(1) from the prior, unless the caller gives a start.
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
-                                               : sde->prior_sample(context.batch_shape(context.num_samples), options);
+                                               : sde->prior_sample(context.noise, context.data.shape, options);
     // 2. Integrate eq. 13 from t = 1 down to eps; report each accepted step.
     int64_t accepted = 0;
     // The step count is not known in advance (total = 0).

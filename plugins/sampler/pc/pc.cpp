@@ -57,7 +57,7 @@ class PredictorCorrector : public genfw::Sampler {
     genfw::SdeScore score(*context.model, *sde, &context.nfe);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
-                                               : sde->prior_sample(context.batch_shape(context.num_samples), options);
+                                               : sde->prior_sample(context.noise, context.data.shape, options);
     torch::Tensor x_mean = x;
     const double dt = (1.0 - eps_) / double(steps_);
     for (int64_t i = 0; i < steps_; ++i) {
@@ -65,18 +65,18 @@ class PredictorCorrector : public genfw::Sampler {
       const genfw::SdeStep step = sde->discretize(t, dt);
       // 1. Corrector (Alg. 4/5).
       if (langevin_) {
-        for (int64_t j = 0; j < n_corrector_; ++j) x = langevin_step(x, t, step, *sde, score, x_mean);
+        for (int64_t j = 0; j < n_corrector_; ++j) x = langevin_step(x, t, step, *sde, score, x_mean, context);
       }
       // 2. Predictor.
       if (predictor_ == "reverse_diffusion") {
         // Reverse diffusion (eq. 46): x ← x − f_i·x + G_i²·s + G_i·z.
         x_mean = x - step.drift_coefficient * x + step.noise_std * step.noise_std * score(x, t);
-        x = x_mean + step.noise_std * torch::randn_like(x);
+        x = x_mean + step.noise_std * context.normal_like(x);
       } else if (predictor_ == "euler_maruyama") {
         // Euler–Maruyama on the reverse SDE (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
         const double g = sde->diffusion(t);
         x_mean = x - (sde->drift(x, t) - g * g * score(x, t)) * dt;
-        x = x_mean + g * std::sqrt(dt) * torch::randn_like(x);
+        x = x_mean + g * std::sqrt(dt) * context.normal_like(x);
       }
       if (record_every_ > 0 && i % record_every_ == 0) context.report({i, steps_, t, x, x_mean});
     }
@@ -87,11 +87,11 @@ class PredictorCorrector : public genfw::Sampler {
   // One Langevin step at t with the step size of Alg. 4/5:
   //   ε = 2α (r‖z‖/‖s‖)²  (batch-mean norms, as score_sde),  x ← x + ε s + √(2ε) z.
   torch::Tensor langevin_step(const torch::Tensor& x, double t, const genfw::SdeStep& step, const genfw::Sde& sde,
-                              genfw::SdeScore& score, torch::Tensor& x_mean) const {
+                              genfw::SdeScore& score, torch::Tensor& x_mean, genfw::SampleContext& context) const {
     const double alpha =
         sde.name() == "vp" ? (1 + step.drift_coefficient) * (1 + step.drift_coefficient) : 1.0;  // α_i = 1 − β_i
     auto grad = score(x, t);
-    auto noise = torch::randn_like(x);
+    auto noise = context.normal_like(x);
     auto grad_norm = grad.reshape({grad.size(0), -1}).norm(2, 1).mean();
     auto noise_norm = noise.reshape({noise.size(0), -1}).norm(2, 1).mean();
     auto step_size = 2 * alpha * (snr_ * noise_norm / grad_norm).pow(2);  // a 0-dim tensor: no host sync

@@ -1,5 +1,5 @@
 // Ancestral sampling from the prior of a latent-variable, flow or GAN model:
-// z ~ N(0, I) then one batched network call (VAE decoder, flow inverse at
+// z ~ N(0, I) from the context's per-sample noise, then one batched network call (VAE decoder, flow inverse at
 // temperature T (Kingma & Dhariwal 2018 §5), or generator). One NFE per call.
 // Samples are returned as the model gives them in data space (no clamping here).
 #include "genfw/sdk.hpp"
@@ -19,14 +19,15 @@ class Prior : public genfw::Sampler {
   torch::Tensor sample(genfw::SampleContext& context) override {
     GENFW_CHECK(context.model != nullptr, "sampler 'prior': no model");
     const int64_t n = context.num_samples;
-    auto z_options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     torch::Tensor x;
     if (auto* vae = genfw::as<genfw::LatentVariableModel>(*context.model)) {
-      x = vae->decode(torch::randn({n, vae->latent_dim()}, z_options), mean_);
-    } else if (auto* flow = genfw::as<genfw::DensityModel>(*context.model)) {
-      x = flow->sample(n, temperature_);
+      x = vae->decode(context.normal({vae->latent_dim()}), mean_);
+    } else if (auto* flow = genfw::as<genfw::InvertibleFlow>(*context.model)) {
+      x = flow->sample_from_latent(temperature_ * context.normal({context.data.dim()}));
+    } else if (auto* density = genfw::as<genfw::DensityModel>(*context.model)) {
+      x = density->sample(n, temperature_);  // no latent to supply: the model draws its own noise
     } else if (auto* gan = genfw::as<genfw::GeneratorModel>(*context.model)) {
-      x = gan->generate(torch::randn({n, gan->latent_dim()}, z_options));
+      x = gan->generate(context.normal({gan->latent_dim()}));
     } else {
       throw genfw::Error("sampler 'prior' needs a model offering latent-variable, density or generator");
     }

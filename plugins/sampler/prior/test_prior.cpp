@@ -82,3 +82,17 @@ TEST(Prior, OptionsMeanAndTemperature) {
 }
 
 }  // namespace
+
+// z comes from each sample's own stream (SampleContext::noise), so batch sizes 1, 7 and
+// 64 give the same samples up to float32 kernel rounding (printed) for every family.
+TEST(Prior, SamplesDoNotDependOnTheBatchSize) {
+  torch::manual_seed(0);
+  auto sampler = genfw::testing::make<genfw::Sampler>(genfw::Kind::sampler, "prior");
+  auto build = genfw::testing::context_for({2});
+  for (const std::string family : {"vae", "realnvp", "gan"}) {
+    auto model = genfw::testing::make<genfw::Model>(genfw::Kind::model, family, {}, build);
+    model->eval();
+    EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, build.data, 5, "prior " + family),
+              genfw::testing::kBatchSizeTolerance);
+  }
+}

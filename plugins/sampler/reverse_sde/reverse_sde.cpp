@@ -44,7 +44,7 @@ class ReverseSde : public genfw::Sampler {
 
     // 2. x(1) from the prior, unless the caller gives a start.
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
-                                               : sde->prior_sample(context.batch_shape(context.num_samples), options);
+                                               : sde->prior_sample(context.noise, context.data.shape, options);
     torch::Tensor x_mean = x;
     const double dt = (1.0 - eps_) / double(steps_);
     for (int64_t i = 0; i < steps_; ++i) {
@@ -59,7 +59,7 @@ class ReverseSde : public genfw::Sampler {
       }
       // 4. One Euler–Maruyama step back in time (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
       x_mean = x - (sde->drift(x, t) - g * g * s) * dt;
-      x = x_mean + g * std::sqrt(dt) * torch::randn_like(x);
+      x = x_mean + g * std::sqrt(dt) * context.normal_like(x);
     }
     return denoise_ ? x_mean : x;
   }

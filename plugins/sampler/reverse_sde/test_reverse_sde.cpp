@@ -105,3 +105,13 @@ TEST(ReverseSde, BadOptionsNameTheKey) {
   expect_option_error("reverse_sde", {{"beta_min", 30.0}, {"beta_max", 20.0}}, "beta_min");
   expect_option_error("reverse_sde", {{"sde", std::string("vpp")}}, "sde");
 }
+
+// Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
+// 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
+TEST(ReverseSde, SamplesDoNotDependOnTheBatchSize) {
+  auto model = exact_eps_model();
+  auto sampler = reverse_sde({{"sde", std::string("vp")}, {"steps", int64_t(200)}});
+  EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 64, genfw::testing::context_for({2}, -8, 8).data, 5,
+                                              "reverse_sde vp"),
+            genfw::testing::kBatchSizeTolerance);
+}

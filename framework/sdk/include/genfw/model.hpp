@@ -72,6 +72,10 @@ class GENFW_API InvertibleFlow {
   virtual std::pair<torch::Tensor, torch::Tensor> to_latent(const torch::Tensor& x) = 0;
   /// Exact inverse: z [N, D] → x [N, shape...] in data space (no clamping or snapping).
   virtual torch::Tensor from_latent(const torch::Tensor& z) = 0;
+  /// The sample DensityModel::sample gives for latent z [N, D] (e.g. temperature·N(0, I)):
+  /// from_latent and whatever sampling adds (snapping to pixel levels, clamping), so a
+  /// sampler can supply z from its per-sample noise.
+  virtual torch::Tensor sample_from_latent(const torch::Tensor& z) = 0;
 };
 
 /// Diagonal-Gaussian posterior q(z | x).

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "genfw/model.hpp"
+#include "genfw/noise.hpp"
 
 namespace genfw {
 
@@ -18,7 +19,9 @@ struct StepRecord {
 
 /// Everything a sampler needs from the framework.
 struct GENFW_API SampleContext {
-  /// A context for `n` samples of `data` from `model` on `device` (the rest empty).
+  /// A context for `n` samples of `data` from `model` on `device` (the rest empty). Its
+  /// noise covers samples [0, n) with a seed drawn from torch's default generator, so
+  /// code that seeds torch stays repeatable; the pipeline sets the run's stream instead.
   static SampleContext for_model(Model& model, int64_t n, DataInfo data, torch::Device device = torch::kCPU);
 
   Model* model = nullptr;
@@ -30,6 +33,10 @@ struct GENFW_API SampleContext {
   torch::Tensor x_init;                  ///< starting point (e.g. x_T), or undefined
   int64_t nfe = 0;                       ///< network evaluations so far (per batch, not per sample)
   std::function<void(const StepRecord&)> on_step;  ///< may be empty
+  /// The noise of these samples, keyed by (run seed, global sample index): a sampler
+  /// draws ALL its randomness here so that sample i does not depend on the batch size,
+  /// the number of processes or the device. Covers num_samples samples.
+  SampleNoise noise;
 
   /// Score view of the model (direct or derived), counting NFE in `nfe`.
   ScoreFunction score() { return ScoreFunction(*model, &nfe); }
@@ -38,6 +45,13 @@ struct GENFW_API SampleContext {
   }
   /// Shape of a batch of `n` samples: {n, data.shape...}.
   std::vector<int64_t> batch_shape(int64_t n) const;
+  /// Standard normal noise [num_samples, sample_shape...] from `noise` on `device`
+  /// (float32 unless `dtype` says otherwise); the next draw of every sample's stream.
+  torch::Tensor normal(at::IntArrayRef sample_shape, torch::ScalarType dtype = torch::kFloat32);
+  /// Standard normal noise shaped, typed and placed like `x` [num_samples, ...].
+  torch::Tensor normal_like(const torch::Tensor& x);
+  /// Uniform noise in [0, 1) [num_samples, sample_shape...] on `device`.
+  torch::Tensor uniform(at::IntArrayRef sample_shape, torch::ScalarType dtype = torch::kFloat32);
 };
 
 /// Turns a model (+ noise) into samples in data space, [num_samples, shape...].

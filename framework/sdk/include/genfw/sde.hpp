@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "genfw/export.hpp"
+#include "genfw/noise.hpp"
 #include "genfw/options.hpp"
 #include "genfw/schedules.hpp"
 
@@ -55,8 +56,9 @@ class GENFW_API Sde {
   torch::Tensor drift(const torch::Tensor& x, double t) const { return drift_coefficient(t) * x; }
   /// The VE level σ̃(t) = s(t)/m(t): x(t)/m(t) is the data plus N(0, σ̃² I) noise.
   double ve_sigma(double t) const { return marginal_std(t) / mean_coefficient(t); }
-  /// x(1) ~ prior, float32 [shape] on `options`' device.
-  torch::Tensor prior_sample(const std::vector<int64_t>& shape, const torch::TensorOptions& options) const;
+  /// x(1) ~ prior, [noise.count(), sample_shape...] on `options`' device, the next draw of `noise`.
+  torch::Tensor prior_sample(SampleNoise& noise, at::IntArrayRef sample_shape,
+                             const torch::TensorOptions& options) const;
   /// log N(x; 0, prior_std² I) per sample [N] (nats, every non-batch dimension summed).
   torch::Tensor prior_log_prob(const torch::Tensor& x) const;
 };

@@ -12,6 +12,7 @@
 #include "genfw/metric.hpp"
 #include "genfw/model.hpp"
 #include "genfw/nn.hpp"
+#include "genfw/noise.hpp"
 #include "genfw/objective.hpp"
 #include "genfw/options.hpp"
 #include "genfw/plugin.hpp"
