@@ -16,11 +16,11 @@ fi
 filter='dataset/(fashion_mnist|cifar10|toy2d)|model/score_mlp|objective/dsm|sampler/annealed_langevin'
 cmake -S "$source" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$clang" \
   -DGENFW_FUZZ=ON -DBUILD_TESTING=OFF "-DGENFW_PLUGIN_FILTER=$filter" >/dev/null
-cmake --build "$build" --target fuzz_experiment_config fuzz_idx_reader fuzz_cifar10_batch fuzz_run_file
+cmake --build "$build" --target fuzz_experiment_config fuzz_idx_reader fuzz_cifar10_batch fuzz_run_file fuzz_checkpoint
 # compare reads each run file in a child process; libhdf5 loops forever on some
 # corrupt files, and each such input costs this limit.
 export ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 GENFW_COMPARE_SECONDS_PER_FILE=3
-for target in experiment_config idx_reader cifar10_batch run_file; do
+for target in experiment_config idx_reader cifar10_batch run_file checkpoint; do
   # libFuzzer writes new inputs into the first corpus folder: give it a scratch copy.
   work=$build/fuzz/corpus-$target
   rm -rf "$work" && mkdir -p "$work"
