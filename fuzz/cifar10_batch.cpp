@@ -2,27 +2,14 @@
 // (the input is test_batch.bin).
 #include "fuzz_support.hpp"
 #include "genfw/dataset.hpp"
-#include "genfw/registry.hpp"
 
-namespace {
-const genfw::Registry& registry() {
-  static const genfw::Registry loaded = [] {
-    genfw::Registry r;
-    r.load_library(std::string(GENFW_FUZZ_PLUGIN_DIR) + "/cifar10.so");
-    return r;
-  }();
-  return loaded;
-}
-}  // namespace
-
-// Plugins load before fuzzing starts, so libFuzzer counts their coverage from the first input.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  registry();
+  genfw_fuzz::plugins("cifar10.so");
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const genfw::Registry& plugins = registry();
+  const genfw::Registry& plugins = genfw_fuzz::plugins("cifar10.so");
   const auto folder = genfw_fuzz::scratch_dir() / "cifar";
   std::filesystem::create_directories(folder);
   genfw_fuzz::write_bytes(folder / "test_batch.bin", data, size);

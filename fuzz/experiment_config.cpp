@@ -5,25 +5,13 @@
 #include "fuzz_support.hpp"
 #include "genfw/config.hpp"
 
-namespace {
-const genfw::Registry& registry() {
-  static const genfw::Registry loaded = [] {
-    genfw::Registry r;
-    r.load_directory(GENFW_FUZZ_PLUGIN_DIR);
-    return r;
-  }();
-  return loaded;
-}
-}  // namespace
-
-// Plugins load before fuzzing starts, so libFuzzer counts their coverage from the first input.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  registry();
+  genfw_fuzz::plugins();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const genfw::Registry& plugins = registry();
+  const genfw::Registry& plugins = genfw_fuzz::plugins();
   const std::string text(reinterpret_cast<const char*>(data), size);
   genfw_fuzz::expect_clean([&] {
     genfw::ExperimentConfig config = genfw::load_experiment_text(text, "fuzz.toml", {}, plugins);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "genfw/error.hpp"
+#include "genfw/registry.hpp"
 
 namespace genfw_fuzz {
 
@@ -37,6 +38,23 @@ inline const std::filesystem::path& scratch_dir() {
 inline void write_bytes(const std::filesystem::path& path, const uint8_t* data, size_t size) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), std::streamsize(size));
+}
+
+/// The plugins of the target, loaded once per process from the built plugin folder:
+/// the library `file` in it, or every plugin there when `file` is empty. Targets call
+/// it from LLVMFuzzerInitialize too, so libFuzzer counts the plugins' coverage from
+/// the first input.
+inline const genfw::Registry& plugins(const std::string& file = "") {
+  static const genfw::Registry loaded = [&] {
+    genfw::Registry registry;
+    if (file.empty()) {
+      registry.load_directory(GENFW_FUZZ_PLUGIN_DIR);
+    } else {
+      registry.load_library(std::string(GENFW_FUZZ_PLUGIN_DIR) + "/" + file);
+    }
+    return registry;
+  }();
+  return loaded;
 }
 
 /// Runs `body` on one input: genfw::Error is a clean refusal; any other

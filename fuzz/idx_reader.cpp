@@ -3,18 +3,8 @@
 // image file or the label file; the other one stays a valid 2-image file.
 #include "fuzz_support.hpp"
 #include "genfw/dataset.hpp"
-#include "genfw/registry.hpp"
 
 namespace {
-const genfw::Registry& registry() {
-  static const genfw::Registry loaded = [] {
-    genfw::Registry r;
-    r.load_library(std::string(GENFW_FUZZ_PLUGIN_DIR) + "/fashion_mnist.so");
-    return r;
-  }();
-  return loaded;
-}
-
 std::string valid_idx(bool images) {
   std::string bytes = images ? std::string("\0\0\x08\x03\0\0\0\x02\0\0\0\x1c\0\0\0\x1c", 16) + std::string(2 * 784, '\x80')
                              : std::string("\0\0\x08\x01\0\0\0\x02\x03\x07", 10);
@@ -22,15 +12,14 @@ std::string valid_idx(bool images) {
 }
 }  // namespace
 
-// Plugins load before fuzzing starts, so libFuzzer counts their coverage from the first input.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  registry();
+  genfw_fuzz::plugins("fashion_mnist.so");
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const genfw::Registry& plugins = registry();
+  const genfw::Registry& plugins = genfw_fuzz::plugins("fashion_mnist.so");
   const auto folder = genfw_fuzz::scratch_dir() / "fashion";
   std::filesystem::create_directories(folder);
   const bool fuzz_images = data[0] % 2 == 0;

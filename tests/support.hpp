@@ -1,13 +1,18 @@
 #pragma once
 // Shared helpers of the framework tests.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "genfw/registry.hpp"
+#include "genfw/run.hpp"
 
 namespace test_support {
 
@@ -47,6 +52,16 @@ inline const genfw::Registry& fixtures() {
 }
 
 /// The message of the genfw::Error `body` throws (fails the test if none).
+/// The built-in plugins (the build's plugin folder), loaded once per process.
+inline const genfw::Registry& builtins() {
+  static const genfw::Registry registry = [] {
+    genfw::Registry r;
+    r.load_directory(genfw::Registry::builtin_plugin_dir());
+    return r;
+  }();
+  return registry;
+}
+
 inline std::string error_of(const std::function<void()>& body) {
   try {
     body();
@@ -55,6 +70,72 @@ inline std::string error_of(const std::function<void()>& body) {
   }
   ADD_FAILURE() << "expected a genfw::Error";
   return "";
+}
+
+/// The fixture experiment "fx": 100 points of N(3, I), a learnable mean trained
+/// by its NLL (batch 16, lr 0.05) for `steps` steps, losses flushed every 3,
+/// checkpoints every 10, 50 samples of the prior scored by fixture_mean_error.
+/// `objective_extra` lines go into [objective], `extra` at the end.
+inline std::string fixture_experiment(int64_t steps, const std::string& extra = "",
+                                      const std::string& objective_extra = "") {
+  return R"(name = "fx"
+seed = 7
+[data]
+plugin = "fixture_gaussian"
+size = 100
+[model]
+plugin = "fixture_mean"
+[objective]
+plugin = "fixture_nll"
+)" + objective_extra + R"(
+[train]
+batch_size = 16
+lr = 0.05
+log_every = 3
+checkpoint_every = 10
+steps = )" + std::to_string(steps) + R"(
+[sampler]
+plugin = "fixture_prior"
+num_samples = 50
+batch_size = 20
+[[metrics]]
+plugin = "fixture_mean_error"
+[log]
+progress = "off"
+)" + extra;
+}
+
+/// Runs experiment `text` in-process as dir/<name>.toml into dir/<name>; returns the run file.
+inline std::string run_fixture(const TempDir& dir, const std::string& name, const std::string& text,
+                               bool resume = false, const std::vector<std::string>& sets = {}) {
+  genfw::RunRequest request;
+  request.experiment = dir.file(name + ".toml", text);
+  request.out_dir = dir / name;
+  request.resume = resume;
+  request.overrides = sets;
+  return genfw::run_experiment(request, fixtures());
+}
+
+/// Starts the built runner with `arguments`, the fixture plugins and one thread in a
+/// child process with `environment` added; its stdout and stderr go to `log_file`.
+inline pid_t start_runner(const std::vector<std::string>& arguments,
+                          const std::map<std::string, std::string>& environment, const std::string& log_file) {
+  pid_t child = ::fork();
+  if (child != 0) return child;
+  for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
+  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  std::vector<std::string> all{std::string(GENFW_TEST_BINARY_DIR) + "/runner"};
+  all.insert(all.end(), arguments.begin(), arguments.end());
+  for (std::string common : {std::string("--plugin-path"), fixture_dir("good"), std::string("--threads"), std::string("1")}) {
+    all.push_back(common);
+  }
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
 }
 
 }  // namespace test_support

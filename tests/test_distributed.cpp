@@ -37,53 +37,9 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
+// Without the objective's noise, so 1 and 2 processes see the same arithmetic.
 std::string experiment(int steps, const std::string& objective_extra = "") {
-  return R"(name = "fx"
-seed = 7
-[data]
-plugin = "fixture_gaussian"
-size = 100
-[model]
-plugin = "fixture_mean"
-[objective]
-plugin = "fixture_nll"
-noise = 0.0
-)" + objective_extra + R"(
-[train]
-batch_size = 16
-lr = 0.05
-log_every = 3
-checkpoint_every = 10
-steps = )" + std::to_string(steps) + R"(
-[sampler]
-plugin = "fixture_prior"
-num_samples = 50
-batch_size = 20
-[log]
-progress = "off"
-)";
-}
-
-// Starts the runner with `arguments` and extra environment variables; its
-// stdout and stderr go to `log_file`.
-pid_t start_runner(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment,
-                   const std::string& log_file) {
-  pid_t child = ::fork();
-  if (child != 0) return child;
-  for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
-  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ::dup2(fd, STDOUT_FILENO);
-  ::dup2(fd, STDERR_FILENO);
-  std::vector<std::string> all{std::string(GENFW_TEST_BINARY_DIR) + "/runner"};
-  all.insert(all.end(), arguments.begin(), arguments.end());
-  for (std::string common : {std::string("--plugin-path"), fixture_dir("good"), std::string("--threads"), std::string("1")}) {
-    all.push_back(common);
-  }
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ::execv(argv[0], argv.data());
-  ::_exit(127);
+  return fixture_experiment(steps, "", "noise = 0.0\n" + objective_extra);
 }
 
 int wait_for(pid_t pid) {

@@ -22,63 +22,6 @@ using namespace test_support;
 
 namespace {
 
-std::string fixture_experiment(int64_t steps, int64_t num_samples = 50) {
-  return R"(name = "fx"
-seed = 7
-[data]
-plugin = "fixture_gaussian"
-size = 100
-[model]
-plugin = "fixture_mean"
-[objective]
-plugin = "fixture_nll"
-[train]
-batch_size = 16
-lr = 0.05
-log_every = 3
-checkpoint_every = 10
-steps = )" + std::to_string(steps) + R"(
-[sampler]
-plugin = "fixture_prior"
-num_samples = )" + std::to_string(num_samples) + R"(
-batch_size = 20
-[[metrics]]
-plugin = "fixture_mean_error"
-[log]
-progress = "off"
-)";
-}
-
-std::string run_in(const TempDir& dir, const std::string& name, const std::string& text, bool resume = false,
-                   const std::vector<std::string>& sets = {}) {
-  genfw::RunRequest request;
-  request.experiment = dir.file(name + ".toml", text);
-  request.out_dir = dir / name;
-  request.resume = resume;
-  request.overrides = sets;
-  return genfw::run_experiment(request, fixtures());
-}
-
-/// Starts the runner on `experiment` in a child process; `limit_bytes` > 0 caps
-/// the size of any file it writes (RLIMIT_FSIZE: writes beyond fail as on a full disk).
-pid_t start_runner(const std::string& experiment, const std::string& out, const std::string& stderr_file,
-                   rlim_t limit_bytes = 0) {
-  pid_t child = ::fork();
-  if (child != 0) return child;
-  if (limit_bytes > 0) {
-    ::signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG instead of killing the process
-    rlimit limit{limit_bytes, limit_bytes};
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  FILE* err = std::freopen(stderr_file.c_str(), "w", stderr);
-  (void)err;
-  std::string runner = std::string(GENFW_TEST_BINARY_DIR) + "/runner";
-  std::string plugins = fixture_dir("good");
-  ::execl(runner.c_str(), runner.c_str(), experiment.c_str(), "--out", out.c_str(), "--plugin-path", plugins.c_str(),
-          "--threads", "1", (char*)nullptr);
-  ::_exit(127);
-}
-
 std::string file_text(const std::string& path) { return genfw::read_whole_file(path); }
 
 bool any_temporary_file(const std::string& folder) {
@@ -130,7 +73,7 @@ TEST(DurableFile, AFullDiskLeavesTheOldFileAndNoTemporary) {
 TEST(DiskFull, TheRunnerSaysWhichFileItCannotWriteKeepsTheRunFileAndExitsCleanly) {
   TempDir dir;
   // 200 000 samples of 2 floats (1.6 MB) do not fit on a 1 MB file system: the /samples write fails.
-  const std::string experiment = dir.file("big.toml", fixture_experiment(20, 200000));
+  const std::string experiment = dir.file("big.toml", fixture_experiment(20));
   const std::string disk = dir / "disk", out = disk + "/big";
   fs::create_directories(disk);
   // The small file system exists only in the child's own mount namespace, so the
@@ -142,7 +85,7 @@ TEST(DiskFull, TheRunnerSaysWhichFileItCannotWriteKeepsTheRunFileAndExitsCleanly
         ::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=1m") != 0) {
       ::_exit(77);
     }
-    pid_t runner = start_runner(experiment, out, dir / "stderr.txt");
+    pid_t runner = start_runner({experiment, "--out", out, "--set", "sampler.num_samples=200000"}, {}, dir / "stderr.txt");
     int status = 0;
     ::waitpid(runner, &status, 0);
     std::ofstream(dir / "status.txt") << (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
@@ -169,7 +112,7 @@ TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
   TempDir dir;
   const std::string experiment = dir.file("long.toml", fixture_experiment(100000000));
   const std::string out = dir / "long";
-  pid_t child = start_runner(experiment, out, dir / "stderr.txt");
+  pid_t child = start_runner({experiment, "--out", out}, {}, dir / "stderr.txt");
   for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -206,7 +149,7 @@ TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
 TEST(Status, AnExceptionWhileSamplingMarksTheRunFailedWithTheReason) {
   TempDir dir;
   std::string message = error_of([&] {
-    run_in(dir, "a", fixture_experiment(5), false, {"sampler.throw_message=\"sampler exploded\""});
+    run_fixture(dir, "a", fixture_experiment(5), false, {"sampler.throw_message=\"sampler exploded\""});
   });
   EXPECT_CONTAINS(message, "sampler exploded");
   auto log = genfw::RunLog::open(dir / "a/fx.h5", false);
@@ -216,7 +159,7 @@ TEST(Status, AnExceptionWhileSamplingMarksTheRunFailedWithTheReason) {
 
 TEST(Checkpoints, AFlippedBitIsRefusedNamingTheFileWhenSamplingAndResuming) {
   TempDir dir;
-  const std::string run_file = run_in(dir, "a", fixture_experiment(10));
+  const std::string run_file = run_fixture(dir, "a", fixture_experiment(10));
   const std::string checkpoint = dir / "a/checkpoint.pt";
   std::string bytes = file_text(checkpoint);
   bytes[bytes.size() / 2] ^= 0x10;
@@ -229,28 +172,28 @@ TEST(Checkpoints, AFlippedBitIsRefusedNamingTheFileWhenSamplingAndResuming) {
   EXPECT_CONTAINS(message, "checkpoint " + checkpoint + " is damaged or was changed");
   EXPECT_CONTAINS(message, "SHA-256");
 
-  message = error_of([&] { run_in(dir, "a", fixture_experiment(20), true); });
+  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true); });
   EXPECT_CONTAINS(message, checkpoint);
   EXPECT_CONTAINS(message, "SHA-256");
 }
 
 TEST(Checkpoints, ResumeRefusesAnotherModelOrOptimizerNamingTheKeys) {
   TempDir dir;
-  run_in(dir, "a", fixture_experiment(10));
-  std::string message = error_of([&] { run_in(dir, "a", fixture_experiment(20), true, {"model.init=1.5"}); });
+  run_fixture(dir, "a", fixture_experiment(10));
+  std::string message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true, {"model.init=1.5"}); });
   EXPECT_CONTAINS(message, "[model] init was 0.0, now 1.5");
-  message = error_of([&] { run_in(dir, "a", fixture_experiment(20), true, {"train.optimizer=\"sgd\""}); });
+  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true, {"train.optimizer=\"sgd\""}); });
   EXPECT_CONTAINS(message, "[train] optimizer was \"adam\", now \"sgd\"");
   // A refused resume changes nothing.
   EXPECT_EQ(genfw::RunLog::open(dir / "a/fx.h5", false).attribute("/", "status"), "completed");
   // The learning rate may change.
-  run_in(dir, "a", fixture_experiment(20), true, {"train.lr=0.01"});
+  run_fixture(dir, "a", fixture_experiment(20), true, {"train.lr=0.01"});
 }
 
 TEST(Resume, MetricsOfTheFinalStepAreNotDuplicated) {
   TempDir dir;
-  const std::string run_file = run_in(dir, "a", fixture_experiment(10));
-  run_in(dir, "a", fixture_experiment(10), true);
+  const std::string run_file = run_fixture(dir, "a", fixture_experiment(10));
+  run_fixture(dir, "a", fixture_experiment(10), true);
   auto log = genfw::RunLog::open(run_file, false);
   for (const auto& name : log.children("/metrics")) EXPECT_EQ(log.read_metric(name).size(), 1u) << name;
 }
@@ -269,8 +212,8 @@ TEST(RunFolders, TwoRunnersOfOneExperimentGetTwoFolders) {
 
 TEST(Compare, UnfinishedRunsAreLeftOutUnlessAskedForAndShowTheirStatus) {
   TempDir dir;
-  const std::string done = run_in(dir, "a", fixture_experiment(5));
-  const std::string failed = run_in(dir, "b", fixture_experiment(5));
+  const std::string done = run_fixture(dir, "a", fixture_experiment(5));
+  const std::string failed = run_fixture(dir, "b", fixture_experiment(5));
   genfw::RunLog::open(failed, true).set_attribute("/", "status", "failed: something");
   std::ostringstream table;
   genfw::write_comparison({done, failed}, genfw::TableFormat::markdown, false, table);

@@ -97,15 +97,6 @@ TEST(Noise, RefusesAStreamForOtherSamples) {
 
 namespace {
 
-const genfw::Registry& builtins() {
-  static const genfw::Registry registry = [] {
-    genfw::Registry r;
-    r.load_directory(genfw::Registry::builtin_plugin_dir());
-    return r;
-  }();
-  return registry;
-}
-
 // The exact ε of a two-mode mixture (nothing to train) sampled by DDPM ancestral sampling.
 const char* kDdpmExperiment = R"(name = "noise_batches"
 seed = 11

@@ -11,15 +11,6 @@ using namespace test_support;
 
 namespace {
 
-const genfw::Registry& builtins() {
-  static const genfw::Registry registry = [] {
-    genfw::Registry r;
-    r.load_directory(genfw::Registry::builtin_plugin_dir());
-    return r;
-  }();
-  return registry;
-}
-
 // Two labelled modes at (∓2, 0), std 0.5: the classifier's task is easy, and a
 // sample's mode is its nearest mean.
 const char* kData = R"(

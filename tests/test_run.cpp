@@ -16,43 +16,6 @@ using namespace test_support;
 
 namespace {
 
-std::string experiment(int steps, const std::string& extra = "") {
-  return R"(name = "fx"
-seed = 7
-[data]
-plugin = "fixture_gaussian"
-size = 100
-[model]
-plugin = "fixture_mean"
-[objective]
-plugin = "fixture_nll"
-[train]
-batch_size = 16
-lr = 0.05
-log_every = 3
-checkpoint_every = 10
-steps = )" + std::to_string(steps) + R"(
-[sampler]
-plugin = "fixture_prior"
-num_samples = 50
-batch_size = 20
-[[metrics]]
-plugin = "fixture_mean_error"
-[log]
-progress = "off"
-)" + extra;
-}
-
-std::string run(const TempDir& dir, const std::string& name, const std::string& text, bool resume = false,
-                const std::vector<std::string>& sets = {}) {
-  genfw::RunRequest request;
-  request.experiment = dir.file(name + ".toml", text);
-  request.out_dir = dir / name;
-  request.resume = resume;
-  request.overrides = sets;
-  return genfw::run_experiment(request, fixtures());
-}
-
 std::vector<genfw::ScalarRow> losses(const std::string& file) {
   return genfw::RunLog::open(file, false).read_series("/train/loss/model");
 }
@@ -61,7 +24,7 @@ std::vector<genfw::ScalarRow> losses(const std::string& file) {
 
 TEST(Run, WritesTheDocumentedRunFile) {
   TempDir dir;
-  std::string file = run(dir, "a", experiment(20));
+  std::string file = run_fixture(dir, "a", fixture_experiment(20));
   auto log = genfw::RunLog::open(file, false);
   EXPECT_CONTAINS(log.read_string("/config"), "plugin = \"fixture_gaussian\"");
   EXPECT_EQ(log.read_string("/env/torch"), GENFW_TORCH_VERSION_STRING);
@@ -92,7 +55,7 @@ TEST(Run, WritesTheDocumentedRunFile) {
 TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   TempDir dir;
   genfw::RunRequest request;
-  request.experiment = dir.file("s.toml", experiment(12) + "[sweep]\n\"sampler.num_samples\" = [10, 30]\n");
+  request.experiment = dir.file("s.toml", fixture_experiment(12) + "[sweep]\n\"sampler.num_samples\" = [10, 30]\n");
   request.out_dir = dir / "sampler_sweep";
   auto files = genfw::run_with_sweep(request, fixtures(), {});
   ASSERT_EQ(files.size(), 2u);
@@ -131,7 +94,7 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
 TEST(Run, ShardsOfASweepRunDisjointSetsWhoseUnionIsTheWholeSweep) {
   TempDir dir;
   genfw::RunRequest request;
-  request.experiment = dir.file("s.toml", experiment(6));
+  request.experiment = dir.file("s.toml", fixture_experiment(6));
   const std::vector<std::string> sweep{"seed=1,2,3", "train.lr=0.05,0.01"};
   request.out_dir = dir / "whole";
   std::set<std::string> whole, shards;
@@ -151,35 +114,35 @@ TEST(Run, ShardsOfASweepRunDisjointSetsWhoseUnionIsTheWholeSweep) {
 
 TEST(Run, SamplerStartsFromXInitOfAnEarlierRun) {
   TempDir dir;
-  std::string first = run(dir, "a", experiment(5));
-  std::string second = run(dir, "b", experiment(5), false, {"sampler.x_init=\"" + first + ":/samples\""});
+  std::string first = run_fixture(dir, "a", fixture_experiment(5));
+  std::string second = run_fixture(dir, "b", fixture_experiment(5), false, {"sampler.x_init=\"" + first + ":/samples\""});
   auto a = genfw::RunLog::open(first, false).read_tensor("/samples");
   EXPECT_TRUE(torch::equal(a, genfw::RunLog::open(second, false).read_tensor("/samples")));
   std::string message = error_of([&] {
-    run(dir, "c", experiment(5), false, {"sampler.x_init=\"" + first + ":/samples\"", "sampler.num_samples=60"});
+    run_fixture(dir, "c", fixture_experiment(5), false, {"sampler.x_init=\"" + first + ":/samples\"", "sampler.num_samples=60"});
   });
   EXPECT_CONTAINS(message, "[sampler] x_init");
   EXPECT_CONTAINS(message, "expected at least 60 points of shape [2]");
-  message = error_of([&] { run(dir, "d", experiment(5), false, {"sampler.x_init=\"missing.pt\""}); });
+  message = error_of([&] { run_fixture(dir, "d", fixture_experiment(5), false, {"sampler.x_init=\"missing.pt\""}); });
   EXPECT_CONTAINS(message, "file missing.pt does not exist");
 }
 
 TEST(Run, SameSeedSameLossCurveBitForBit) {
   TempDir dir;
-  auto a = losses(run(dir, "a", experiment(25)));
-  auto b = losses(run(dir, "b", experiment(25)));
+  auto a = losses(run_fixture(dir, "a", fixture_experiment(25)));
+  auto b = losses(run_fixture(dir, "b", fixture_experiment(25)));
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << "step " << i;
-  auto c = losses(run(dir, "c", experiment(25), false, {"seed=8"}));
+  auto c = losses(run_fixture(dir, "c", fixture_experiment(25), false, {"seed=8"}));
   EXPECT_NE(a[5].value, c[5].value);
 }
 
 TEST(Run, ResumeGivesTheUninterruptedLossCurve) {
   TempDir dir;
-  auto full = losses(run(dir, "full", experiment(30)));
+  auto full = losses(run_fixture(dir, "full", fixture_experiment(30)));
   // "Interrupted" at step 13: the checkpoint is from step 10, rows up to 12 were flushed.
-  run(dir, "part", experiment(13));
-  auto resumed = losses(run(dir, "part", experiment(30), true));
+  run_fixture(dir, "part", fixture_experiment(13));
+  auto resumed = losses(run_fixture(dir, "part", fixture_experiment(30), true));
   ASSERT_EQ(resumed.size(), full.size());
   for (size_t i = 0; i < full.size(); ++i) {
     EXPECT_EQ(resumed[i].step, full[i].step);
@@ -189,7 +152,7 @@ TEST(Run, ResumeGivesTheUninterruptedLossCurve) {
 
 TEST(Run, NanLossStopsNamingStepAndKeepsLogAndCheckpoint) {
   TempDir dir;
-  std::string message = error_of([&] { run(dir, "nan", experiment(40, ""), false, {"objective.nan_at_step=15"}); });
+  std::string message = error_of([&] { run_fixture(dir, "nan", fixture_experiment(40, ""), false, {"objective.nan_at_step=15"}); });
   EXPECT_CONTAINS(message, "training stopped at step 15: loss 'model' is nan");
   EXPECT_CONTAINS(message, "checkpoint.pt");
   auto log = genfw::RunLog::open(dir / "nan/fx.h5", false);
@@ -202,17 +165,10 @@ TEST(Run, NanLossStopsNamingStepAndKeepsLogAndCheckpoint) {
 
 TEST(Run, SigkillLeavesAReadableRunFile) {
   TempDir dir;
-  std::string path = dir.file("long.toml", experiment(100000000, ""));
+  std::string path = dir.file("long.toml", fixture_experiment(100000000, ""));
   std::string out = dir / "long";
-  pid_t child = ::fork();
+  pid_t child = start_runner({path, "--out", out}, {}, dir / "runner.log");
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::string runner = std::string(GENFW_TEST_BINARY_DIR) + "/runner";
-    std::string plugins = fixture_dir("good");
-    ::execl(runner.c_str(), runner.c_str(), path.c_str(), "--out", out.c_str(), "--plugin-path", plugins.c_str(),
-            "--threads", "1", (char*)nullptr);
-    ::_exit(127);
-  }
   // Wait until a few checkpoints have been written, then kill without warning.
   for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -230,8 +186,8 @@ TEST(Run, SigkillLeavesAReadableRunFile) {
 
 TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   TempDir dir;
-  std::string a = run(dir, "a", experiment(10));
-  std::string b = run(dir, "b", experiment(10), false, {"seed=9", "name=\"fy\""});
+  std::string a = run_fixture(dir, "a", fixture_experiment(10));
+  std::string b = run_fixture(dir, "b", fixture_experiment(10), false, {"seed=9", "name=\"fy\""});
   std::ostringstream table;
   genfw::write_comparison({a, b}, genfw::TableFormat::markdown, false, table);
   std::string text = table.str();
@@ -243,10 +199,10 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   genfw::write_comparison({a, b}, genfw::TableFormat::csv, false, csv);
   EXPECT_CONTAINS(csv.str(), "experiment,dataset,model");
 
-  std::string other = experiment(10);
+  std::string other = fixture_experiment(10);
   const std::string metric_line = "plugin = \"fixture_mean_error\"";
   other.replace(other.find(metric_line), metric_line.size(), metric_line + "\nprovenance_tag = \"b\"");
-  std::string c = run(dir, "c", other);
+  std::string c = run_fixture(dir, "c", other);
   std::ostringstream refused;
   std::string message = error_of([&] { genfw::write_comparison({a, c}, genfw::TableFormat::markdown, false, refused); });
   EXPECT_CONTAINS(message, "metric 'mean_error'");

@@ -43,6 +43,18 @@ bool path_exists(H5::H5File& file, const std::string& path) {
 
 H5::StrType text_type() { return H5::StrType(H5::PredType::C_S1, H5T_VARIABLE); }
 
+/// Calls `use` with the group or dataset at `path` (attributes live on either).
+template <typename Use>
+void with_object(H5::H5File& file, const std::string& path, Use&& use) {
+  if (path == "/" || file.childObjType(path) == H5O_TYPE_GROUP) {
+    H5::Group group = file.openGroup(path);
+    use(group);
+  } else {
+    H5::DataSet dataset = file.openDataSet(path);
+    use(dataset);
+  }
+}
+
 /// Errors of the file system under HDF5 (its own messages do not say which).
 bool is_storage_error(int error_number) {
   return error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG || error_number == EIO ||
@@ -173,42 +185,26 @@ double RunLog::read_scalar(const std::string& path) const {
 
 void RunLog::set_attribute(const std::string& object_path, const std::string& name, const std::string& value) {
   hdf5(impl_.get(), path_, "attribute " + name, [&] {
-    H5::H5Object* object = nullptr;
-    H5::Group group;
-    H5::DataSet dataset;
-    if (object_path == "/" || impl_->file.childObjType(object_path) == H5O_TYPE_GROUP) {
-      group = impl_->file.openGroup(object_path);
-      object = &group;
-    } else {
-      dataset = impl_->file.openDataSet(object_path);
-      object = &dataset;
-    }
-    if (object->attrExists(name)) object->removeAttr(name);
-    H5::Attribute attribute = object->createAttribute(name, text_type(), H5::DataSpace(H5S_SCALAR));
-    attribute.write(text_type(), value);
+    with_object(impl_->file, object_path, [&](H5::H5Object& object) {
+      if (object.attrExists(name)) object.removeAttr(name);
+      H5::Attribute attribute = object.createAttribute(name, text_type(), H5::DataSpace(H5S_SCALAR));
+      attribute.write(text_type(), value);
+    });
   });
 }
 
 std::map<std::string, std::string> RunLog::attributes(const std::string& object_path) const {
   return hdf5(impl_.get(), path_, "attributes of " + object_path, [&] {
     std::map<std::string, std::string> out;
-    H5::Group group;
-    H5::DataSet dataset;
-    H5::H5Object* object = nullptr;
-    if (object_path == "/" || impl_->file.childObjType(object_path) == H5O_TYPE_GROUP) {
-      group = impl_->file.openGroup(object_path);
-      object = &group;
-    } else {
-      dataset = impl_->file.openDataSet(object_path);
-      object = &dataset;
-    }
-    for (int i = 0; i < object->getNumAttrs(); ++i) {
-      H5::Attribute attribute = object->openAttribute(static_cast<unsigned>(i));
-      if (attribute.getTypeClass() != H5T_STRING) continue;
-      std::string value;
-      attribute.read(text_type(), value);
-      out[attribute.getName()] = value;
-    }
+    with_object(impl_->file, object_path, [&](H5::H5Object& object) {
+      for (int i = 0; i < object.getNumAttrs(); ++i) {
+        H5::Attribute attribute = object.openAttribute(static_cast<unsigned>(i));
+        if (attribute.getTypeClass() != H5T_STRING) continue;
+        std::string value;
+        attribute.read(text_type(), value);
+        out[attribute.getName()] = value;
+      }
+    });
     return out;
   });
 }
