@@ -71,7 +71,9 @@ function(genfw_add_test_group group)
   endif()
   foreach(source name IN ZIP_LISTS ARG_SOURCES ARG_NAMES)
     add_test(NAME ${name} COMMAND ${target} --genfw_source=${source})
-    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "OMP_NUM_THREADS=2")
+    # Tests share one cache folder of their own, never the user's.
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}"
+                         ENVIRONMENT "OMP_NUM_THREADS=2;GENFW_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
   endforeach()
 endfunction()
 

@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   genfw_fuzz::write_bytes(file, data, size);
   genfw_fuzz::expect_clean([&] {
     std::ostringstream table;
-    genfw::write_comparison({file.string()}, genfw::TableFormat::markdown, false, table);
+    genfw::write_comparison({file.string()}, {}, table, table);
   });
   return 0;
 }

@@ -216,12 +216,12 @@ TEST(Compare, UnfinishedRunsAreLeftOutUnlessAskedForAndShowTheirStatus) {
   const std::string failed = run_fixture(dir, "b", fixture_experiment(5));
   genfw::RunLog::open(failed, true).set_attribute("/", "status", "failed: something");
   std::ostringstream table;
-  genfw::write_comparison({done, failed}, genfw::TableFormat::markdown, false, table);
+  genfw::write_comparison({done, failed}, {}, table, table);
   EXPECT_CONTAINS(table.str(), "| status |");
   EXPECT_CONTAINS(table.str(), "| completed |");
   EXPECT_CONTAINS(table.str(), "left out, not completed");
   EXPECT_CONTAINS(table.str(), failed + " (failed: something)");
   std::ostringstream all;
-  genfw::write_comparison({done, failed}, genfw::TableFormat::markdown, false, all, true);
+  genfw::write_comparison({done, failed}, {genfw::TableFormat::markdown, false, true}, all, all);
   EXPECT_CONTAINS(all.str(), "| failed: something |");
 }

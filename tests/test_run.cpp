@@ -69,7 +69,7 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   EXPECT_EQ(second.attribute("/", "status"), "completed");
   // compare shows the training the second run's weights came from.
   std::ostringstream table;
-  genfw::write_comparison(files, genfw::TableFormat::csv, false, table);
+  genfw::write_comparison(files, {genfw::TableFormat::csv}, table, table);
   EXPECT_CONTAINS(table.str(), "fx-num_samples30,fixture_gaussian,fixture_mean,fixture_nll,fixture_prior,completed,2,12,");
 
   // `runner sample RUN.h5 --sweep ...` (it crashed on an empty list's front()).
@@ -189,14 +189,14 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   std::string a = run_fixture(dir, "a", fixture_experiment(10));
   std::string b = run_fixture(dir, "b", fixture_experiment(10), false, {"seed=9", "name=\"fy\""});
   std::ostringstream table;
-  genfw::write_comparison({a, b}, genfw::TableFormat::markdown, false, table);
+  genfw::write_comparison({a, b}, {}, table, table);
   std::string text = table.str();
   EXPECT_CONTAINS(text, "| experiment | dataset | model | objective | sampler | status | parameters | train steps |");
   EXPECT_CONTAINS(text, "mean_error |");
   EXPECT_CONTAINS(text, "| fx | fixture_gaussian | fixture_mean | fixture_nll | fixture_prior | completed | 2 | 10 |");
   EXPECT_CONTAINS(text, "| fy |");
   std::ostringstream csv;
-  genfw::write_comparison({a, b}, genfw::TableFormat::csv, false, csv);
+  genfw::write_comparison({a, b}, {genfw::TableFormat::csv}, csv, csv);
   EXPECT_CONTAINS(csv.str(), "experiment,dataset,model");
 
   std::string other = fixture_experiment(10);
@@ -204,11 +204,11 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   other.replace(other.find(metric_line), metric_line.size(), metric_line + "\nprovenance_tag = \"b\"");
   std::string c = run_fixture(dir, "c", other);
   std::ostringstream refused;
-  std::string message = error_of([&] { genfw::write_comparison({a, c}, genfw::TableFormat::markdown, false, refused); });
+  std::string message = error_of([&] { genfw::write_comparison({a, c}, {}, refused, refused); });
   EXPECT_CONTAINS(message, "metric 'mean_error'");
   EXPECT_CONTAINS(message, "differ in tag (a vs b)");
   EXPECT_CONTAINS(message, "--force");
   std::ostringstream forced;
-  genfw::write_comparison({a, c}, genfw::TableFormat::markdown, true, forced);
+  genfw::write_comparison({a, c}, {genfw::TableFormat::markdown, true}, forced, forced);
   EXPECT_CONTAINS(forced.str(), "warning (--force)");
 }

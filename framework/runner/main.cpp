@@ -6,6 +6,7 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "genfw/cache.hpp"
 #include "genfw/config.hpp"
 #include "genfw/durable.hpp"
 #include "genfw/distributed.hpp"
@@ -29,7 +30,8 @@ usage:
                                        default 300 s)
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
   runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler
-  runner compare RUN.h5...             one table across runs
+  runner compare RUN.h5...             one table across runs (runs that differ only in their seed: mean ± 95% CI)
+  runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
   runner describe NAME                 a component's options (also: train, sampler-common, log,
                                        features, guidance)
@@ -126,19 +128,13 @@ int cmd_plugins(int argc, char** argv) {
   return 0;
 }
 
-std::string compact_number(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
 void print_schema(const genfw::Schema& schema) {
   std::vector<std::vector<std::string>> rows{{"option", "type", "default", "range", "doc"}};
   for (const auto& spec : schema.specs()) {
     std::string range;
     if (spec.min || spec.max) {
-      range = "[" + (spec.min ? compact_number(*spec.min) : "-inf") + ", " +
-              (spec.max ? compact_number(*spec.max) : "inf") + "]";
+      range = "[" + (spec.min ? genfw::shortest_number(*spec.min) : "-inf") + ", " +
+              (spec.max ? genfw::shortest_number(*spec.max) : "inf") + "]";
     }
     for (const auto& c : spec.choices) range += (range.empty() ? "" : "|") + c;
     std::string def = spec.required ? "(required)" : genfw::format_value(spec.default_value);
@@ -208,18 +204,40 @@ int cmd_describe(int argc, char** argv) {
 int cmd_compare(int argc, char** argv) {
   std::vector<std::string> files;
   std::string format = "markdown";
-  bool force = false, all = false;
+  genfw::CompareOptions compare;
   po::options_description options("runner compare options");
   options.add_options()("runs", po::value(&files)->multitoken()->required(), "run files (.h5)")
       ("format", po::value(&format)->default_value("markdown"), "markdown or csv")
-      ("force", po::bool_switch(&force), "put values of different provenance in one column anyway")
-      ("all", po::bool_switch(&all), "also show runs that did not complete (running, interrupted, failed)");
+      ("force", po::bool_switch(&compare.force), "put values of different provenance in one column anyway")
+      ("all", po::bool_switch(&compare.include_unfinished), "also show runs that did not complete (running, interrupted, failed)")
+      ("per-seed", po::bool_switch(&compare.per_seed), "one row per run, even for runs that differ only in their seed");
   po::positional_options_description positional;
   positional.add("runs", -1);
-  if (!parse(argc, argv, options, positional, "usage: runner compare RUN.h5... [--format markdown|csv] [--force] [--all]")) return 0;
+  if (!parse(argc, argv, options, positional,
+             "usage: runner compare RUN.h5... [--format markdown|csv] [--force] [--all] [--per-seed]")) return 0;
   if (format != "markdown" && format != "csv") throw genfw::Error("--format must be markdown or csv, got '" + format + "'");
-  genfw::write_comparison(files, format == "csv" ? genfw::TableFormat::csv : genfw::TableFormat::markdown, force,
-                          std::cout, all);
+  compare.format = format == "csv" ? genfw::TableFormat::csv : genfw::TableFormat::markdown;
+  // A CSV stays rectangular for CSV readers: its notes go to stderr.
+  genfw::write_comparison(files, compare, std::cout, compare.format == genfw::TableFormat::csv ? std::cerr : std::cout);
+  return 0;
+}
+
+int cmd_cache(int argc, char** argv) {
+  std::string action, cache_dir;
+  po::options_description options("runner cache options");
+  options.add_options()("action", po::value(&action)->required(), "list | clear")
+      ("cache-dir", po::value(&cache_dir), "the cache folder (default $GENFW_CACHE_DIR, $XDG_CACHE_HOME/genfw or ~/.cache/genfw)");
+  po::positional_options_description positional;
+  positional.add("action", 1);
+  if (!parse(argc, argv, options, positional, "usage: runner cache list|clear [--cache-dir DIR]")) return 0;
+  const std::string dir = genfw::resolve_cache_dir(cache_dir);
+  if (action == "list") {
+    genfw::print_cache(dir, std::cout);
+  } else if (action == "clear") {
+    std::cout << "removed " << genfw::clear_cache(dir) << " entries from " << dir << "\n";
+  } else {
+    throw genfw::Error("runner cache: unknown action '" + action + "'; expected list or clear");
+  }
   return 0;
 }
 
@@ -262,7 +280,11 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
       ("set", po::value(&request.overrides)->composing(), "override: table.key=value (repeatable; value is TOML)")
       ("sweep", po::value(&sweep)->composing(), "run once per value: table.key=v1,v2,... (repeatable)")
       ("out", po::value(&request.out_dir), "run folder (default runs/<name>, never overwritten)")
-      ("device", po::value(&request.device), "cpu | cuda | auto (overrides the experiment)");
+      ("device", po::value(&request.device), "cpu | cuda | auto (overrides the experiment)")
+      ("seeds", po::value(&request.seed_count)->default_value(1),
+       "run N times, with seeds s, s+1, ..., s+N-1 (s: the experiment's seed); compare aggregates them")
+      ("cache-dir", po::value(&request.cache_dir),
+       "cached classifiers and reference statistics (default $GENFW_CACHE_DIR, $XDG_CACHE_HOME/genfw or ~/.cache/genfw)");
   if (sample_mode) {
     options.add_options()("sampler", po::value(&sampler)->required(), "sampler to use (its options via --set sampler.KEY=V)");
   } else {
@@ -302,7 +324,9 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   genfw::Registry registry = load_registry(common);
   genfw::DataParallelScope data_parallel(distributed);  // joins the job when WORLD_SIZE > 1
   if (!sample_mode && genfw::is_suite_file(input)) {
-    if (!sweep.empty()) throw genfw::Error("--sweep applies to one experiment, not to the suite " + input);
+    if (!sweep.empty() || request.seed_count > 1) {
+      throw genfw::Error("--sweep and --seeds apply to one experiment, not to the suite " + input);
+    }
     genfw::run_suite(request, profile, registry, std::cout);
     return 0;
   }
@@ -343,6 +367,7 @@ int main(int argc, char** argv) {
     if (first == "compare") return cmd_compare(argc - 1, argv + 1);
     if (first == "sample") return cmd_run(argc - 1, argv + 1, true);
     if (first == "new") return cmd_new(argc - 1, argv + 1);
+    if (first == "cache") return cmd_cache(argc - 1, argv + 1);
     return cmd_run(argc, argv, false);
   } catch (const genfw::Interrupted& e) {
     std::cerr << "runner: " << e.what() << "\n";

@@ -262,9 +262,10 @@ torch::Tensor DataParallel::mean_over_ranks(const torch::Tensor& values) {
 }
 
 void DataParallel::check_replicas_agree(const std::vector<torch::Tensor>& tensors, const std::string& what) {
-  metric::Fnv1a digest;
+  metric::ContentDigest digest;
   for (const auto& tensor : tensors) digest.tensor(tensor.detach());
-  const uint64_t mine = digest.value();
+  // The first 64 bits of the SHA-256 travel in one int64 collective.
+  const uint64_t mine = std::stoull(digest.hex().substr(0, 16), nullptr, 16);
   std::vector<torch::Tensor> input{torch::tensor({int64_t(mine)}, torch::kLong).to(impl_->collective_device)};
   std::vector<std::vector<torch::Tensor>> gathered(1);
   for (int r = 0; r < world_size(); ++r) gathered[0].push_back(torch::empty_like(input[0]));

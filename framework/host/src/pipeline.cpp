@@ -7,6 +7,7 @@
 #include <iostream>
 #include <set>
 
+#include "genfw/cache.hpp"
 #include "genfw/durable.hpp"
 #include "genfw/distributed.hpp"
 #include "genfw/images.hpp"
@@ -169,7 +170,7 @@ Components& Pipeline::components() {
   auto c = std::make_unique<Components>();
   c->context.device = device_;
   c->context.experiment_dir = fs::path(config_.path).parent_path().string();
-  c->context.cache_dir = (fs::path("runs") / ".cache").string();
+  c->context.cache_dir = resolve_cache_dir(request_.cache_dir);
   c->context.split = "train";
   c->train_data = build<Dataset>(registry_, config_.data, c->context);
   c->context.data = call_plugin(*c->train_data.info, "info()", [&] { return c->train_data->info(); });
@@ -210,6 +211,7 @@ std::string Pipeline::prepare_guidance_run(const std::string& out_dir) {
   RunRequest classifier;
   classifier.experiment = (base / config_.guidance->string("experiment")).string();
   classifier.device = request_.device;
+  classifier.cache_dir = request_.cache_dir;
   Pipeline trainer(classifier, registry_);
   classifier.out_dir = (fs::path(out_dir) / trainer.config().name).string();
   const fs::path existing = fs::path(classifier.out_dir) / (trainer.config().name + ".h5");
@@ -333,7 +335,50 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
       log_->flush();
     }
   }
+  if (drawn.samples.defined() && features_->settings().floor) {
+    evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined());
+  }
   return outcomes;
+}
+
+void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_labels) {
+  Components& c = components();
+  // Held out from the reference: the split its statistics are not drawn from.
+  const bool reference_is_test = features_->settings().reference_split == "test";
+  const Built<Dataset>& held_out = reference_is_test ? c.train_data : c.test_data;
+  const std::string split = reference_is_test ? "train" : "test";
+  const int64_t size = call_plugin(*held_out.info, "size()", [&] { return held_out->size(); });
+  const int64_t n = std::min(count, size);
+  if (n < count) std::cerr << "floor: the " << split << " split has " << size << " examples, fewer than " << count << "\n";
+  // Evenly strided, so class-ordered files are covered, as for the reference.
+  auto indices = torch::linspace(0, double(size - 1), n, torch::kFloat64).round().to(torch::kLong);
+  Batch real = call_plugin(*held_out.info, "get()", [&] { return held_out->get(indices); });
+  context.samples = real.x.to(torch::kCPU, torch::kFloat32);
+  context.sample_labels = with_labels && real.y.defined() ? real.y.to(torch::kLong) : torch::Tensor();
+  const auto start = Clock::now();
+  for (const auto& metric : c.metrics) {
+    if (!metric->needs_samples()) continue;
+    stop_here_if_requested("before the floor of metric '" + metric.info->name + "'");
+    MetricResult result;
+    try {
+      result = call_plugin(*metric.info, "compute()", [&] { return metric->compute(context); });
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const std::exception& e) {  // the run's own values are already written
+      std::cerr << "floor: metric '" << metric.info->name << "' on real data failed: " << e.what() << "\n";
+      continue;
+    }
+    for (const auto& [name, value] : result.values) {
+      std::cerr << "floor " << name << " = " << value << " (" << n << " real " << split << " examples)\n";
+      if (log_ == nullptr) continue;
+      const std::string path = "/floor/" + name;
+      log_->append_series(path, {{trained_steps_, value, seconds_since(start)}});
+      log_->set_attribute(path, "metric", metric.info->name);
+      log_->set_attribute(path, "split", split);
+      log_->set_attribute(path, "count", std::to_string(n));
+    }
+    if (log_ != nullptr) log_->flush();
+  }
 }
 
 std::string Pipeline::run() {

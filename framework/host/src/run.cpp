@@ -83,6 +83,11 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
     }
     sweep[argument.substr(0, eq)] = values;
   }
+  GENFW_CHECK(request.seed_count >= 1, "--seeds ", request.seed_count, ": expected a count of at least 1");
+  if (request.seed_count > 1) {
+    GENFW_CHECK(!sweep.count("seed"), "--seeds and a sweep of 'seed' both choose the seeds; use one of them");
+    for (int k = 0; k < request.seed_count; ++k) sweep["seed"].push_back(std::to_string(config.seed + k));
+  }
   if (sweep.empty()) return {run_experiment(request, registry)};
   std::vector<std::vector<std::string>> combinations{{}};
   for (const auto& [key, values] : sweep) {

@@ -33,7 +33,7 @@ void write_table(const std::vector<std::string>& run_files, const SuiteConfig& s
                  std::ostream& table_out) {
   std::ostringstream table;
   table << "# " << suite.name << " (profile " << suite.profile << ")\n\n";
-  write_comparison(run_files, TableFormat::markdown, false, table);
+  write_comparison(run_files, {}, table, table);
   table << "\nSample grids:\n\n";
   for (const auto& file : run_files) {
     fs::path png = fs::path(file).replace_extension(".png");

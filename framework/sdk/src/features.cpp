@@ -3,10 +3,15 @@
 #include "genfw/features.hpp"
 
 #include <torch/script.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <mutex>
@@ -15,6 +20,7 @@
 #include "genfw/digest.hpp"
 #include "genfw/error.hpp"
 #include "genfw/quantize.hpp"
+#include "genfw/sha256.hpp"
 
 namespace genfw::metric {
 
@@ -77,7 +83,7 @@ class IdentityExtractor : public FeatureExtractor {
  public:
   IdentityExtractor() {
     name = "identity";
-    digest = Fnv1a().text("identity-v1").hex();
+    digest = ContentDigest().text("identity-v1").hex();
     preprocessing = "none (raw coordinates, flattened)";
   }
   Extracted extract_batch(const torch::Tensor& x) override { return {x.flatten(1), {}}; }
@@ -109,11 +115,59 @@ class LocalSeed {
   torch::Tensor saved_;
 };
 
+/// One artefact of the cache folder: computed by one runner while any other
+/// that needs it waits (an exclusive flock on a sibling .lock file, held from
+/// construction), then loaded by all. Saved under a name of this process and
+/// renamed, so no reader sees half a file; a .txt sidecar says what the entry
+/// was computed from (`runner cache list` shows it).
+class CachedArtefact {
+ public:
+  /// An empty `cache_dir` caches nothing (tests, library users without a folder).
+  /// `label` starts the file name (for people); `key` (everything the entry depends on) ends it.
+  CachedArtefact(const std::string& cache_dir, const std::string& kind, const std::string& label,
+                 const std::string& key) {
+    if (cache_dir.empty()) return;
+    const auto dir = std::filesystem::path(cache_dir) / kind;
+    std::filesystem::create_directories(dir);
+    const std::string stem = (dir / (label + "-" + sha256_hex(key).substr(0, 32))).string();
+    path_ = stem + ".pt";
+    description_path_ = stem + ".txt";
+    description_ = key;
+    lock_ = ::open((stem + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    GENFW_CHECK(lock_ >= 0, "metric cache: cannot open ", stem, ".lock: ", std::strerror(errno));
+    if (::flock(lock_, LOCK_EX | LOCK_NB) != 0) {
+      std::cerr << "metric cache: another runner is computing " << path_ << "; waiting for it" << std::endl;
+      while (::flock(lock_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  ~CachedArtefact() {
+    if (lock_ >= 0) ::close(lock_);  // releases the flock
+  }
+  CachedArtefact(const CachedArtefact&) = delete;
+  CachedArtefact& operator=(const CachedArtefact&) = delete;
+
+  bool cached() const { return !path_.empty() && std::filesystem::exists(path_); }
+  const std::string& path() const { return path_; }
+
+  void save(torch::serialize::OutputArchive& archive) {
+    if (path_.empty()) return;
+    const std::string partial = path_ + ".partial." + std::to_string(::getpid());
+    archive.save_to(partial);
+    std::ofstream(description_path_) << description_ << "\n";
+    std::filesystem::rename(partial, path_);
+  }
+
+ private:
+  std::string path_, description_path_, description_;
+  int lock_ = -1;
+};
+
 // Digest of the examples (x and labels) a dataset yields, in index order: what a
 // cached artefact derived from the data is keyed by, so two datasets that share
 // a plugin name but not their content never share a cache entry.
 std::string dataset_digest(Dataset& data) {
-  Fnv1a h;
+  ContentDigest h;
   const int64_t n = data.size();
   h.bytes(&n, sizeof n);
   for (int64_t start = 0; start < n; start += 1000) {
@@ -170,16 +224,9 @@ ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const Me
   // so one classifier serves experiments whatever range they train in.
   key << name << "|" << data.name << "|" << data.shape[0] << "x" << data.shape[1] << "x" << data.shape[2]
       << "|classes=" << data.num_classes << "|train=" << dataset_digest(*context.train_data);
-  const std::string key_hash = Fnv1a().text(key.str()).hex();
-
-  std::string path;
-  if (!context.cache_dir.empty()) {
-    std::filesystem::path dir = std::filesystem::path(context.cache_dir) / "metric_extractors";
-    std::filesystem::create_directories(dir);
-    path = (dir / ("classifier-" + data.name + "-" + key_hash + ".pt")).string();
-  }
+  CachedArtefact entry(context.cache_dir, "metric_extractors", "classifier-" + data.name, key.str());
   torch::Tensor accuracy;
-  const bool cached = !path.empty() && std::filesystem::exists(path);
+  const bool cached = entry.cached();
   {
     // Initialisation and training draw from the local seed, never from the runner's stream.
     LocalSeed seed(uint64_t(config.classifier_seed));
@@ -189,27 +236,22 @@ ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const Me
   }
   if (cached) {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(entry.path());
     net_->load(archive);
     archive.read("test_accuracy", accuracy);
     trained_now = false;
   } else {
     accuracy = torch::tensor(context.test_data ? test_accuracy(*context.test_data) : -1.0,
                              torch::kFloat64);
-    if (!path.empty()) {
-      torch::serialize::OutputArchive archive;
-      net_->save(archive);
-      archive.write("test_accuracy", accuracy);
-      // Write then rename, so a concurrent reader never sees half a file.
-      const std::string partial = path + ".partial." + std::to_string(::getpid());
-      archive.save_to(partial);
-      std::filesystem::rename(partial, path);
-    }
+    torch::serialize::OutputArchive archive;
+    net_->save(archive);
+    archive.write("test_accuracy", accuracy);
+    entry.save(archive);
     trained_now = true;
   }
   net_->eval();
   net_->to(context.device);
-  cache_file = path;
+  cache_file = entry.path();
   test_accuracy_value = accuracy.item<double>();
   digest = module_digest(*net_);
   provenance["extractor_test_accuracy"] =
@@ -268,6 +310,69 @@ double ClassifierExtractor::test_accuracy(Dataset& test_data) {
 // ---------------------------------------------------------------------------
 // TorchScript
 
+/// tools/export_pytorch_fid.py's digest of a module's state, recomputed here:
+/// SHA-256 over the parameters and buffers sorted by qualified name, each as
+/// name \0 dtype ("float32") \0 sizes ("64,3,3,3") \0 raw little-endian bytes.
+/// Independent of how the file was serialized, so it identifies the weights.
+std::string canonical_parameters_sha256(const torch::jit::Module& module) {
+  static const std::map<c10::ScalarType, std::string> python_names{
+      {c10::kFloat, "float32"}, {c10::kDouble, "float64"}, {c10::kHalf, "float16"}, {c10::kBFloat16, "bfloat16"},
+      {c10::kLong, "int64"},    {c10::kInt, "int32"},      {c10::kShort, "int16"},  {c10::kChar, "int8"},
+      {c10::kByte, "uint8"},    {c10::kBool, "bool"}};
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& item : module.named_parameters(true)) state[item.name] = item.value;
+  for (const auto& item : module.named_buffers(true)) state[item.name] = item.value;
+  Sha256 sha;
+  for (const auto& [name, tensor] : state) {
+    auto t = tensor.detach().to(torch::kCPU).contiguous();
+    auto dtype = python_names.find(t.scalar_type());
+    GENFW_CHECK(dtype != python_names.end(), "metric extractor 'torchscript': tensor '", name, "' has dtype ",
+                t.dtype().name(), ", which the parameter digest does not cover");
+    std::string sizes;
+    for (int64_t size : t.sizes()) sizes += (sizes.empty() ? "" : ",") + std::to_string(size);
+    sha.update(name).update("\0", 1).update(dtype->second).update("\0", 1).update(sizes).update("\0", 1);
+    sha.update(t.data_ptr(), size_t(t.numel()) * t.element_size());
+  }
+  return sha.hex();
+}
+
+/// pytorch-fid's published FID weights, pt_inception-2015-12-05-6726825d.pth:
+/// torch.hub's convention puts the start of the file's SHA-256 in its name.
+constexpr const char* kPytorchFidWeightsSha256Prefix = "6726825d";
+
+/// Whether the module is pytorch-fid's Inception as exported by
+/// tools/export_pytorch_fid.py: the state matches the digest recorded at export,
+/// and that state came from the published weights. Anything else is allowed,
+/// with a loud warning, but its numbers are not comparable with papers.
+std::map<std::string, std::string> verify_torchscript_module(const torch::jit::Module& module, const std::string& path) {
+  std::map<std::string, std::string> provenance;
+  auto warn = [&](const std::string& why) {
+    std::cerr << "\nWARNING: metric extractor " << path << ": " << why
+              << ".\nWARNING: FID/IS from it are NOT comparable with published numbers (those use pytorch-fid's "
+                 "Inception; export it with tools/export_pytorch_fid.py).\n\n";
+    provenance["extractor_verified"] = "no: " + why;
+  };
+  if (!module.hasattr("genfw_parameters_sha256") || !module.hasattr("genfw_source_weights_sha256")) {
+    warn("it carries no genfw export digests, so its weights cannot be identified");
+    return provenance;
+  }
+  const std::string recorded = module.attr("genfw_parameters_sha256").toStringRef();
+  const std::string actual = canonical_parameters_sha256(module);
+  GENFW_CHECK(recorded == actual, "metric extractor 'torchscript': ", path,
+              ": its parameters do not match the digest recorded when it was exported (recorded ", recorded,
+              ", computed ", actual, "): the file was altered or damaged; export it again");
+  const std::string source = module.attr("genfw_source_weights_sha256").toStringRef();
+  provenance["extractor_parameters_sha256"] = actual;
+  provenance["extractor_source_weights_sha256"] = source;
+  if (source.rfind(kPytorchFidWeightsSha256Prefix, 0) == 0) {
+    provenance["extractor_verified"] = "pytorch-fid FID Inception-v3 (pt_inception-2015-12-05-6726825d.pth)";
+  } else {
+    warn("its weights (SHA-256 " + source + ") are not pytorch-fid's published FID weights (SHA-256 " +
+         kPytorchFidWeightsSha256Prefix + "...)");
+  }
+  return provenance;
+}
+
 class TorchScriptExtractor : public FeatureExtractor {
  public:
   TorchScriptExtractor(const ExtractorConfig& config, const MetricContext& context)
@@ -294,6 +399,7 @@ class TorchScriptExtractor : public FeatureExtractor {
     if (config.resize > 0) pre << ", bilinear resize to " << config.resize << "x" << config.resize;
     if (config.grayscale_to_rgb) pre << ", grayscale repeated to 3 channels";
     preprocessing = pre.str();
+    provenance = verify_torchscript_module(module_, config.torchscript_path);
     provenance["extractor_path"] = config.torchscript_path;
   }
 
@@ -378,24 +484,19 @@ ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricCo
   // (and of the extractor), never of names that two different datasets share.
   auto indices = torch::linspace(0, double(ref.split_size - 1), ref.count, torch::kFloat64).round().to(torch::kLong);
   std::vector<torch::Tensor> examples;
-  Fnv1a content;
+  ContentDigest content;
   for (int64_t start = 0; start < ref.count; start += batch_size) {
     examples.push_back(dataset->get(indices.slice(0, start, std::min(ref.count, start + batch_size))).x);
     content.tensor(examples.back());
   }
   std::ostringstream key;
-  key << "reference-v2|" << context.data.name << "|" << split << "|" << ref.count << "|" << content.hex() << "|"
+  key << "reference-v3|" << context.data.name << "|" << split << "|" << ref.count << "|" << content.hex() << "|"
       << extractor.name << "|" << extractor.digest << "|" << extractor.preprocessing;
-  const std::string key_hash = Fnv1a().text(key.str()).hex();
-  std::string path;
-  if (!context.cache_dir.empty()) {
-    auto dir = std::filesystem::path(context.cache_dir) / "metric_reference";
-    std::filesystem::create_directories(dir);
-    path = (dir / ("reference-" + context.data.name + "-" + split + "-" + key_hash + ".pt")).string();
-  }
-  if (!path.empty() && std::filesystem::exists(path)) {
+  CachedArtefact entry(context.cache_dir, "metric_reference", "reference-" + context.data.name + "-" + split,
+                       key.str());
+  if (entry.cached()) {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(entry.path());
     archive.read("features", ref.features);
     archive.read("mean", ref.statistics.mean);
     archive.read("covariance", ref.statistics.covariance);
@@ -406,18 +507,13 @@ ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricCo
     for (const auto& x : examples) parts.push_back(extractor.extract(x, context.device, batch_size).features);
     ref.features = torch::cat(parts);
     ref.statistics = gaussian_statistics(ref.features);
-    if (!path.empty()) {
-      torch::serialize::OutputArchive archive;
-      archive.write("features", ref.features);
-      archive.write("mean", ref.statistics.mean);
-      archive.write("covariance", ref.statistics.covariance);
-      // Written under a name of this process, then renamed: two runners never see half a file.
-      const std::string partial = path + ".partial." + std::to_string(::getpid());
-      archive.save_to(partial);
-      std::filesystem::rename(partial, path);
-    }
+    torch::serialize::OutputArchive archive;
+    archive.write("features", ref.features);
+    archive.write("mean", ref.statistics.mean);
+    archive.write("covariance", ref.statistics.covariance);
+    entry.save(archive);
   }
-  ref.digest = Fnv1a().tensor(ref.statistics.mean).tensor(ref.statistics.covariance).hex();
+  ref.digest = ContentDigest().tensor(ref.statistics.mean).tensor(ref.statistics.covariance).hex();
   return ref;
 }
 
@@ -439,6 +535,9 @@ const Schema& FeatureSettings::schema() {
           .boolean("grayscale_to_rgb", false, "torchscript: repeat 1-channel images to 3 channels")
           .choice("reference_split", "test", {"test", "train"}, "split of the real data for reference statistics")
           .integer("max_reference", 10000, "at most this many real examples for the reference", at_least(2))
+          .boolean("floor", true,
+                   "also score N real examples of the other split (N = the sample count) exactly like the samples: "
+                   "the real-data floor of FID/KID and the ceiling of IS at this N, shown as a row of the table")
           .integer("batch_size", 250, "extraction batch size", at_least(1))
           .integer("classifier_epochs", 5,
                    "classifier extractor: training epochs on the train split (5: 90.05% test accuracy on "
@@ -463,6 +562,7 @@ FeatureSettings FeatureSettings::from_options(const Options& options) {
   s.extractor.batch_size = options.integer("batch_size");
   s.reference_split = options.string("reference_split");
   s.max_reference = options.integer("max_reference");
+  s.floor = options.flag("floor");
   GENFW_CHECK(s.extractor.input_range.size() == 2 && s.extractor.input_range[0] < s.extractor.input_range[1],
               options.owner(), ": option 'input_range' must be [low, high] with low < high, got ",
               format_value(s.extractor.input_range));
@@ -512,14 +612,14 @@ const metric::ReferenceFeatures& FeatureService::reference() {
 void FeatureService::record_provenance(MetricResult& result, bool with_reference) {
   metric::FeatureExtractor& e = extractor();
   result.provenance["extractor"] = e.name;
-  result.provenance["extractor_digest"] = "fnv1a64:" + e.digest;
+  result.provenance["extractor_digest"] = "sha256:" + e.digest;
   result.provenance["preprocessing"] = e.preprocessing;
   for (const auto& [key, value] : e.provenance) result.provenance[key] = value;
   if (!with_reference) return;
   const metric::ReferenceFeatures& ref = reference();
   result.provenance["reference_split"] = ref.split;
   result.provenance["reference_count"] = std::to_string(ref.count) + " of " + std::to_string(ref.split_size);
-  result.provenance["reference_digest"] = "fnv1a64:" + ref.digest;
+  result.provenance["reference_digest"] = "sha256:" + ref.digest;
 }
 
 FeatureService& features_of(const MetricContext& context, const std::string& metric) {

@@ -23,17 +23,28 @@ const char* option_type_name(OptionType type) {
   return "?";
 }
 
-namespace {
-
-// Shortest text that reads back as the same double, as a TOML float ("0.9",
-// "3e-04", "-0.0", "inf", "nan").
-std::string format_real(double v) {
+std::string shortest_number(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
   char text[64];
   auto [end, error] = std::to_chars(text, text + sizeof text, v);
   std::string out(text, end);
-  if (out.find_first_of(".e") == std::string::npos) out += ".0";  // "2" would read back as an integer
+  // to_chars writes "3e-04"; people and TOML both read "3e-4".
+  if (auto e = out.find('e'); e != std::string::npos) {
+    size_t digits = e + 1 + (out[e + 1] == '-' || out[e + 1] == '+');
+    size_t first_nonzero = out.find_first_not_of('0', digits);
+    out.erase(digits, std::min(first_nonzero, out.size() - 1) - digits);
+    if (out[e + 1] == '+') out.erase(e + 1, 1);
+  }
+  return out;
+}
+
+namespace {
+
+// The TOML literal of a double: shortest_number, with ".0" where it would read back as an integer.
+std::string format_real(double v) {
+  std::string out = shortest_number(v);
+  if (out.find_first_of(".ein") == std::string::npos) out += ".0";
   return out;
 }
 

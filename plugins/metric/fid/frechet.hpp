@@ -6,7 +6,11 @@
 /// with symmetric eigendecompositions, so no complex sqrtm is needed.
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
+#include <tuple>
+#include <vector>
 #include <string>
 
 #include "genfw/error.hpp"
@@ -92,6 +96,53 @@ inline FrechetResult frechet_distance(const torch::Tensor& mu1, const torch::Ten
 inline FrechetResult frechet_distance(const GaussianStatistics& a, const GaussianStatistics& b,
                                       double eps = 1e-6) {
   return frechet_distance(a.mean, a.covariance, b.mean, b.covariance, eps);
+}
+
+/// FID∞ (Chong & Forsyth 2020, "Effectively unbiased FID and Inception Score
+/// and where to find them"): FID_N is biased upwards by a term ≈ k/N, so FID
+/// is computed on random subsets of `points` sizes evenly spaced from
+/// ⌈min_fraction·N⌉ to N (their 5 000…50 000 of 50 000: min_fraction 0.1), a
+/// line FID_N = FID∞ + k·(1/N) is fitted by least squares, and its value at
+/// 1/N = 0 is FID∞.
+struct FidInfinity {
+  double value = 0.0;  ///< the intercept FID∞
+  double slope = 0.0;  ///< k
+  std::vector<int64_t> sizes;
+  std::vector<double> fids;
+};
+
+/// Least-squares line y = a + b·x; returns {a, b}.
+inline std::pair<double, double> fit_line(const std::vector<double>& x, const std::vector<double>& y) {
+  GENFW_CHECK(x.size() == y.size() && x.size() >= 2, "fit_line: need at least 2 points");
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < x.size(); ++i) mx += x[i] / double(x.size()), my += y[i] / double(y.size());
+  double sxy = 0, sxx = 0;
+  for (size_t i = 0; i < x.size(); ++i) sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx);
+  GENFW_CHECK(sxx > 0, "fit_line: all x are equal");
+  const double b = sxy / sxx;
+  return {my - b * mx, b};
+}
+
+/// Each subset is drawn without replacement from its own permutation of the
+/// features (generator seeded by `seed`: the same run gives the same FID∞).
+inline FidInfinity fid_infinity(const torch::Tensor& features, const GaussianStatistics& reference, int64_t points,
+                                double min_fraction, uint64_t seed) {
+  const int64_t n = features.size(0);
+  const int64_t smallest = std::max<int64_t>(2, int64_t(std::ceil(min_fraction * double(n))));
+  GENFW_CHECK(points >= 2 && smallest < n, "metric 'fid': FID∞ needs at least 2 distinct subset sizes; with ", n,
+              " samples and infinity_min_fraction = ", min_fraction, " there are none (draw more samples)");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  FidInfinity out;
+  std::vector<double> inverse;
+  for (int64_t k = 0; k < points; ++k) {
+    const int64_t size = smallest + int64_t(std::llround(double(n - smallest) * double(k) / double(points - 1)));
+    auto subset = features.index_select(0, torch::randperm(n, generator, torch::kLong).slice(0, 0, size));
+    out.sizes.push_back(size);
+    out.fids.push_back(frechet_distance(gaussian_statistics(subset), reference).distance);
+    inverse.push_back(1.0 / double(size));
+  }
+  std::tie(out.value, out.slope) = fit_line(inverse, out.fids);
+  return out;
 }
 
 }  // namespace genfw::metric

@@ -44,5 +44,7 @@ class InceptionScore : public Metric {
 
 GENFW_PLUGIN(manifest) {
   manifest.add<InceptionScore>("inception_score", Kind::metric,
-                               "Inception score exp(E KL(p(y|x) || p(y))) (Salimans et al. 2016)");
+                               "Inception score exp(E KL(p(y|x) || p(y))) (Salimans et al. 2016). Needs class "
+                               "probabilities (the in-domain classifier, or Inception's logits for papers): for "
+                               "class-structured images only; at most the number of classes; higher is better");
 }

@@ -69,9 +69,37 @@ TEST(KidPlugin, EndToEnd) {
   const double s = same.values.at("kid_std");
   EXPECT_LT(std::abs(same.values.at("kid")), 3.0 * s * std::sqrt(1.0 / 50 + (500.0 / 3000) * (500.0 / 3000)));
   EXPECT_GT(different.values.at("kid"), 20.0 * different.values.at("kid_std") / std::sqrt(50.0));
-  EXPECT_EQ(different.provenance.at("estimator"), "unbiased MMD^2, kernel (x.y/d+1)^3, 50 subsets of 500");
+  // Raw coordinates: standardized by the reference first (standardize = "auto").
+  EXPECT_EQ(different.provenance.at("estimator"), "unbiased MMD^2, kernel (x.y/d+1)^3, 50 subsets of 500, features "
+                                                  "standardized by the reference's mean and std");
   EXPECT_EQ(different.provenance.at("extractor"), "identity");  // auto → identity for vectors
   EXPECT_EQ(different.provenance.at("reference_count"), "3000 of 3000");
+}
+
+// standardize = "yes" is KID of the features scaled by the reference's mean and
+// std, computed here by hand; "no" is the paper's KID of the raw features.
+TEST(KidPlugin, StandardizeScalesByTheReference) {
+  torch::manual_seed(0);
+  auto info = mt::vector_info("gauss3", 3);
+  auto reference = torch::randn({2000, 3}) * torch::tensor({5.0, 1.0, 0.2}) + 3.0;
+  mt::TensorDataset train(info, torch::randn({100, 3})), test(info, reference);
+  MetricContext context;
+  context.data = info;
+  context.train_data = &train;
+  context.test_data = &test;
+  context.samples = torch::randn({2000, 3}) * 2.0 + 3.5;
+  auto features = genfw::testing::attach_features(context);
+  auto scaled = [&](const torch::Tensor& x) { return (x - reference.mean(0)) / reference.std(0); };
+  for (const std::string setting : {"yes", "no"}) {
+    auto kid = genfw::testing::make<Metric>(Kind::metric, "kid", {{"subsets", int64_t(20)}, {"subset_size", int64_t(300)},
+                                                                  {"standardize", setting}});
+    torch::manual_seed(1);
+    auto value = kid->compute(context).values.at("kid");
+    torch::manual_seed(1);
+    auto by_hand = setting == "yes" ? genfw::metric::kernel_inception_distance(scaled(context.samples), scaled(reference), 20, 300)
+                                    : genfw::metric::kernel_inception_distance(context.samples, reference, 20, 300);
+    EXPECT_NEAR(value, by_hand.mean, 1e-6 * (1 + std::abs(by_hand.mean))) << setting;
+  }
 }
 
 // One run's metrics share its features: FID and KID of one sample set run the

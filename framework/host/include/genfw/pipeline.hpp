@@ -30,6 +30,8 @@ struct RunRequest {
   std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
   std::string sampler;                    ///< `runner sample`: the sampler replacing the parent's
   bool print_config = false;              ///< print the resolved config and stop
+  std::string cache_dir;                  ///< --cache-dir; "" = the user's (genfw/cache.hpp)
+  int seed_count = 1;                     ///< --seeds N: run_with_sweep runs seeds s..s+N-1
   /// --shard i/N: of a suite's or sweep's runs, only those whose index ≡ i (mod N);
   /// independent machines or job-array tasks each take one shard.
   int shard_index = 0, shard_count = 1;
@@ -104,6 +106,8 @@ class GENFW_API Pipeline {
 
  private:
   void build_classifier(Components& c);
+  /// The real-data floor: every sample metric on N real held-out examples (logged under /floor).
+  void evaluate_floor(MetricContext context, int64_t count, bool with_labels);
   /// run()'s stages once the run file exists; their failures are marked in it by run().
   std::string run_stages(RunLog& log, const std::string& out_dir);
   /// --resume: refuses a run whose model or optimizer settings changed.

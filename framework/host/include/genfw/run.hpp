@@ -29,11 +29,27 @@ GENFW_API std::vector<std::string> run_suite(const RunRequest& request, const st
                                              const Registry& registry, std::ostream& table_out);
 
 enum class TableFormat { markdown, csv };
-/// One row per run file; refuses metric columns mixing provenances unless `force`.
-/// Runs whose status is not "completed" (running, interrupted, failed) are
-/// left out, with a note naming them, unless `include_unfinished`.
-GENFW_API void write_comparison(const std::vector<std::string>& run_files, TableFormat format, bool force,
-                                std::ostream& out, bool include_unfinished = false);
+struct CompareOptions {
+  TableFormat format = TableFormat::markdown;
+  bool force = false;               ///< put values of different provenance in one column anyway
+  bool include_unfinished = false;  ///< also runs whose status is not "completed"
+  bool per_seed = false;            ///< one row per run even where runs differ only in their seed
+};
+
+/// One row per run file, except that runs whose stored configs differ only in
+/// the seed share one row: the mean ± the 95% Student-t confidence interval,
+/// with the count of seeds. Then one "real data" row per recorded floor.
+/// Refuses metric columns mixing provenances unless `force`. Runs whose status
+/// is not "completed" (running, interrupted, failed) are left out unless
+/// `include_unfinished`. The table goes to `table`, notes under it to `notes`
+/// (CSV callers pass another stream, so that the CSV stays rectangular).
+GENFW_API void write_comparison(const std::vector<std::string>& run_files, const CompareOptions& options,
+                                std::ostream& table, std::ostream& notes);
+
+/// t such that P(T ≤ t) = 0.975 for Student's t with `degrees_of_freedom`.
+GENFW_API double student_t_975(int degrees_of_freedom);
+/// `significant` digits in fixed notation (52183, 34.18, 0.001235); below 1e-4 as 1.23e-5.
+GENFW_API std::string number_for_people(double value, int significant);
 
 GENFW_API torch::Device resolve_device(const std::string& setting);
 

@@ -1,29 +1,32 @@
 #pragma once
 /// Content digests of bytes, strings, tensors, files and modules: what cached
-/// artefacts are keyed by and what provenance records. FNV-1a 64-bit, as hex;
-/// it identifies content, it does not authenticate it.
+/// artefacts are keyed by and what provenance records. SHA-256 as 64 hex
+/// digits, so a digest can be compared with a published one.
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <string>
 
 #include "genfw/export.hpp"
+#include "genfw/sha256.hpp"
 
 namespace genfw::metric {
 
-class GENFW_API Fnv1a {
+/// A running SHA-256 over a sequence of typed items.
+class GENFW_API ContentDigest {
  public:
-  Fnv1a& bytes(const void* data, size_t size);
-  Fnv1a& text(const std::string& s);  ///< length-prefixed, so "ab","c" ≠ "a","bc"
+  ContentDigest& bytes(const void* data, size_t size);
+  ContentDigest& text(const std::string& s);  ///< length-prefixed, so "ab","c" ≠ "a","bc"
   /// dtype, shape and values (copied to a contiguous CPU tensor).
-  Fnv1a& tensor(const torch::Tensor& t);
-  uint64_t value() const { return state_; }
-  std::string hex() const;
+  ContentDigest& tensor(const torch::Tensor& t);
+  /// 64 lowercase hex digits; the object is spent afterwards.
+  std::string hex() { return sha_.hex(); }
 
  private:
-  uint64_t state_ = 0xcbf29ce484222325ULL;
+  Sha256 sha_;
 };
 
+/// SHA-256 of the file's bytes (sha256sum's value).
 GENFW_API std::string file_digest(const std::string& path);
 /// Digest of a module's parameters and buffers (names and values, in the
 /// module's registration order): independent of the file format torch::save writes.

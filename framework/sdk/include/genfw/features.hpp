@@ -51,6 +51,9 @@ struct GENFW_API FeatureSettings {
   ExtractorConfig extractor;
   std::string reference_split = "test";
   int64_t max_reference = 10000;
+  /// Also score as many real held-out examples (the other split) as there are
+  /// samples, exactly like the samples: the floor each model's value is read against.
+  bool floor = true;
 
   static const Schema& schema();
   static FeatureSettings from_options(const Options& options);

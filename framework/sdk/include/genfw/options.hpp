@@ -24,6 +24,10 @@ using Matrix = std::vector<std::vector<double>>;
 using OptionValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>,
                                  std::vector<double>, std::vector<std::string>, Matrix>;
 
+/// The shortest text that reads back as the same double: 0.9, 3e-4, 1e+20 as
+/// "1e20", 52183.4, -0, inf, nan (what people and TOML both read).
+GENFW_API std::string shortest_number(double value);
+
 /// The TOML literal of a value: 3, 0.5, true, "linear", [1, 2, 2], [[-5.0, -5.0]].
 GENFW_API std::string format_value(const OptionValue& value);
 
