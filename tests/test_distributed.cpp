@@ -42,17 +42,6 @@ std::string experiment(int steps, const std::string& objective_extra = "") {
   return fixture_experiment(steps, "", "noise = 0.0\n" + objective_extra);
 }
 
-int wait_for(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string text_of(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // One rank of a torchrun-style job of `world_size` on 127.0.0.1:`port`.
 std::map<std::string, std::string> rank_environment(int rank, int world_size, int port) {
   return {{"RANK", std::to_string(rank)},          {"WORLD_SIZE", std::to_string(world_size)},

@@ -89,6 +89,56 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   }
 }
 
+// The runner's own command line, each way of sweeping a sampler option: `runner
+// sample RUN.h5 --sampler NAME --sweep`, and an experiment's sampler-only sweep.
+TEST(Run, RunnerSampleSweepsASamplerOptionOneRunFilePerValue) {
+  TempDir dir;
+  const std::string trained = run_fixture(dir, "trained", fixture_experiment(6));
+  ASSERT_EQ(wait_for(start_runner({"sample", trained, "--sampler", "fixture_prior", "--sweep", "sampler.steps=2,5",
+                                   "--out", dir / "sampled"},
+                                  {}, dir / "sample.log")),
+            0)
+      << text_of(dir / "sample.log");
+  for (int steps : {2, 5}) {
+    const std::string name = "fx-steps" + std::to_string(steps);
+    auto log = genfw::RunLog::open(dir / ("sampled/" + name + "/" + name + "-fixture_prior.h5"), false);
+    EXPECT_DOUBLE_EQ(log.read_scalar("/timing/nfe"), steps);
+    EXPECT_EQ(log.attribute("/", "status"), "completed");
+  }
+  const std::string experiment = dir.file("fx.toml", fixture_experiment(6));
+  ASSERT_EQ(wait_for(start_runner({experiment, "--sweep", "sampler.steps=2,5", "--out", dir / "swept"}, {},
+                                  dir / "sweep.log")),
+            0)
+      << text_of(dir / "sweep.log");
+  EXPECT_TRUE(fs::exists(dir / "swept/fx-steps2/fx-steps2.h5"));
+  EXPECT_DOUBLE_EQ(genfw::RunLog::open(dir / "swept/fx-steps5/fx-steps5.h5", false).read_scalar("/timing/nfe"), 5);
+}
+
+// A sampling plan of 10^6 network evaluations is named before it runs, and its
+// progress shows with an ETA; the run is stopped after the first progress line.
+TEST(Run, SamplingWarnsOfAHugePlanAndShowsProgress) {
+  TempDir dir;
+  const std::string trained = run_fixture(dir, "trained", fixture_experiment(3));
+  const std::string log_file = dir / "sample.log";
+  pid_t runner = start_runner({"sample", trained, "--sampler", "fixture_prior", "--set", "sampler.steps=100000",
+                               "--set", "sampler.sleep_seconds=0.001", "--set", "sampler.num_samples=50",
+                               "--set", "sampler.batch_size=5", "--set", "log.progress=\"plain\"", "--out",
+                               dir / "huge"},
+                              {}, log_file);
+  for (int i = 0; i < 300 && text_of(log_file).find("sampling: ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(runner, SIGINT);
+  EXPECT_EQ(wait_for(runner), 128 + SIGINT);
+  const std::string text = text_of(log_file);
+  EXPECT_CONTAINS(text, "warning: sampler 'fixture_prior' plans about 1000000 network evaluations");
+  EXPECT_CONTAINS(text, "NFE about 100000 per sample, 50 samples in 10 batches of 5");
+  EXPECT_CONTAINS(text, "[sampler] steps = 100000");
+  EXPECT_CONTAINS(text, " of batch 1/10, ");
+  EXPECT_CONTAINS(text, " elapsed, ETA ");
+  EXPECT_LT(text.find("warning: sampler"), text.find("sampling: "));
+}
+
 // [sampler] x_init hands each batch its slice of the given points: the fixture
 // sampler returns them, so the second run's samples are the first run's.
 TEST(Run, ShardsOfASweepRunDisjointSetsWhoseUnionIsTheWholeSweep) {

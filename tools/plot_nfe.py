@@ -4,8 +4,9 @@
     python3 tools/plot_nfe.py RUN.h5... -o fid_vs_nfe.png [--metric fid]
 
 Reads what every genfw run file records: the sampler (root attribute 'sampler'),
-NFE per sample (/timing/nfe) and the metric's last value (/metrics/<metric>,
-rows of value, step, wall_seconds). Needs h5py and matplotlib
+NFE per sample (/timing/nfe) and the metric's last value (/metrics/<metric>:
+rows in the order its 'columns' attribute names, step,value,wall_seconds; files
+before run_file_version 2 wrote value,step,wall_seconds). Needs h5py and matplotlib
 (apt-get install python3-h5py python3-matplotlib).
 """
 import argparse
@@ -20,6 +21,12 @@ def text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def metric_values(dataset):
+    """The value column of a /metrics dataset, in either file version's order."""
+    columns = text(dataset.attrs.get("columns", "value,step,wall_seconds")).split(",")
+    return np.asarray(dataset[()]).reshape(-1, 3)[:, columns.index("value")]
+
+
 def read_run(path, metric):
     """(sampler, nfe, metric value) of one run file, or None when it lacks them."""
     with h5py.File(path, "r") as f:
@@ -27,8 +34,7 @@ def read_run(path, metric):
             return None
         sampler = text(f.attrs.get("sampler", "?"))
         nfe = float(np.asarray(f["/timing/nfe"][()]).reshape(-1)[0])
-        rows = f[f"/metrics/{metric}"][()]
-        value = float(rows["value"][-1]) if rows.dtype.names else float(np.asarray(rows).reshape(-1, 3)[-1, 0])
+        value = float(metric_values(f[f"/metrics/{metric}"])[-1])
         return sampler, nfe, value
 
 
@@ -47,7 +53,7 @@ def main():
     for path in args.runs:
         try:
             run = read_run(path, args.metric)
-        except OSError as error:  # e.g. a run still being written (HDF5 file lock)
+        except OSError as error:  # e.g. not an HDF5 file
             print(f"skipped {path}: {error}", file=sys.stderr)
             continue
         if run is None:

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -12,6 +13,7 @@
 #include "genfw/distributed.hpp"
 #include "genfw/images.hpp"
 #include "genfw/process.hpp"
+#include "genfw/progress.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
@@ -127,6 +129,76 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
   log.write_string("/env/seed", std::to_string(seed));
   log.write_string("/env/started", now_iso());
 }
+
+/// Above this many planned batch-forward passes, sampling warns before it goes on:
+/// at a few ms per pass for the smallest image networks on a CPU (and ~1 s for a
+/// CIFAR U-Net batch), 20 000 passes are many minutes to hours; toys stay below it.
+constexpr int64_t kManyNetworkEvaluations = 20000;
+
+/// What sampling tells while it runs: progress with an ETA on stderr (throttled,
+/// as [log] progress says), and, as soon as the NFE per batch is known (the
+/// first reported step of the first batch, or its end), a warning when the
+/// planned network evaluations are very many.
+class SamplingProgress {
+ public:
+  SamplingProgress(const ExperimentConfig& config, int64_t total, int64_t batch_size)
+      : config_(config),
+        total_(total),
+        batch_size_(batch_size),
+        batches_((total + batch_size - 1) / batch_size),
+        display_(config.log.string("progress"), std::chrono::seconds(2), std::chrono::milliseconds(250)) {}
+
+  /// The sampler reported `record` in the batch of `batch_samples` starting at
+  /// sample `done`, after `nfe` network evaluations of that batch.
+  void step(const StepRecord& record, int64_t done, int64_t batch_samples, int64_t nfe) {
+    if (!planned_ && nfe > 0 && record.total > 0) plan(nfe * record.total / (record.index + 1), "about ");
+    if (!display_.due(false)) return;
+    const double fraction_of_batch = record.total > 0 ? double(record.index + 1) / double(record.total) : 0.0;
+    show(double(done) + fraction_of_batch * double(batch_samples),
+         detail::concat(", step ", record.index + 1, "/", record.total, " of batch ", done / batch_size_ + 1, "/",
+                        batches_),
+         false);
+  }
+  /// The batch of `batch_samples` starting at `done` is drawn, with `nfe` evaluations.
+  void batch_done(int64_t done, int64_t batch_samples, int64_t nfe) {
+    if (!planned_) plan(nfe, "");
+    const bool final = done + batch_samples >= total_;
+    if (display_.due(final)) show(double(done + batch_samples), "", final);
+  }
+
+ private:
+  void plan(int64_t nfe_per_batch, const char* about) {
+    planned_ = true;
+    const int64_t evaluations = nfe_per_batch * batches_;
+    if (evaluations <= kManyNetworkEvaluations || !is_rank0()) return;
+    std::string budgets;  // the sampler's own step counts, the usual budget options
+    for (const auto& [key, value] : config_.sampler->options.values()) {
+      if (std::holds_alternative<int64_t>(value) && key.find("step") != std::string::npos) {
+        budgets += "[sampler] " + key + " = " + format_value(value) + ", ";
+      }
+    }
+    std::cerr << "warning: sampler '" << config_.sampler->plugin << "' plans " << about << evaluations
+              << " network evaluations (batch forward passes): NFE " << about << nfe_per_batch << " per sample, "
+              << total_ << " samples in " << batches_ << " batches of " << batch_size_
+              << "; this may take very long. Fewer: " << budgets
+              << "[sampler] num_samples, or a larger [sampler] batch_size\n";
+  }
+  void show(double samples_done, const std::string& where, bool final) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double fraction = samples_done / double(total_);
+    const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : NAN;
+    display_.show(fraction,
+                  detail::concat("sampling: ", int64_t(samples_done), "/", total_, " samples", where, ", ",
+                                 format_duration(elapsed), " elapsed, ETA ", format_duration(eta)),
+                  final);
+  }
+
+  const ExperimentConfig& config_;
+  const int64_t total_, batch_size_, batches_;
+  ProgressDisplay display_;
+  const Clock::time_point start_ = Clock::now();
+  bool planned_ = false;
+};
 
 /// Records how a run ended; a run file that cannot be written any more (a full
 /// disk) keeps its last flushed state, and the caller's error says why.
@@ -262,6 +334,7 @@ SampleOutcome Pipeline::sample() {
   std::vector<double> trajectory_levels;
   int64_t nfe_total = 0, calls = 0;
   c.model->eval();
+  SamplingProgress progress(config_, total, batch);
   const auto start = Clock::now();
   for (int64_t done = 0; done < total; done += batch) {
     SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - done), c.context.data, device_);
@@ -272,6 +345,7 @@ SampleOutcome Pipeline::sample() {
     if (x_init.defined()) context.x_init = x_init.slice(0, done, done + context.num_samples).to(device_);
     context.on_step = [&, first_batch = done == 0](const StepRecord& record) {
       stop_here_if_requested("while sampling");
+      progress.step(record, done, context.num_samples, context.nfe);
       if (first_batch) {
         int64_t keep = std::min<int64_t>(16, record.x.size(0));
         trajectory_x.push_back(record.x.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
@@ -285,6 +359,7 @@ SampleOutcome Pipeline::sample() {
     parts.push_back(x.detach().to(torch::kCPU, torch::kFloat32));
     nfe_total += context.nfe;
     ++calls;
+    progress.batch_done(done, context.num_samples, context.nfe);
   }
   out.seconds = seconds_since(start);
   out.samples = torch::cat(parts);
@@ -473,7 +548,7 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
   log.set_attribute("/", "model", config_.model.plugin);
   log.set_attribute("/", "objective", config_.objective ? config_.objective->plugin : "");
   log.set_attribute("/", "sampler", config_.sampler ? config_.sampler->plugin : "");
-  log.set_attribute("/", "num_parameters", std::to_string(count_parameters(*c.model)));
+  log.set_attribute("/", "num_parameters", count_parameters(*c.model));
   log.set_attribute("/", "status", "running");
   if (!request_.parent_run.empty()) log.set_attribute("/", "parent", fs::absolute(request_.parent_run).string());
   if (!guidance_run_.empty()) log.set_attribute("/", "guidance_classifier", fs::absolute(guidance_run_).string());
@@ -503,8 +578,8 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
   }
   SampleOutcome drawn = sample();
   log.write_tensor("/samples", drawn.samples);
-  log.set_attribute("/samples", "low", std::to_string(c.context.data.low));
-  log.set_attribute("/samples", "high", std::to_string(c.context.data.high));
+  log.set_attribute("/samples", "low", c.context.data.low);
+  log.set_attribute("/samples", "high", c.context.data.high);
   if (drawn.labels.defined()) log.write_tensor("/sample_labels", drawn.labels.to(torch::kFloat32));
   if (drawn.trajectory_x.defined()) {
     log.write_tensor("/trajectory/x", drawn.trajectory_x);

@@ -10,6 +10,7 @@
 
 #include "genfw/durable.hpp"
 #include "genfw/distributed.hpp"
+#include "genfw/progress.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/sha256.hpp"
 
@@ -99,16 +100,6 @@ void clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_nor
   for (auto& g : grads) g.mul_(coefficient);
 }
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  if (seconds > 100.0 * 365 * 24 * 3600) return ">100y";  // also keeps the integer below in range
-  char text[32];
-  const int64_t s = int64_t(seconds);
-  if (s >= 3600) std::snprintf(text, sizeof text, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
-  else std::snprintf(text, sizeof text, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-  return text;
-}
-
 }  // namespace
 
 TrainSettings TrainSettings::from(const ExperimentConfig& config) {
@@ -145,7 +136,8 @@ Trainer::Trainer(TrainParts parts, TrainSettings settings, torch::Device device,
       settings_(std::move(settings)),
       device_(device),
       log_(log),
-      checkpoint_path_(std::move(checkpoint_path)) {
+      checkpoint_path_(std::move(checkpoint_path)),
+      progress_(settings_.progress, std::chrono::seconds(5), std::chrono::seconds(0)) {
   total_steps_ = settings_.steps;
   batch_size_ = settings_.batch_size;
   warmup_steps_ = settings_.warmup_steps;
@@ -172,8 +164,6 @@ Trainer::Trainer(TrainParts parts, TrainSettings settings, torch::Device device,
   if (settings_.ema_decay > 0) ema_ = std::make_unique<Ema>(model_, settings_.ema_decay);
   parallel_ = data_parallel();
   if (parallel_) check_global_batch(batch_size_, parallel_->world_size());
-  progress_off_ = settings_.progress == "off" || !is_rank0();
-  progress_bar_ = settings_.progress == "bar" || (settings_.progress == "auto" && ::isatty(STDERR_FILENO));
 }
 
 Trainer::~Trainer() = default;
@@ -262,7 +252,7 @@ void Trainer::save_checkpoint() {
   log_.flush();
   write_file_durably(checkpoint_path_, bytes.str());
   log_.set_attribute("/", "checkpoint", fs::path(checkpoint_path_).filename().string());
-  log_.set_attribute("/", "checkpoint_step", std::to_string(step_));
+  log_.set_attribute("/", "checkpoint_step", step_);
   log_.set_attribute("/", "checkpoint_sha256", digest);
 }
 
@@ -305,7 +295,7 @@ void Trainer::load_checkpoint() {
 }
 
 void Trainer::print_progress(bool final) {
-  if (progress_off_) return;
+  if (!progress_.due(final)) return;
   double seconds = elapsed() - seconds_before_;
   double rate = seconds > 0 ? double(step_ - start_step_) / seconds : 0;
   double eta = rate > 0 ? double(total_steps_ - step_) / rate : NAN;
@@ -316,18 +306,9 @@ void Trainer::print_progress(bool final) {
     losses += text;
   }
   char line[512];
-  if (progress_bar_) {
-    int width = 30, filled = total_steps_ ? int(width * step_ / total_steps_) : width;
-    std::string bar(size_t(filled), '#');
-    bar.resize(size_t(width), '.');
-    std::snprintf(line, sizeof line, "\r[%s] %lld/%lld %.1f it/s%s ETA %s   ", bar.c_str(), (long long)step_,
-                  (long long)total_steps_, rate, losses.c_str(), format_duration(eta).c_str());
-    std::cerr << line << (final ? "\n" : "") << std::flush;
-  } else {
-    std::snprintf(line, sizeof line, "step %lld/%lld  %.1f it/s %s  ETA %s", (long long)step_,
-                  (long long)total_steps_, rate, losses.c_str(), format_duration(eta).c_str());
-    std::cerr << line << std::endl;
-  }
+  std::snprintf(line, sizeof line, "step %lld/%lld  %.1f it/s %s  ETA %s", (long long)step_, (long long)total_steps_,
+                rate, losses.c_str(), format_duration(eta).c_str());
+  progress_.show(total_steps_ ? double(step_) / double(total_steps_) : 1.0, line, final);
 }
 
 TrainOutcome Trainer::run(bool resume) {
@@ -341,7 +322,6 @@ TrainOutcome Trainer::run(bool resume) {
   start_step_ = step_;
   model_.train();
   const int64_t dataset_size = parts_.data.size();
-  auto last_print = std::chrono::steady_clock::now();
   while (step_ < total_steps_) {
     torch::Tensor indices = batch_indices(step_, batch_size_, dataset_size, settings_.seed);
     if (parallel_) indices = rank_shard(indices, parallel_->rank(), parallel_->world_size());
@@ -360,11 +340,7 @@ TrainOutcome Trainer::run(bool resume) {
         if (is_rank0()) save_checkpoint();
         log_.flush();  // flush_pending() flushed everything before the checkpoint's attributes
       }
-      auto now = std::chrono::steady_clock::now();
-      if (step_ == total_steps_ || progress_bar_ || now - last_print > std::chrono::seconds(5)) {
-        print_progress(step_ == total_steps_);
-        last_print = now;
-      }
+      print_progress(step_ == total_steps_);
     }
   }
   model_.eval();

@@ -4,13 +4,20 @@
 ///   /env/<key>              strings: framework, torch, compiler, threads, device, git, host, ...
 ///   /train/loss/<group>     float64 [rows, 3]: step, value, wall seconds
 ///   /train/record/<name>    same layout, extra scalars an objective records
-///   /metrics/<value>        float64 [rows, 3]: value, step, wall seconds; attributes
-///                           "metric" and "provenance.<key>" say how it was computed
+///   /metrics/<value>        same layout; attributes "metric" and "provenance.<key>"
+///                           say how it was computed (numbers as int64/float64)
 ///   /samples                float32 [N, C, H, W] or [N, D], data space
 ///   /timing/<key>           float64 scalars: train_seconds, sample_seconds, nfe, samples_per_second, ...
-///   root attributes         experiment, dataset, model, objective, sampler, status, checkpoint, parent, ...
-/// Every write is followed by a flush at the caller's pace (flush()); between
-/// flushes nothing touches the file, so a killed run leaves the last flushed state.
+///   root attributes         run_file_version (int64 2), experiment, dataset, model, objective, sampler,
+///                           status, checkpoint, checkpoint_step (int64), num_parameters (int64), parent, ...
+/// Every [rows, 3] dataset names its column order in its text attribute
+/// "columns" ("step,value,wall_seconds"). Version-1 files (no run_file_version)
+/// wrote /metrics rows as value, step, wall seconds, the oldest of them without
+/// "columns"; the readers here take every file's own order.
+/// Writes are followed by a flush at the caller's pace (flush()). Between
+/// flushes no HDF5 handle is open: a killed run leaves the last flushed state,
+/// and h5py or h5dump can read the file while the run goes on (the writer takes
+/// no HDF5 file lock; one writer per file is enforced by a lock of its own).
 #include <map>
 #include <memory>
 #include <string>
@@ -54,7 +61,12 @@ class GENFW_API RunLog {
   void write_scalar(const std::string& dataset_path, double value);
   double read_scalar(const std::string& dataset_path) const;
   void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
-  std::string attribute(const std::string& object_path, const std::string& name) const;  ///< "" if absent
+  /// Numbers are stored as HDF5 int64 / float64 attributes (h5py reads them as numbers).
+  void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
+  void set_attribute(const std::string& object_path, const std::string& name, double value);
+  /// "" if absent; a numeric attribute as text (integers in decimal, reals in
+  /// their shortest round-trip form), so old files with text attributes read the same.
+  std::string attribute(const std::string& object_path, const std::string& name) const;
   std::map<std::string, std::string> attributes(const std::string& object_path) const;
 
   /// Appends rows to /train/loss/<group> (or any [rows,3] series path).
@@ -80,7 +92,7 @@ class GENFW_API RunLog {
 
  private:
   RunLog(std::unique_ptr<Impl> impl, std::string path);
-  void truncate_rows(const std::string& group_path, size_t step_column, int64_t step);
+  void truncate_rows(const std::string& group_path, int64_t step);
   std::unique_ptr<Impl> impl_;
   std::string path_;
 };

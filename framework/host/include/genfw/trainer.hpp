@@ -12,6 +12,7 @@
 #include "genfw/dataset.hpp"
 #include "genfw/ema.hpp"
 #include "genfw/objective.hpp"
+#include "genfw/progress.hpp"
 #include "genfw/run_log.hpp"
 
 namespace genfw {
@@ -126,7 +127,8 @@ class GENFW_API Trainer : public TrainContext {
   double seconds_before_ = 0;
   std::chrono::steady_clock::time_point start_;
   int64_t start_step_ = 0;
-  bool progress_bar_ = false, progress_off_ = false;
+  // Shown at flushes: every one on a terminal, at most every 5 s in a log file.
+  ProgressDisplay progress_;
   DataParallel* parallel_ = nullptr;  // the process's group; null in one process
 };
 
