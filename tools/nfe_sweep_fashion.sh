@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The NFE sweep of experiments/nfe_sweep_fashion.toml end to end: trains the DDPM
 # once (with the DDIM sweep), samples its weights with every other sampler at
-# several NFE budgets, prints one `runner compare` table and plots FID against NFE.
+# several NFE budgets, prints one `runner compare` table and plots every metric
+# against NFE ($OUT_DIR/fid_vs_nfe.png, ...) and the training loss.
 #   tools/nfe_sweep_fashion.sh [BUILD_DIR] [OUT_DIR]      (defaults: build, runs/nfe)
 set -euo pipefail
 build=${1:-build}
@@ -26,4 +27,4 @@ sample pc --sweep sampler.steps=25,50,125
 
 files=$(cat "$out"/*.files)
 "$runner" compare $files
-python3 "$(dirname "$0")/plot_nfe.py" $files -o "$out/fid_vs_nfe.png"
+python3 "$(dirname "$0")/plot_runs.py" $files --x nfe -o "$out"
