@@ -450,7 +450,7 @@ void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_la
       log_->append_series(path, {{trained_steps_, value, seconds_since(start)}});
       log_->set_attribute(path, "metric", metric.info->name);
       log_->set_attribute(path, "split", split);
-      log_->set_attribute(path, "count", std::to_string(n));
+      log_->set_attribute(path, "count", n);
     }
     if (log_ != nullptr) log_->flush();
   }
