@@ -136,8 +136,8 @@ def plot_losses(plt, run, output):
 
 
 def swept_keys(runs):
-    """Config keys present in every run whose values differ (the run's name aside)."""
-    common = set.intersection(*(set(run.config) for run in runs)) - {"name"}
+    """Config keys present in every run whose values differ (the name and the seed aside: seeds are averaged)."""
+    common = set.intersection(*(set(run.config) for run in runs)) - {"name", "seed"}
     return sorted(key for key in common if len({repr(run.config[key]) for run in runs}) > 1)
 
 
@@ -145,8 +145,37 @@ def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# t such that P(T <= t) = 0.975 for Student's t with 1..30 degrees of freedom (as runner compare).
+T_975 = [12.706204736, 4.302652730, 3.182446305, 2.776445105, 2.570581836, 2.446911851, 2.364624252,
+         2.306004135, 2.262157163, 2.228138852, 2.200985160, 2.178812830, 2.160368656, 2.144786688,
+         2.131449546, 2.119905299, 2.109815578, 2.100922040, 2.093024054, 2.085963447, 2.079613845,
+         2.073873068, 2.068657610, 2.063898562, 2.059538553, 2.055529439, 2.051830516, 2.048407142,
+         2.045229642, 2.042272456]
+
+
+def over_seeds(points):
+    """Points sharing an x (runs that differ only in their seed) become their mean ± the 95% CI."""
+    by_x = collections.defaultdict(list)
+    for x, value, error in points:
+        by_x[repr(x)].append((x, value, error))
+    merged = []
+    for same in by_x.values():
+        if len(same) == 1:
+            merged.append(same[0])
+            continue
+        values = np.array([p[1] for p in same])
+        t = T_975[len(values) - 2] if len(values) - 1 <= len(T_975) else 1.959964
+        merged.append((same[0][0], values.mean(), t * values.std(ddof=1) / np.sqrt(len(values))))
+    return merged
+
+
 def metric_points(runs, metric, x_key):
-    """{line label: [(x, value, error)]} for the runs that have the metric."""
+    """{line label: [(x, value, error)]} for the runs that have the metric; seeds averaged."""
+    lines = metric_points_per_run(runs, metric, x_key)
+    return collections.defaultdict(list, {label: over_seeds(points) for label, points in lines.items()})
+
+
+def metric_points_per_run(runs, metric, x_key):
     error_names = [metric + suffix for suffix in ERROR_SUFFIXES]
     models = {run.attrs.get("model", "") for run in runs}
     lines = collections.defaultdict(list)
@@ -182,7 +211,10 @@ def plot_metric(plt, runs, metric, x_key, output):
         ax.set_xticks(range(len(categories)), categories, rotation=20, fontsize="small")
     extractors = {run.extractors.get(metric, "") for run in runs if metric in run.metrics}
     subtitle = f"extractor: {extractors.pop()}" if len(extractors) == 1 else "extractors differ: not comparable"
-    ax.set_title(f"{metric} (last value), {len(xs)} runs\n{subtitle}", fontsize="medium")
+    counted = sum(metric in run.metrics for run in runs)
+    if counted > len(xs):
+        subtitle += "; seeds: mean ± 95% CI"
+    ax.set_title(f"{metric} (last value), {counted} runs\n{subtitle}", fontsize="medium")
     ax.set_xlabel("NFE per sample" if x_key == "nfe" else x_key)
     ax.set_ylabel(metric)
     ax.grid(True, which="both", alpha=0.3)

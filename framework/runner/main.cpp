@@ -15,6 +15,7 @@
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
 #include "genfw/scaffold.hpp"
+#include "plots.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -327,13 +328,16 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
     if (!sweep.empty() || request.seed_count > 1) {
       throw genfw::Error("--sweep and --seeds apply to one experiment, not to the suite " + input);
     }
-    genfw::run_suite(request, profile, registry, std::cout);
+    auto files = genfw::run_suite(request, profile, registry, std::cout);
+    if (genfw::is_rank0()) draw_plots(files);
     return 0;
   }
   if (!profile.empty()) throw genfw::Error("--profile applies to suite files; " + input + " has no [suite] table");
-  for (const auto& file : genfw::run_with_sweep(request, registry, sweep)) {
+  const auto files = genfw::run_with_sweep(request, registry, sweep);
+  for (const auto& file : files) {
     if (!file.empty()) std::cout << file << std::endl;
   }
+  if (genfw::is_rank0()) draw_plots(files);
   return 0;
 }
 
