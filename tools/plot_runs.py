@@ -41,7 +41,7 @@ TRAIN_COLUMNS = "step,value,wall_seconds"
 OLD_METRIC_COLUMNS = "value,step,wall_seconds"
 ERROR_SUFFIXES = ("_std", "_sem")
 
-Run = collections.namedtuple("Run", "path attrs config losses records metrics extractors nfe")
+Run = collections.namedtuple("Run", "path attrs config losses records metrics extractors nfe floors")
 
 
 def text(value):
@@ -90,8 +90,11 @@ def read_run(path):
         extractors = {name: text(d.attrs.get("provenance.extractor", "")) for name, d in f["metrics"].items()} \
             if "metrics" in f else {}
         nfe = float(np.asarray(f["timing/nfe"][()]).reshape(-1)[0]) if "timing/nfe" in f else None
+        # The real-data floor: {metric: (value, count)} (/floor/<metric>, attribute count).
+        floors = {name: (values[-1], text(f["floor"][name].attrs.get("count", "?")))
+                  for name, (_, values) in read_group(f, "floor", TRAIN_COLUMNS).items()}
         return Run(path, attrs, config, read_group(f, "train/loss", TRAIN_COLUMNS),
-                   read_group(f, "train/record", TRAIN_COLUMNS), metrics, extractors, nfe)
+                   read_group(f, "train/record", TRAIN_COLUMNS), metrics, extractors, nfe, floors)
 
 
 def run_title(run):
@@ -211,6 +214,9 @@ def plot_metric(plt, runs, metric, x_key, output):
         ax.set_xticks(range(len(categories)), categories, rotation=20, fontsize="small")
     extractors = {run.extractors.get(metric, "") for run in runs if metric in run.metrics}
     subtitle = f"extractor: {extractors.pop()}" if len(extractors) == 1 else "extractors differ: not comparable"
+    floors = {run.floors[metric] for run in runs if metric in run.floors}
+    for i, (value, count) in enumerate(sorted(floors)):  # one line per distinct sample count
+        ax.axhline(value, color="0.4", linestyle="--", linewidth=1, label=f"real data (N={count})" if i < 3 else None)
     counted = sum(metric in run.metrics for run in runs)
     if counted > len(xs):
         subtitle += "; seeds: mean ± 95% CI"
@@ -218,7 +224,7 @@ def plot_metric(plt, runs, metric, x_key, output):
     ax.set_xlabel("NFE per sample" if x_key == "nfe" else x_key)
     ax.set_ylabel(metric)
     ax.grid(True, which="both", alpha=0.3)
-    if any(lines):
+    if any(lines) or floors:
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(output, dpi=110)
