@@ -1,6 +1,7 @@
-// Data-parallel training on c10d (gloo, 127.0.0.1): shards, collectives, the
-// loss curve of 2 processes against 1, rank 0 as the only writer, resume with
-// another world size, and a killed or hung rank ending the other in time.
+// Data-parallel training and sampling on c10d (gloo, 127.0.0.1): shards,
+// collectives, the loss curve and the samples and metrics of 2 processes
+// against 1, rank 0 as the only writer, resume with another world size, and a
+// killed or hung rank ending the other in time.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -71,6 +72,37 @@ void on_two_ranks(const std::function<void(genfw::DataParallel&)>& body, double 
   for (auto& t : threads) t.join();
 }
 
+// The exact ε of a two-mode mixture (nothing to train) sampled by DDPM: a
+// sample is a function of its noise alone. 37 samples in batches of 8 over 2
+// ranks: 5 batches, the last one short, rank 0 draws 3 and rank 1 draws 2.
+const char* kSampledExperiment = R"(name = "drawn"
+seed = 3
+[data]
+plugin = "toy2d"
+distribution = "gmm"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5]
+size = 200
+[model]
+plugin = "analytic_gmm_eps"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5, 0.5]
+num_train_timesteps = 50
+[sampler]
+plugin = "ddpm"
+num_samples = 37
+batch_size = 8
+[[metrics]]
+plugin = "fid"
+[[metrics]]
+plugin = "kid"
+subsets = 10
+[log]
+progress = "plain"
+)";
+
 // Rank 1's SIGKILL or SIGSTOP once training is under way (a checkpoint exists);
 // returns the seconds rank 0 then needed to exit, and its exit status and output.
 struct Ended {
@@ -116,6 +148,25 @@ TEST(Distributed, TheRanksShardsMakeTheSingleProcessBatchAndEpoch) {
   }
   EXPECT_CONTAINS(error_of([] { genfw::rank_shard(torch::arange(10), 0, 4); }),
                   "[train] batch_size = 10 is the global batch: it must be divisible by the world size 4");
+}
+
+TEST(Distributed, TheRanksSamplingBatchesAreTheSingleProcessBatches) {
+  for (int64_t total : {37, 40, 5}) {  // not a multiple of the batch; a multiple; fewer than one batch per rank
+    for (int world_size : {1, 2, 3, 4}) {
+      std::vector<torch::Tensor> rows_of_ranks;
+      for (int rank = 0; rank < world_size; ++rank) {
+        std::vector<torch::Tensor> batches{torch::empty({0}, torch::kLong)};
+        for (int64_t first : genfw::sampling_batches_of_rank(total, 8, rank, world_size)) {
+          EXPECT_EQ(first % 8, 0);
+          EXPECT_EQ((first / 8) % world_size, rank);  // round-robin
+          batches.push_back(torch::arange(first, std::min(first + 8, total)));
+        }
+        rows_of_ranks.push_back(torch::cat(batches));
+      }
+      EXPECT_TRUE(torch::equal(genfw::rows_in_global_order(rows_of_ranks, 8), torch::arange(total)))
+          << total << " samples over " << world_size << " ranks";
+    }
+  }
 }
 
 TEST(Distributed, LaunchVariablesOfTorchrunAndSlurm) {
@@ -186,6 +237,26 @@ TEST(Distributed, CollectivesAverageBroadcastAndCatchDivergedReplicas) {
   }
 }
 
+TEST(Distributed, GatherRowsToRank0PadsAndTrims) {
+  on_two_ranks([&](genfw::DataParallel& group) {
+    // Rank 0 has 3 rows, rank 1 has none, then 1 and 4: the gather pads to the longest and trims back.
+    const std::vector<std::vector<int64_t>> counts{{3, 0}, {1, 4}};
+    for (const auto& count : counts) {
+      const int64_t mine = count[size_t(group.rank())];
+      torch::Tensor rows = torch::full({mine, 2, 3}, float(group.rank() + 1));
+      std::vector<torch::Tensor> gathered = group.gather_rows_to_rank0(rows, "test rows");
+      if (group.rank() != 0) {
+        EXPECT_TRUE(gathered.empty());
+        continue;
+      }
+      ASSERT_EQ(gathered.size(), 2u);
+      for (int r = 0; r < 2; ++r) {
+        EXPECT_TRUE(torch::equal(gathered[size_t(r)], torch::full({count[size_t(r)], 2, 3}, float(r + 1))));
+      }
+    }
+  });
+}
+
 // Bit-identical is not expected: one process averages 16 per-point gradients in
 // one reduction, two processes average 8 and 8 and then the two means (another
 // rounding order of the same float32 sum). The difference is float32 rounding:
@@ -231,6 +302,46 @@ TEST(Distributed, OnlyRank0WritesTheRunFolder) {
   EXPECT_EQ(files, (std::set<std::string>{"checkpoint.pt", "fx.h5", "fx.png"}));
   EXPECT_FALSE(fs::exists(dir / "rank1_out"));
   EXPECT_EQ(text_of(dir / "rank1.log"), "");  // no progress, no run file path: rank 0 reports
+}
+
+// Sampling is sharded (round-robin batches) and gathered to rank 0: 2 processes
+// draw exactly the samples of 1 (the same batches, the same per-sample noise),
+// so the metrics of the 2-process run equal the 1-process ones too.
+TEST(Distributed, TwoProcessesDrawTheSamplesAndMetricsOfOne) {
+  TempDir dir;
+  const std::string toml = dir.file("drawn.toml", kSampledExperiment);
+  auto run = [&](const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> arguments{toml, "--out", dir / name, "--cache-dir", dir / (name + "_cache")};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    pid_t runner = start_runner(arguments, {}, dir / (name + ".log"));
+    EXPECT_EQ(wait_for(runner), 0) << text_of(dir / (name + ".log"));
+    return genfw::RunLog::open(dir / (name + "/drawn.h5"), false);
+  };
+  genfw::RunLog one = run("one", {});
+  genfw::RunLog two = run("two", {"--nproc", "2"});
+  const torch::Tensor samples_one = one.read_tensor("/samples"), samples_two = two.read_tensor("/samples");
+  ASSERT_EQ(samples_two.sizes(), samples_one.sizes());
+  EXPECT_EQ(samples_one.size(0), 37);
+  std::cerr << "largest sample difference, 1 vs 2 processes: "
+            << (samples_two - samples_one).abs().max().item<double>() << "\n";
+  EXPECT_TRUE(torch::equal(samples_two, samples_one));  // the same arithmetic on the same batches
+  EXPECT_EQ(two.read_scalar("/timing/nfe"), one.read_scalar("/timing/nfe"));
+  EXPECT_TRUE(torch::equal(two.read_tensor("/trajectory/x"), one.read_tensor("/trajectory/x")));
+  const std::vector<std::string> metrics = one.children("/metrics");
+  EXPECT_GE(metrics.size(), 2u);  // fid, kid (and what they report besides)
+  EXPECT_EQ(two.children("/metrics"), metrics);
+  for (const std::string& group : {std::string("/metrics/"), std::string("/floor/")}) {
+    for (const auto& name : metrics) {
+      const double value_one = one.read_series(group + name).at(0).value;
+      const double value_two = two.read_series(group + name).at(0).value;
+      std::cerr << group << name << ": 1 process " << value_one << ", 2 processes " << value_two << "\n";
+      EXPECT_EQ(value_two, value_one) << group << name;
+    }
+  }
+  // Rank 1 drew its share but reported nothing: one "sampled" line, from rank 0.
+  const std::string output = text_of(dir / "two.log");
+  EXPECT_EQ(output.find("sampled 37"), output.rfind("sampled 37")) << output;
+  EXPECT_CONTAINS(output, "sampled 37");
 }
 
 // A checkpoint holds global state only: 2 processes to step 13 (checkpoint at

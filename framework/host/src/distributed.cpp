@@ -1,5 +1,6 @@
-// Data-parallel training on c10d: launch variables, rendezvous, process group,
-// the collectives the trainer needs, and `runner --nproc`'s local launcher.
+// Data-parallel training and sampling on c10d: launch variables, rendezvous,
+// process group, the collectives the trainer and sampling need, and `runner
+// --nproc`'s local launcher.
 #include "genfw/distributed.hpp"
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -111,6 +113,34 @@ torch::Tensor rank_shard(const torch::Tensor& global_indices, int rank, int worl
   check_global_batch(global_indices.size(0), world_size);
   const int64_t share = global_indices.size(0) / world_size;
   return global_indices.slice(0, rank * share, (rank + 1) * share);
+}
+
+std::vector<int64_t> sampling_batches_of_rank(int64_t total, int64_t batch_size, int rank, int world_size) {
+  GENFW_CHECK(batch_size >= 1, "[sampler] batch_size = ", batch_size, ": must be at least 1");
+  std::vector<int64_t> firsts;
+  for (int64_t first = int64_t(rank) * batch_size; first < total; first += int64_t(world_size) * batch_size) {
+    firsts.push_back(first);
+  }
+  return firsts;
+}
+
+torch::Tensor rows_in_global_order(const std::vector<torch::Tensor>& rows_of_ranks, int64_t batch_size) {
+  // Batch k sits on rank k mod W as that rank's (k / W)-th batch; only the global
+  // last batch may be short, and it is its rank's last, so earlier ones are full.
+  GENFW_CHECK(!rows_of_ranks.empty(), "rows_in_global_order: no ranks");
+  const int64_t world_size = int64_t(rows_of_ranks.size());
+  int64_t total = 0;
+  for (const auto& rows : rows_of_ranks) total += rows.size(0);
+  std::vector<torch::Tensor> batches;
+  for (int64_t k = 0, placed = 0; placed < total; ++k) {
+    const torch::Tensor& rows = rows_of_ranks[size_t(k % world_size)];
+    const int64_t first = (k / world_size) * batch_size;
+    batches.push_back(rows.slice(0, first, std::min(first + batch_size, rows.size(0))));
+    GENFW_CHECK(batches.back().size(0) > 0, "rows_in_global_order: the ranks' rows are not a round-robin deal of ",
+                "batches of ", batch_size, " (batch ", k, " is missing)");
+    placed += batches.back().size(0);
+  }
+  return batches.empty() ? rows_of_ranks.front().slice(0, 0, 0) : torch::cat(batches);
 }
 
 // ---- process group ----------------------------------------------------------
@@ -266,19 +296,49 @@ void DataParallel::check_replicas_agree(const std::vector<torch::Tensor>& tensor
   for (const auto& tensor : tensors) digest.tensor(tensor.detach());
   // The first 64 bits of the SHA-256 travel in one int64 collective.
   const uint64_t mine = std::stoull(digest.hex().substr(0, 16), nullptr, 16);
-  std::vector<torch::Tensor> input{torch::tensor({int64_t(mine)}, torch::kLong).to(impl_->collective_device)};
-  std::vector<std::vector<torch::Tensor>> gathered(1);
-  for (int r = 0; r < world_size(); ++r) gathered[0].push_back(torch::empty_like(input[0]));
-  wait("all-gather of the parameter digests (" + what + ")",
-       [&] { impl_->group->allgather(gathered, input)->wait(milliseconds(settings_.timeout_seconds)); });
-  const int64_t reference = gathered[0][0].cpu().item<int64_t>();
+  const std::vector<int64_t> digests = all_gather_integer(int64_t(mine), "the parameter digests (" + what + ")");
   std::string differing;
   for (int r = 1; r < world_size(); ++r) {
-    if (gathered[0][size_t(r)].cpu().item<int64_t>() != reference) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+    if (digests[size_t(r)] != digests[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
   }
   GENFW_CHECK(differing.empty(), "data-parallel: the ", what, " of rank(s) ", differing,
               " differ from rank 0's (digest mismatch): the replicas diverged (a plugin that is not deterministic "
               "across processes, or ranks built differently); stopping before the checkpoint");
+}
+
+std::vector<int64_t> DataParallel::all_gather_integer(int64_t value, const std::string& what) {
+  std::vector<torch::Tensor> input{torch::tensor({value}, torch::kLong).to(impl_->collective_device)};
+  std::vector<std::vector<torch::Tensor>> gathered(1);
+  for (int r = 0; r < world_size(); ++r) gathered[0].push_back(torch::empty_like(input[0]));
+  wait("all-gather of " + what,
+       [&] { impl_->group->allgather(gathered, input)->wait(milliseconds(settings_.timeout_seconds)); });
+  std::vector<int64_t> values;
+  for (const auto& tensor : gathered[0]) values.push_back(tensor.cpu().item<int64_t>());
+  return values;
+}
+
+std::vector<torch::Tensor> DataParallel::gather_rows_to_rank0(const torch::Tensor& rows, const std::string& what) {
+  // A gather moves equal shapes: every rank pads its rows to the longest, rank 0 trims them back.
+  const std::vector<int64_t> counts = all_gather_integer(rows.size(0), "the row counts of " + what);
+  std::vector<int64_t> padded_shape = rows.sizes().vec();
+  padded_shape[0] = *std::max_element(counts.begin(), counts.end());
+  std::vector<torch::Tensor> input{torch::zeros(padded_shape, rows.options().device(impl_->collective_device))};
+  input[0].slice(0, 0, rows.size(0)).copy_(rows.detach());
+  std::vector<std::vector<torch::Tensor>> gathered;  // rank 0 receives; the others must pass none
+  if (rank() == 0) {
+    gathered.emplace_back();
+    for (int r = 0; r < world_size(); ++r) gathered[0].push_back(torch::empty_like(input[0]));
+  }
+  c10d::GatherOptions options;
+  options.rootRank = 0;
+  options.timeout = milliseconds(settings_.timeout_seconds);
+  wait("gather of " + what + " to rank 0",
+       [&] { impl_->group->gather(gathered, input, options)->wait(options.timeout); });
+  std::vector<torch::Tensor> per_rank;
+  for (int r = 0; r < world_size() && rank() == 0; ++r) {
+    per_rank.push_back(gathered[0][size_t(r)].slice(0, 0, counts[size_t(r)]).to(rows.device()));
+  }
+  return per_rank;
 }
 
 std::string DataParallel::share_from_rank0(const std::string& key, const std::string& value) {

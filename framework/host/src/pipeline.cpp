@@ -135,35 +135,41 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
 /// CIFAR U-Net batch), 20 000 passes are many minutes to hours; toys stay below it.
 constexpr int64_t kManyNetworkEvaluations = 20000;
 
-/// What sampling tells while it runs: progress with an ETA on stderr (throttled,
-/// as [log] progress says), and, as soon as the NFE per batch is known (the
-/// first reported step of the first batch, or its end), a warning when the
-/// planned network evaluations are very many.
+/// What sampling tells while it runs: this rank's progress with an ETA on
+/// stderr (throttled, as [log] progress says; rank 0's alone is shown), and,
+/// as soon as the NFE per batch is known (the first reported step of the first
+/// batch, or its end), a warning when the planned network evaluations of all
+/// ranks together are very many.
 class SamplingProgress {
  public:
-  SamplingProgress(const ExperimentConfig& config, int64_t total, int64_t batch_size)
+  /// `total` samples in batches of `batch_size` over all ranks, of which this
+  /// rank draws `share` in `share_batches` batches.
+  SamplingProgress(const ExperimentConfig& config, int64_t total, int64_t batch_size, int64_t share,
+                   int64_t share_batches)
       : config_(config),
         total_(total),
         batch_size_(batch_size),
         batches_((total + batch_size - 1) / batch_size),
+        share_(share),
+        share_batches_(share_batches),
         display_(config.log.string("progress"), std::chrono::seconds(2), std::chrono::milliseconds(250)) {}
 
-  /// The sampler reported `record` in the batch of `batch_samples` starting at
-  /// sample `done`, after `nfe` network evaluations of that batch.
-  void step(const StepRecord& record, int64_t done, int64_t batch_samples, int64_t nfe) {
+  /// The sampler reported `record` in this rank's batch number `batch` (from 0)
+  /// of `batch_samples`, after `drawn` earlier samples of this rank and `nfe`
+  /// network evaluations of this batch.
+  void step(const StepRecord& record, int64_t drawn, int64_t batch, int64_t batch_samples, int64_t nfe) {
     if (!planned_ && nfe > 0 && record.total > 0) plan(nfe * record.total / (record.index + 1), "about ");
     if (!display_.due(false)) return;
     const double fraction_of_batch = record.total > 0 ? double(record.index + 1) / double(record.total) : 0.0;
-    show(double(done) + fraction_of_batch * double(batch_samples),
-         detail::concat(", step ", record.index + 1, "/", record.total, " of batch ", done / batch_size_ + 1, "/",
-                        batches_),
+    show(double(drawn) + fraction_of_batch * double(batch_samples),
+         detail::concat(", step ", record.index + 1, "/", record.total, " of batch ", batch + 1, "/", share_batches_),
          false);
   }
-  /// The batch of `batch_samples` starting at `done` is drawn, with `nfe` evaluations.
-  void batch_done(int64_t done, int64_t batch_samples, int64_t nfe) {
+  /// This rank's batch of `batch_samples` after `drawn` earlier samples is drawn, with `nfe` evaluations.
+  void batch_done(int64_t drawn, int64_t batch_samples, int64_t nfe) {
     if (!planned_) plan(nfe, "");
-    const bool final = done + batch_samples >= total_;
-    if (display_.due(final)) show(double(done + batch_samples), "", final);
+    const bool final = drawn + batch_samples >= share_;
+    if (display_.due(final)) show(double(drawn + batch_samples), "", final);
   }
 
  private:
@@ -185,16 +191,17 @@ class SamplingProgress {
   }
   void show(double samples_done, const std::string& where, bool final) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double fraction = samples_done / double(total_);
+    const double fraction = samples_done / double(share_);
     const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : NAN;
+    const std::string of_all = share_ < total_ ? detail::concat(" (this rank's share of ", total_, ")") : "";
     display_.show(fraction,
-                  detail::concat("sampling: ", int64_t(samples_done), "/", total_, " samples", where, ", ",
+                  detail::concat("sampling: ", int64_t(samples_done), "/", share_, " samples", of_all, where, ", ",
                                  format_duration(elapsed), " elapsed, ETA ", format_duration(eta)),
                   final);
   }
 
   const ExperimentConfig& config_;
-  const int64_t total_, batch_size_, batches_;
+  const int64_t total_, batch_size_, batches_, share_, share_batches_;
   ProgressDisplay display_;
   const Clock::time_point start_ = Clock::now();
   bool planned_ = false;
@@ -322,30 +329,50 @@ TrainOutcome Pipeline::train(RunLog& log, const std::string& checkpoint, bool re
   return outcome;
 }
 
+namespace {
+
+// Data-parallel: every rank's rows, dealt as sampling_batches_of_rank deals
+// batches of `batch_size`, in global order on rank 0; undefined on the others.
+torch::Tensor gathered_in_global_order(DataParallel& group, const torch::Tensor& rows, int64_t batch_size,
+                                       const std::string& what) {
+  const std::vector<torch::Tensor> of_ranks = group.gather_rows_to_rank0(rows, what);
+  return of_ranks.empty() ? torch::Tensor() : rows_in_global_order(of_ranks, batch_size);
+}
+
+}  // namespace
+
 SampleOutcome Pipeline::sample() {
   Components& c = components();
   GENFW_CHECK(c.sampler, config_.path, ": no [sampler] table: this experiment draws no samples");
   const int64_t total = config_.sampling.integer("num_samples"), batch = config_.sampling.integer("batch_size");
   const std::string x_init_spec = config_.sampling.string("x_init");
   const torch::Tensor x_init = x_init_spec.empty() ? torch::Tensor() : load_x_init(x_init_spec, total, c.context.data);
+  // Data-parallel, each rank draws whole single-process batches; rank 0 gathers them all.
+  DataParallel* group = data_parallel();
+  const std::vector<int64_t> firsts =
+      sampling_batches_of_rank(total, batch, group ? group->rank() : 0, group ? group->world_size() : 1);
+  int64_t share = 0;
+  for (int64_t first : firsts) share += std::min(batch, total - first);
   SampleOutcome out;
   out.labels = requested_labels(c, total);
   std::vector<torch::Tensor> parts, trajectory_x, trajectory_x0;
   std::vector<double> trajectory_levels;
-  int64_t nfe_total = 0, calls = 0;
+  std::vector<int64_t> nfe_of_batches;
   c.model->eval();
-  SamplingProgress progress(config_, total, batch);
+  SamplingProgress progress(config_, total, batch, share, int64_t(firsts.size()));
   const auto start = Clock::now();
-  for (int64_t done = 0; done < total; done += batch) {
-    SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - done), c.context.data, device_);
-    // Sample i's noise is keyed by (run seed, i) alone: the same whatever the batch size.
-    context.noise = SampleNoise(config_.seed, done, context.num_samples);
+  int64_t drawn = 0;  // by this rank, before the current batch
+  for (size_t b = 0; b < firsts.size(); ++b) {
+    const int64_t first = firsts[b];
+    SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - first), c.context.data, device_);
+    // Sample i's noise is keyed by (run seed, i) alone: the same whatever the batch size or rank.
+    context.noise = SampleNoise(config_.seed, first, context.num_samples);
     context.classifier = c.classifier.object.get();
-    if (out.labels.defined()) context.labels = out.labels.slice(0, done, done + context.num_samples).to(device_);
-    if (x_init.defined()) context.x_init = x_init.slice(0, done, done + context.num_samples).to(device_);
-    context.on_step = [&, first_batch = done == 0](const StepRecord& record) {
+    if (out.labels.defined()) context.labels = out.labels.slice(0, first, first + context.num_samples).to(device_);
+    if (x_init.defined()) context.x_init = x_init.slice(0, first, first + context.num_samples).to(device_);
+    context.on_step = [&, first_batch = first == 0](const StepRecord& record) {
       stop_here_if_requested("while sampling");
-      progress.step(record, done, context.num_samples, context.nfe);
+      progress.step(record, drawn, int64_t(b), context.num_samples, context.nfe);
       if (first_batch) {
         int64_t keep = std::min<int64_t>(16, record.x.size(0));
         trajectory_x.push_back(record.x.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
@@ -357,13 +384,21 @@ SampleOutcome Pipeline::sample() {
     };
     torch::Tensor x = call_plugin(*c.sampler.info, "sample()", [&] { return draw(*c.sampler, context); });
     parts.push_back(x.detach().to(torch::kCPU, torch::kFloat32));
-    nfe_total += context.nfe;
-    ++calls;
-    progress.batch_done(done, context.num_samples, context.nfe);
+    nfe_of_batches.push_back(context.nfe);
+    progress.batch_done(drawn, context.num_samples, context.nfe);
+    drawn += context.num_samples;
+  }
+  std::vector<int64_t> empty_shape{0};  // a rank with no batch still takes part in the gather
+  empty_shape.insert(empty_shape.end(), c.context.data.shape.begin(), c.context.data.shape.end());
+  out.samples = parts.empty() ? torch::empty(empty_shape, torch::kFloat32) : torch::cat(parts);
+  torch::Tensor nfe = torch::tensor(nfe_of_batches, torch::kLong);
+  if (group != nullptr) {
+    out.samples = gathered_in_global_order(*group, out.samples, batch, "the samples");
+    nfe = gathered_in_global_order(*group, nfe, 1, "the NFE of each batch");
+    if (group->rank() != 0) return out;  // rank 0 alone keeps, reports and writes them
   }
   out.seconds = seconds_since(start);
-  out.samples = torch::cat(parts);
-  out.nfe = calls ? double(nfe_total) / double(calls) : 0.0;
+  out.nfe = nfe.numel() > 0 ? nfe.to(torch::kFloat64).mean().item<double>() : 0.0;
   if (!trajectory_x.empty()) {
     out.trajectory_x = torch::stack(trajectory_x);
     if (trajectory_x0.size() == trajectory_x.size()) out.trajectory_x0 = torch::stack(trajectory_x0);
@@ -392,6 +427,10 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
     features_ = std::make_unique<FeatureService>(metric::FeatureSettings::from_options(config_.features), context);
   }
   context.features = features_.get();
+  // The metrics' own randomness (KID's subsets, ...) is keyed by the run seed
+  // alone, not by what sampling left in torch's generator: that depends on the
+  // batch size and the number of ranks (SampleContext::for_model draws from it).
+  torch::manual_seed(config_.seed);
   const auto start = Clock::now();
   for (const auto& metric : c.metrics) {
     stop_here_if_requested("before metric '" + metric.info->name + "'");
@@ -564,19 +603,20 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
     log.set_attribute("/", "checkpoint_sha256_next", parent_checkpoint_->sha256_next);
   }
   log.truncate_metrics(trained_steps_);  // an earlier attempt of this run may have written them
-  if (!is_rank0()) return "";  // data-parallel: rank 0 alone samples, evaluates and writes
   // Metrics go to the run file as soon as each is known (evaluate() writes through log_).
   struct LogWhileEvaluating {
     RunLog*& slot;
     ~LogWhileEvaluating() { slot = nullptr; }
   } scope{log_ = &log};
   if (!c.sampler) {  // a run that only trains: no samples, only the metrics of the model
+    if (!is_rank0()) return "";  // data-parallel: rank 0 alone evaluates and writes
     evaluate(SampleOutcome{});
     log.set_attribute("/", "status", "completed");
     log.flush();
     return log.path();
   }
-  SampleOutcome drawn = sample();
+  SampleOutcome drawn = sample();  // data-parallel: every rank draws its share, rank 0 gets them all
+  if (!is_rank0()) return "";      // and alone writes and evaluates them
   log.write_tensor("/samples", drawn.samples);
   log.set_attribute("/samples", "low", c.context.data.low);
   log.set_attribute("/samples", "high", c.context.data.high);

@@ -1,9 +1,10 @@
 #pragma once
-/// Data-parallel training on c10d, LibTorch's own distributed engine (README.md,
-/// "Data-parallel training"): the launch variables of torchrun or SLURM, a
-/// TCPStore rendezvous (rank 0 serves it) and a ProcessGroupGloo (CPU) or
-/// ProcessGroupNCCL (CUDA builds of LibTorch only). With a world size of 1
-/// nothing here is created and training runs exactly as in one process.
+/// Data-parallel training and sampling on c10d, LibTorch's own distributed
+/// engine (README.md, "Data-parallel training and sampling"): the launch
+/// variables of torchrun or SLURM, a TCPStore rendezvous (rank 0 serves it)
+/// and a ProcessGroupGloo (CPU) or ProcessGroupNCCL (CUDA builds of LibTorch
+/// only). With a world size of 1 nothing here is created and training and
+/// sampling run exactly as in one process.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,8 +44,17 @@ GENFW_API void check_global_batch(int64_t batch_size, int world_size);
 /// indices, so the ranks' slices, concatenated in rank order, are the batch.
 GENFW_API torch::Tensor rank_shard(const torch::Tensor& global_indices, int rank, int world_size);
 
-/// One process group and what training needs of it. Every call is a collective:
-/// every rank must make the same calls in the same order.
+/// The first sample index of each sampling batch rank `rank` draws: the
+/// single-process batches of `batch_size` over `total` samples (the last may be
+/// short), dealt round-robin, batch k to rank k mod `world_size`. Every batch is
+/// the one a single process draws, so its samples and NFE are too.
+GENFW_API std::vector<int64_t> sampling_batches_of_rank(int64_t total, int64_t batch_size, int rank, int world_size);
+/// The inverse of that deal: each rank's rows (its batches of `batch_size` rows,
+/// concatenated in order), in rank order → the rows in global order.
+GENFW_API torch::Tensor rows_in_global_order(const std::vector<torch::Tensor>& rows_of_ranks, int64_t batch_size);
+
+/// One process group and what training and sampling need of it. Every call is
+/// a collective: every rank must make the same calls in the same order.
 class GENFW_API DataParallel {
  public:
   DataParallel(const LaunchEnvironment& launch, const DistributedSettings& settings);
@@ -70,12 +80,17 @@ class GENFW_API DataParallel {
   std::string share_from_rank0(const std::string& key, const std::string& value);
   /// Each rank's `value`, in rank order, on every rank (through the store).
   std::vector<std::string> gather_strings(const std::string& key, const std::string& value);
+  /// Each rank's `rows` [n_rank, ...] (any n_rank, 0 included; the same trailing
+  /// shape and dtype on every rank), in rank order, on rank 0; empty on the others.
+  std::vector<torch::Tensor> gather_rows_to_rank0(const torch::Tensor& rows, const std::string& what);
 
   int64_t bucket_bytes = 25 << 20;  ///< as torch's DistributedDataParallel
 
  private:
   struct Impl;
   void wait(const std::string& collective, std::function<void()> body);
+  /// Each rank's `value`, in rank order, on every rank (one int64 all-gather).
+  std::vector<int64_t> all_gather_integer(int64_t value, const std::string& what);
   LaunchEnvironment launch_;
   DistributedSettings settings_;
   std::unique_ptr<Impl> impl_;

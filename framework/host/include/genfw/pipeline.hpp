@@ -97,7 +97,9 @@ class GENFW_API Pipeline {
   Components& components();
   /// Trains with [train] into `log`, checkpointing to `checkpoint` (resuming from it when asked).
   TrainOutcome train(RunLog& log, const std::string& checkpoint, bool resume);
-  /// Draws [sampler] num_samples in batches of batch_size.
+  /// Draws [sampler] num_samples in batches of batch_size. Data-parallel, a
+  /// collective: each rank draws its batches (sampling_batches_of_rank) and
+  /// rank 0 returns them all in order; the other ranks return no samples.
   SampleOutcome sample();
   /// Scores `drawn` with every [[metrics]] entry (features extracted once for all).
   std::vector<MetricOutcome> evaluate(const SampleOutcome& drawn);
