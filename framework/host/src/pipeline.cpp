@@ -427,17 +427,13 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
     features_ = std::make_unique<FeatureService>(metric::FeatureSettings::from_options(config_.features), context);
   }
   context.features = features_.get();
-  // The metrics' own randomness (KID's subsets, ...) is keyed by the run seed
-  // alone, not by what sampling left in torch's generator: that depends on the
-  // batch size and the number of ranks (SampleContext::for_model draws from it).
-  torch::manual_seed(config_.seed);
   const auto start = Clock::now();
   for (const auto& metric : c.metrics) {
     stop_here_if_requested("before metric '" + metric.info->name + "'");
     // No grad guard here: the feature extractor may train its classifier on first use.
     MetricOutcome outcome;
     outcome.info = metric.info;
-    outcome.result = call_plugin(*metric.info, "compute()", [&] { return metric->compute(context); });
+    outcome.result = compute_metric(metric, context);
     outcome.wall_seconds = seconds_since(start);
     for (const auto& [name, value] : outcome.result.values) std::cerr << "metric " << name << " = " << value << "\n";
     outcomes.push_back(std::move(outcome));
@@ -453,6 +449,14 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
     evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined());
   }
   return outcomes;
+}
+
+MetricResult Pipeline::compute_metric(const Built<Metric>& metric, MetricContext& context) const {
+  // A metric's own randomness (KID's subsets, ...) is keyed by the run seed alone:
+  // not by what sampling left in torch's generator (that depends on the batch
+  // size and the number of ranks), nor by the metrics computed before it.
+  torch::manual_seed(config_.seed);
+  return call_plugin(*metric.info, "compute()", [&] { return metric->compute(context); });
 }
 
 void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_labels) {
@@ -475,7 +479,7 @@ void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_la
     stop_here_if_requested("before the floor of metric '" + metric.info->name + "'");
     MetricResult result;
     try {
-      result = call_plugin(*metric.info, "compute()", [&] { return metric->compute(context); });
+      result = compute_metric(metric, context);
     } catch (const Interrupted&) {
       throw;
     } catch (const std::exception& e) {  // the run's own values are already written

@@ -108,6 +108,8 @@ class GENFW_API Pipeline {
 
  private:
   void build_classifier(Components& c);
+  /// One metric, its randomness seeded by the run seed (the same whichever metrics ran before).
+  MetricResult compute_metric(const Built<Metric>& metric, MetricContext& context) const;
   /// The real-data floor: every sample metric on N real held-out examples (logged under /floor).
   void evaluate_floor(MetricContext context, int64_t count, bool with_labels);
   /// run()'s stages once the run file exists; their failures are marked in it by run().
