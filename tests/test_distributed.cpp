@@ -18,6 +18,7 @@
 #include "genfw/distributed.hpp"
 #include "genfw/run_log.hpp"
 #include "genfw/trainer.hpp"
+#include "../data/fixtures/dataset_fixtures.hpp"
 #include "support.hpp"
 
 using namespace test_support;
@@ -102,6 +103,51 @@ subsets = 10
 [log]
 progress = "plain"
 )";
+
+// Images drawn by an untrained VAE's decoder (no [train]: its weights are the
+// seeded initialisation), scored through the in-domain classifier: 45 samples
+// in batches of 10 over 2 ranks, rank 0 draws 3 batches and rank 1 draws 2, and
+// each extracts features of its own in extraction batches of 7.
+std::string image_experiment(const std::string& cifar_folder) {
+  return R"(name = "images"
+seed = 5
+[data]
+plugin = "cifar10"
+path = ")" + cifar_folder + R"("
+[model]
+plugin = "vae"
+[objective]
+plugin = "elbo"
+[train]
+steps = 2
+batch_size = 10
+[sampler]
+plugin = "prior"
+num_samples = 45
+batch_size = 10
+[features]
+classifier_epochs = 1
+classifier_width = 4
+batch_size = 7
+max_reference = 40
+[[metrics]]
+plugin = "fid"
+[[metrics]]
+plugin = "inception_score"
+splits = 3
+[log]
+progress = "plain"
+)";
+}
+
+// A small CIFAR-10 folder of random pixels: 60 training and 40 test images.
+std::string random_cifar10(const TempDir& dir) {
+  torch::manual_seed(11);
+  const std::string folder = dir / "cifar";
+  genfw::fixtures::write_cifar10(folder, torch::randint(0, 256, {60, 3, 32, 32}), torch::randint(0, 10, {60}),
+                                torch::randint(0, 256, {40, 3, 32, 32}), torch::randint(0, 10, {40}));
+  return folder;
+}
 
 // Rank 1's SIGKILL or SIGSTOP once training is under way (a checkpoint exists);
 // returns the seconds rank 0 then needed to exit, and its exit status and output.
@@ -342,6 +388,76 @@ TEST(Distributed, TwoProcessesDrawTheSamplesAndMetricsOfOne) {
   const std::string output = text_of(dir / "two.log");
   EXPECT_EQ(output.find("sampled 37"), output.rfind("sampled 37")) << output;
   EXPECT_CONTAINS(output, "sampled 37");
+}
+
+// Feature extraction is sharded too: each rank extracts the samples it drew and
+// rank 0 gathers the features. Through `runner sample --nproc 2` on a trained
+// run, with an empty cache first: its rank 0 trains the classifier and caches it
+// before rank 1 loads it.
+TEST(Distributed, TwoProcessesExtractTheFeaturesOfOne) {
+  TempDir dir;
+  const std::string toml = dir.file("images.toml", image_experiment(random_cifar10(dir)));
+  auto run = [&](const std::string& name, std::vector<std::string> arguments) {
+    arguments.insert(arguments.end(), {"--out", dir / name, "--cache-dir", dir / (name == "trained" ? "c0" : "c1"),
+                                       "--dist-timeout", "60"});
+    pid_t runner = start_runner(arguments, {}, dir / (name + ".log"));
+    EXPECT_EQ(wait_for(runner), 0) << text_of(dir / (name + ".log"));
+    const std::string file = name == "trained" ? "/images.h5" : "/images-prior.h5";
+    return genfw::RunLog::open(dir / (name + file), false);
+  };
+  genfw::RunLog trained = run("trained", {toml});
+  auto resample = [&](const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> arguments{"sample", trained.path(), "--sampler", "prior",
+                                       "--set", "sampler.num_samples=45", "--set", "sampler.batch_size=10"};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    return run(name, arguments);
+  };
+  genfw::RunLog two = resample("two", {"--nproc", "2"});
+  genfw::RunLog one = resample("one", {});
+  EXPECT_CONTAINS(text_of(dir / "two.log"), "trained the in-domain classifier");
+  EXPECT_TRUE(torch::equal(two.read_tensor("/samples"), one.read_tensor("/samples")));
+  EXPECT_TRUE(torch::equal(one.read_tensor("/samples"), trained.read_tensor("/samples")));
+  for (const std::string& value : {"fid", "inception_score"}) {
+    const double expected = one.read_series("/metrics/" + value).at(0).value;
+    const double got = two.read_series("/metrics/" + value).at(0).value;
+    std::cerr << value << ": 1 process " << expected << ", 2 processes " << got << ", difference "
+              << got - expected << "\n";
+    // The same rows through the same network, in other extraction batches:
+    // equal up to the rounding of batched kernels.
+    EXPECT_NEAR(got, expected, 1e-5 * std::abs(expected)) << value;
+  }
+  EXPECT_EQ(two.read_series("/floor/fid").at(0).value, one.read_series("/floor/fid").at(0).value);
+}
+
+// Sampling has no collective until its end: a rank killed mid-way is noticed by
+// the others' heartbeat checks within the timeout, not after their own share.
+TEST(Distributed, KilledRankMidSamplingEndsTheOtherWithinTheTimeout) {
+  TempDir dir;
+  std::string text = kSampledExperiment;
+  text.replace(text.find("num_samples = 37"), 16, "num_samples = 400000");
+  text.replace(text.find("batch_size = 8"), 14, "batch_size = 1000");
+  text.replace(text.find("num_train_timesteps = 50"), 24, "num_train_timesteps = 1000");
+  const std::string toml = dir.file("slow.toml", text);
+  const int port = free_port();
+  const std::string out = dir / "slow";
+  std::vector<std::string> arguments{toml, "--out", out, "--dist-timeout", "3", "--cache-dir", dir / "cache"};
+  pid_t rank0 = start_runner(arguments, rank_environment(0, 2, port), dir / "rank0.log");
+  pid_t rank1 = start_runner(arguments, rank_environment(1, 2, port), dir / "rank1.log");
+  for (int i = 0; i < 600 && text_of(dir / "rank0.log").find("sampling") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto start = Clock::now();
+  ::kill(rank1, SIGKILL);
+  const int status = wait_for(rank0);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  wait_for(rank1);
+  const std::string output = text_of(dir / "rank0.log");
+  std::cerr << "rank 0 ended " << seconds << " s after rank 1 was killed mid-sampling\n";
+  EXPECT_NE(status, 0) << output;
+  EXPECT_LT(seconds, 3.0 + 5.0);  // the 3 s timeout, plus slack on a loaded machine
+  EXPECT_CONTAINS(output, "rank 1 has not been heard from");
+  EXPECT_EQ(genfw::RunLog::open(out + "/drawn.h5", false).attribute("/", "status").rfind("failed: ", 0), 0u);
 }
 
 // A checkpoint holds global state only: 2 processes to step 13 (checkpoint at

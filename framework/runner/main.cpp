@@ -26,11 +26,11 @@ const char* kUsage = R"(runner: train, sample, evaluate and compare generative m
 
 usage:
   runner EXPERIMENT.toml [options]     run an experiment (train if [train], sample, metrics)
-  runner EXPERIMENT.toml --nproc N     train data-parallel on N local processes (c10d gloo; also under
+  runner EXPERIMENT.toml --nproc N     train and sample data-parallel on N local processes (c10d gloo; also under
                                        torchrun or SLURM; collectives time out after --dist-timeout,
                                        default 300 s)
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
-  runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler
+  runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler (also --nproc N)
   runner compare RUN.h5...             one table across runs (runs that differ only in their seed: mean ± 95% CI)
   runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
@@ -292,14 +292,16 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
     options.add_options()("resume", po::bool_switch(&request.resume), "continue the last run of this experiment from its checkpoint")
         ("print-config", po::bool_switch(&request.print_config), "print the resolved config and exit")
         ("profile", po::value(&profile), "a suite's profile (default cpu; e.g. full = the papers' sizes)")
-        ("shard", po::value(&shard), "i/N: run only every N-th run of a suite or sweep, from the i-th (0-based)")
-        ("nproc", po::value(&nproc)->default_value(1),
-         "train data-parallel on N local processes (each gets RANK, WORLD_SIZE, ...; see README)")
-        ("dist-backend", po::value(&distributed.backend)->default_value("gloo"),
-         "data-parallel backend: gloo (CPU) | nccl (CUDA builds of LibTorch only)")
-        ("dist-timeout", po::value(&distributed.timeout_seconds)->default_value(300),
-         "data-parallel: seconds a rendezvous or collective may wait for the other ranks before failing");
+        ("shard", po::value(&shard), "i/N: run only every N-th run of a suite or sweep, from the i-th (0-based)");
   }
+  options.add_options()
+      ("nproc", po::value(&nproc)->default_value(1),
+       "data-parallel on N local processes: training, sampling and feature extraction (each gets RANK, "
+       "WORLD_SIZE, ...; see README)")
+      ("dist-backend", po::value(&distributed.backend)->default_value("gloo"),
+       "data-parallel backend: gloo (CPU) | nccl (CUDA builds of LibTorch only)")
+      ("dist-timeout", po::value(&distributed.timeout_seconds)->default_value(300),
+       "data-parallel: seconds a rendezvous or collective may wait, or a rank stay silent, before the others fail");
   add_common(options, common);
   po::positional_options_description positional;
   positional.add("input", 1);
@@ -317,7 +319,11 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
     request.experiment = input;
   }
   if (!shard.empty()) genfw::parse_shard(shard, request);
-  if (nproc > 1) return genfw::run_local_workers(nproc, without_nproc(argc, argv));
+  if (nproc > 1) {
+    std::vector<std::string> arguments = without_nproc(argc, argv);
+    if (sample_mode) arguments.insert(arguments.begin(), "runner");  // argv[0] was "sample"
+    return genfw::run_local_workers(nproc, arguments);
+  }
   common.process.flush_denormals = !common.keep_denormals;
   common.process.keep_freed_memory = !common.release_freed_memory;
   genfw::apply_process_settings(common.process);

@@ -13,10 +13,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -150,6 +152,23 @@ struct DataParallel::Impl {
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   torch::Device collective_device = torch::kCPU;  // gloo: CPU buffers; nccl: this rank's GPU
   std::map<std::string, int> store_uses;          // a fresh store key for every exchange
+  // This rank's heartbeat thread, and when each other rank's counter last moved.
+  std::thread heartbeat;
+  std::mutex heartbeat_mutex;
+  std::condition_variable heartbeat_stop;
+  bool stopping = false;
+  std::vector<int64_t> beats_seen;
+  std::vector<std::chrono::steady_clock::time_point> heard_at;
+  std::chrono::steady_clock::time_point last_check;
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(heartbeat_mutex);
+      stopping = true;
+    }
+    heartbeat_stop.notify_all();
+    if (heartbeat.joinable()) heartbeat.join();
+  }
 };
 
 namespace {
@@ -218,6 +237,104 @@ DataParallel::DataParallel(const LaunchEnvironment& launch, const DistributedSet
                                ":", launch.master_port, " (", settings.backend, ") failed within ",
                                settings.timeout_seconds, " s (--dist-timeout): ", e.what()));
   }
+  start_heartbeat();
+}
+
+namespace {
+std::string heartbeat_key(int rank) { return "genfw/alive/" + std::to_string(rank); }
+}  // namespace
+
+void DataParallel::start_heartbeat() {
+  const auto now = std::chrono::steady_clock::now();
+  impl_->beats_seen.assign(size_t(world_size()), -1);
+  impl_->heard_at.assign(size_t(world_size()), now);
+  impl_->last_check = now;
+  // A connection of its own: the main one may be held for a whole timeout by a blocking get.
+  c10d::TCPStoreOptions options;
+  options.port = uint16_t(launch_.master_port);
+  options.waitWorkers = false;
+  options.timeout = milliseconds(settings_.timeout_seconds);
+  auto store = c10::make_intrusive<c10d::TCPStore>(launch_.master_addr, options);
+  impl_->heartbeat = std::thread([impl = impl_.get(), store, key = heartbeat_key(rank())] {
+    for (;;) {
+      try {
+        store->add(key, 1);
+      } catch (const std::exception&) {
+        return;  // the store (rank 0) is gone: the main thread learns it at its next exchange
+      }
+      std::unique_lock<std::mutex> lock(impl->heartbeat_mutex);
+      if (impl->heartbeat_stop.wait_for(lock, std::chrono::seconds(1), [impl] { return impl->stopping; })) return;
+    }
+  });
+}
+
+void DataParallel::check_others_alive() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - impl_->last_check < std::chrono::seconds(1)) return;
+  impl_->last_check = now;
+  std::vector<std::string> silent;
+  wait("checking that the other ranks are alive", [&] {
+    for (int r = 0; r < world_size(); ++r) {
+      if (r == rank()) continue;
+      const int64_t beats = impl_->store->add(heartbeat_key(r), 0);
+      if (beats != impl_->beats_seen[size_t(r)]) {
+        impl_->beats_seen[size_t(r)] = beats;
+        impl_->heard_at[size_t(r)] = now;
+      } else if (std::chrono::duration<double>(now - impl_->heard_at[size_t(r)]).count() > settings_.timeout_seconds) {
+        silent.push_back(std::to_string(r));
+      }
+    }
+  });
+  if (silent.empty()) return;
+  std::string ranks;
+  for (const auto& r : silent) ranks += (ranks.empty() ? "" : ", ") + r;
+  throw Error(detail::concat("data-parallel rank ", rank(), " of ", world_size(), ": rank ", ranks,
+                             " has not been heard from for more than ", settings_.timeout_seconds,
+                             " s (--dist-timeout): it died or hangs"));
+}
+
+std::string DataParallel::fresh_slot(const std::string& key) {
+  return "genfw/" + key + "/" + std::to_string(impl_->store_uses[key]++);
+}
+
+void DataParallel::wait_for_keys_while_alive(const std::vector<std::string>& keys, const std::string& what) {
+  for (;;) {
+    bool ready = false;
+    wait(what, [&] { ready = impl_->store->check(keys); });
+    if (ready) return;
+    check_others_alive();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void DataParallel::wait_for_all_while_alive(const std::string& key) {
+  const std::string slot = fresh_slot(key) + "/";
+  std::vector<std::string> keys;
+  for (int r = 0; r < world_size(); ++r) keys.push_back(slot + std::to_string(r));
+  wait("telling the other ranks '" + key + "'", [&] { impl_->store->set(keys[size_t(rank())], {1}); });
+  wait_for_keys_while_alive(keys, "waiting for every rank to reach '" + key + "'");
+}
+
+std::string DataParallel::share_from_rank0_when_ready(const std::string& key, const std::string& value) {
+  const std::string slot = fresh_slot(key);
+  auto read_by = [&](int r) { return slot + "/read/" + std::to_string(r); };
+  if (rank() == 0) {
+    wait("sharing '" + key + "' from rank 0 through the store",
+         [&] { impl_->store->set(slot, std::vector<uint8_t>(value.begin(), value.end())); });
+    // Rank 0 serves the store: it must not exit before every rank has read the value.
+    std::vector<std::string> reads;
+    for (int r = 1; r < world_size(); ++r) reads.push_back(read_by(r));
+    wait_for_keys_while_alive(reads, "waiting for every rank to read '" + key + "'");
+    return value;
+  }
+  wait_for_keys_while_alive({slot}, "waiting for rank 0's '" + key + "'");
+  std::string shared;
+  wait("reading rank 0's '" + key + "' from the store", [&] {
+    auto bytes = impl_->store->get(slot);
+    shared.assign(bytes.begin(), bytes.end());
+    impl_->store->set(read_by(rank()), {1});
+  });
+  return shared;
 }
 
 DataParallel::~DataParallel() = default;
@@ -342,7 +459,7 @@ std::vector<torch::Tensor> DataParallel::gather_rows_to_rank0(const torch::Tenso
 }
 
 std::string DataParallel::share_from_rank0(const std::string& key, const std::string& value) {
-  const std::string slot = "genfw/" + key + "/" + std::to_string(impl_->store_uses[key]++);
+  const std::string slot = fresh_slot(key);
   std::string shared;
   wait("sharing '" + key + "' from rank 0 through the store", [&] {
     if (rank() == 0) impl_->store->set(slot, std::vector<uint8_t>(value.begin(), value.end()));
@@ -353,7 +470,7 @@ std::string DataParallel::share_from_rank0(const std::string& key, const std::st
 }
 
 std::vector<std::string> DataParallel::gather_strings(const std::string& key, const std::string& value) {
-  const std::string slot = "genfw/" + key + "/" + std::to_string(impl_->store_uses[key]++) + "/";
+  const std::string slot = fresh_slot(key) + "/";
   std::vector<std::string> values;
   wait("gathering '" + key + "' through the store", [&] {
     impl_->store->set(slot + std::to_string(rank()), std::vector<uint8_t>(value.begin(), value.end()));

@@ -372,6 +372,7 @@ SampleOutcome Pipeline::sample() {
     if (x_init.defined()) context.x_init = x_init.slice(0, first, first + context.num_samples).to(device_);
     context.on_step = [&, first_batch = first == 0](const StepRecord& record) {
       stop_here_if_requested("while sampling");
+      if (group != nullptr) group->check_others_alive();
       progress.step(record, drawn, int64_t(b), context.num_samples, context.nfe);
       if (first_batch) {
         int64_t keep = std::min<int64_t>(16, record.x.size(0));
@@ -393,6 +394,9 @@ SampleOutcome Pipeline::sample() {
   out.samples = parts.empty() ? torch::empty(empty_shape, torch::kFloat32) : torch::cat(parts);
   torch::Tensor nfe = torch::tensor(nfe_of_batches, torch::kLong);
   if (group != nullptr) {
+    rank_samples_ = out.samples;
+    // Ranks draw up to one batch more than others: wait for the slowest without a timeout while all are alive.
+    group->wait_for_all_while_alive("sampled");
     out.samples = gathered_in_global_order(*group, out.samples, batch, "the samples");
     nfe = gathered_in_global_order(*group, nfe, 1, "the NFE of each batch");
     if (group->rank() != 0) return out;  // rank 0 alone keeps, reports and writes them
@@ -411,22 +415,13 @@ SampleOutcome Pipeline::sample() {
 std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
   Components& c = components();
   std::vector<MetricOutcome> outcomes;
+  DataParallel* group = data_parallel();
   if (c.metrics.empty()) return outcomes;
-  MetricContext context;
-  context.model = c.model.object.get();
+  MetricContext context = metric_context();
   context.samples = drawn.samples;
   context.sample_labels = drawn.labels;
-  context.train_data = c.train_data.object.get();
-  context.test_data = c.test_data.object.get();
-  context.data = c.context.data;
-  context.device = device_;
-  context.cache_dir = c.context.cache_dir;
-  context.seed = config_.seed;
-  fs::create_directories(context.cache_dir);
-  if (!features_) {
-    features_ = std::make_unique<FeatureService>(metric::FeatureSettings::from_options(config_.features), context);
-  }
-  context.features = features_.get();
+  context.features = &feature_service(context);
+  if (group != nullptr && drawn.samples.defined()) extract_samples_on_every_rank(*group, drawn.samples);
   const auto start = Clock::now();
   for (const auto& metric : c.metrics) {
     stop_here_if_requested("before metric '" + metric.info->name + "'");
@@ -445,10 +440,84 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
       log_->flush();
     }
   }
+  if (group != nullptr && drawn.samples.defined()) tell_ranks_about_features(*group, "none");  // none asked
   if (drawn.samples.defined() && features_->settings().floor) {
     evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined());
   }
   return outcomes;
+}
+
+MetricContext Pipeline::metric_context() {
+  Components& c = components();
+  MetricContext context;
+  context.model = c.model.object.get();
+  context.train_data = c.train_data.object.get();
+  context.test_data = c.test_data.object.get();
+  context.data = c.context.data;
+  context.device = device_;
+  context.cache_dir = c.context.cache_dir;
+  context.seed = config_.seed;
+  fs::create_directories(context.cache_dir);
+  return context;
+}
+
+FeatureService& Pipeline::feature_service(const MetricContext& context) {
+  if (!features_) {
+    features_ = std::make_unique<FeatureService>(metric::FeatureSettings::from_options(config_.features), context);
+  }
+  return *features_;
+}
+
+namespace {
+
+// This rank's share of the drawn samples through the extractor, gathered on
+// rank 0 in global order (undefined on the others). Every rank must hold rows.
+metric::Extracted extracted_over_ranks(DataParallel& group, metric::FeatureExtractor& extractor,
+                                       const torch::Tensor& own_samples, torch::Device device,
+                                       int64_t extraction_batch, int64_t sampling_batch) {
+  metric::Extracted own = extractor.extract(own_samples, device, extraction_batch);
+  metric::Extracted all;
+  all.features = gathered_in_global_order(group, own.features, sampling_batch, "the samples' features");
+  if (extractor.has_probabilities()) {
+    all.probabilities =
+        gathered_in_global_order(group, own.probabilities, sampling_batch, "the samples' class probabilities");
+  }
+  return all;
+}
+
+}  // namespace
+
+void Pipeline::extract_samples_on_every_rank(DataParallel& group, const torch::Tensor& drawn) {
+  const int64_t batch = config_.sampling.integer("batch_size");
+  const int64_t batches = (drawn.size(0) + batch - 1) / batch;
+  if (batches < group.world_size()) return;  // some rank drew nothing: rank 0 extracts alone
+  auto extracted = std::make_shared<std::optional<metric::Extracted>>();
+  features_->extract_shared_with([this, &group, drawn, batch, extracted](const torch::Tensor& samples) {
+    if (!samples.is_same(drawn)) return std::optional<metric::Extracted>();  // the floor's real data: here
+    if (!*extracted) {
+      // The extractor first: a classifier trained now is cached before the other ranks load it.
+      metric::FeatureExtractor& extractor = features_->extractor();
+      tell_ranks_about_features(group, "extract");
+      *extracted = extracted_over_ranks(group, extractor, rank_samples_, device_,
+                                        features_->settings().extractor.batch_size, batch);
+    }
+    return *extracted;
+  });
+}
+
+void Pipeline::tell_ranks_about_features(DataParallel& group, const std::string& request) {
+  if (ranks_told_about_features_) return;
+  ranks_told_about_features_ = true;
+  group.share_from_rank0_when_ready("features", request);
+}
+
+void Pipeline::serve_feature_extraction(DataParallel& group) {
+  // Rank 0 answers once its metrics first ask for the samples' features, or when none did.
+  if (group.share_from_rank0_when_ready("features", "") != "extract") return;
+  MetricContext context = metric_context();
+  FeatureService& service = feature_service(context);
+  extracted_over_ranks(group, service.extractor(), rank_samples_, device_, service.settings().extractor.batch_size,
+                       config_.sampling.integer("batch_size"));
 }
 
 MetricResult Pipeline::compute_metric(const Built<Metric>& metric, MetricContext& context) const {
@@ -620,7 +689,10 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
     return log.path();
   }
   SampleOutcome drawn = sample();  // data-parallel: every rank draws its share, rank 0 gets them all
-  if (!is_rank0()) return "";      // and alone writes and evaluates them
+  if (!is_rank0()) {               // and alone writes and evaluates them; the others extract features
+    if (!c.metrics.empty()) serve_feature_extraction(*data_parallel());
+    return "";
+  }
   log.write_tensor("/samples", drawn.samples);
   log.set_attribute("/samples", "low", c.context.data.low);
   log.set_attribute("/samples", "high", c.context.data.high);

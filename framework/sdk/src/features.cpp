@@ -593,7 +593,8 @@ const metric::Extracted& FeatureService::of(const torch::Tensor& samples) {
   // is extracted once however many metrics ask; a new or modified one again.
   if (!extracted_input_.defined() || !extracted_input_.is_same(samples) ||
       extracted_version_ != int64_t(samples._version())) {
-    extracted_ = extractor().extract(samples, context_.device, settings_.extractor.batch_size);
+    std::optional<metric::Extracted> shared = shared_extraction_ ? shared_extraction_(samples) : std::nullopt;
+    extracted_ = shared ? std::move(*shared) : extractor().extract(samples, context_.device, settings_.extractor.batch_size);
     extracted_input_ = samples;
     extracted_version_ = int64_t(samples._version());
     ++sample_extractions_;

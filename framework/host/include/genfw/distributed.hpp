@@ -84,6 +84,20 @@ class GENFW_API DataParallel {
   /// shape and dtype on every rank), in rank order, on rank 0; empty on the others.
   std::vector<torch::Tensor> gather_rows_to_rank0(const torch::Tensor& rows, const std::string& what);
 
+  /// Phases without collectives (sampling, rank 0's metrics) would notice a
+  /// dead or hung rank only at their end, however long they run. So a thread of
+  /// every rank beats a counter in the store each second, on a connection of
+  /// its own; this throws naming each other rank whose counter has not moved
+  /// for the timeout. It reads the store at most once a second: call it often.
+  void check_others_alive();
+  /// Returns once every rank has called it, however long the slowest takes,
+  /// as long as all are alive (unlike a collective, which fails at the timeout):
+  /// for ranks whose shares of the work differ, e.g. before gathering samples.
+  void wait_for_all_while_alive(const std::string& key);
+  /// share_from_rank0, but the others wait as long as rank 0 takes to send it
+  /// (its own metrics first), as long as it is alive.
+  std::string share_from_rank0_when_ready(const std::string& key, const std::string& value);
+
   int64_t bucket_bytes = 25 << 20;  ///< as torch's DistributedDataParallel
 
  private:
@@ -91,6 +105,11 @@ class GENFW_API DataParallel {
   void wait(const std::string& collective, std::function<void()> body);
   /// Each rank's `value`, in rank order, on every rank (one int64 all-gather).
   std::vector<int64_t> all_gather_integer(int64_t value, const std::string& what);
+  /// A store key not used before for `key` (every exchange through the store gets its own).
+  std::string fresh_slot(const std::string& key);
+  /// Polls until every key in `keys` is in the store, checking the other ranks are alive meanwhile.
+  void wait_for_keys_while_alive(const std::vector<std::string>& keys, const std::string& what);
+  void start_heartbeat();
   LaunchEnvironment launch_;
   DistributedSettings settings_;
   std::unique_ptr<Impl> impl_;

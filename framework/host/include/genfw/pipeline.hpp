@@ -19,6 +19,7 @@
 namespace genfw {
 
 class RunLog;
+class DataParallel;
 
 /// What a run is asked to do besides its experiment's config.
 struct RunRequest {
@@ -110,6 +111,17 @@ class GENFW_API Pipeline {
   void build_classifier(Components& c);
   /// One metric, its randomness seeded by the run seed (the same whichever metrics ran before).
   MetricResult compute_metric(const Built<Metric>& metric, MetricContext& context) const;
+  /// What every metric is given, without samples.
+  MetricContext metric_context();
+  /// The run's one feature service, built on first use.
+  FeatureService& feature_service(const MetricContext& context);
+  /// Data-parallel rank 0: the drawn samples' features are extracted by every
+  /// rank, each its own share, when the first metric asks for them.
+  void extract_samples_on_every_rank(DataParallel& group, const torch::Tensor& drawn);
+  /// Data-parallel rank 0: tells the waiting ranks whether to extract (once).
+  void tell_ranks_about_features(DataParallel& group, const std::string& request);
+  /// Data-parallel ranks above 0, after sampling: extract their share if rank 0's metrics ask.
+  void serve_feature_extraction(DataParallel& group);
   /// The real-data floor: every sample metric on N real held-out examples (logged under /floor).
   void evaluate_floor(MetricContext context, int64_t count, bool with_labels);
   /// run()'s stages once the run file exists; their failures are marked in it by run().
@@ -126,6 +138,8 @@ class GENFW_API Pipeline {
   std::string guidance_run_;         // the run file of the guidance classifier, once known
   std::unique_ptr<Components> components_;
   std::unique_ptr<FeatureService> features_;
+  torch::Tensor rank_samples_;       // data-parallel: the samples this rank drew, its batches in order
+  bool ranks_told_about_features_ = false;
   RunLog* log_ = nullptr;            // the run file while run() writes one
   int64_t trained_steps_ = 0;        // the step the metrics are logged at
 };

@@ -23,8 +23,10 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -170,6 +172,12 @@ class GENFW_API FeatureService {
   /// How many sample sets were run through the extractor (each once, however many metrics ask).
   int64_t sample_extractions() const { return sample_extractions_; }
 
+  /// Extracts a sample set in place of this process alone, or returns nothing
+  /// to leave it to this process: the host's data-parallel ranks each extract
+  /// their share of the samples they drew. of() asks it first.
+  using SharedExtraction = std::function<std::optional<metric::Extracted>(const torch::Tensor& samples)>;
+  void extract_shared_with(SharedExtraction extraction) { shared_extraction_ = std::move(extraction); }
+
  private:
   metric::FeatureSettings settings_;
   MetricContext context_;
@@ -179,6 +187,7 @@ class GENFW_API FeatureService {
   int64_t sample_extractions_ = 0;
   metric::Extracted extracted_;
   std::unique_ptr<metric::ReferenceFeatures> reference_;
+  SharedExtraction shared_extraction_;
 };
 
 /// The features service of a metric context; a clear error when a caller built
