@@ -1,3 +1,4 @@
+#include "genfw/precision.hpp"
 #include "genfw/config.hpp"
 
 #include "genfw/features.hpp"
@@ -44,7 +45,10 @@ const Schema& train_schema() {
           .real("ema_decay", 0.0, "exponential moving average of weights, used for sampling (0 = off)",
                 between(0, 0.999999999))
           .integer("checkpoint_every", 1000, "write a checkpoint every N steps (and at the end)", at_least(1))
-          .integer("log_every", 50, "flush losses to the run file and print progress every N steps", at_least(1));
+          .integer("log_every", 50, "flush losses to the run file and print progress every N steps", at_least(1))
+          .choice("precision", "fp32", precision_choices(),
+                  "bf16: autocast (convolutions and matrix products in bfloat16, weights and gradients float32; "
+                  "fast only on CPUs with bf16 instructions or on GPUs)");
   return schema;
 }
 
@@ -67,7 +71,9 @@ const Schema& sampling_schema() {
           .integer("batch_size", 256, "samples per sampler call", at_least(1))
           .string("x_init", "",
                   "start the sampler from these points (e.g. a fixed x_T, or x0 to invert with DDIM) instead of "
-                  "fresh noise: FILE.h5:/dataset (an earlier run's /samples) or FILE.pt (one saved tensor)");
+                  "fresh noise: FILE.h5:/dataset (an earlier run's /samples) or FILE.pt (one saved tensor)")
+          .choice("precision", "fp32", precision_choices(),
+                  "bf16: the model's forward passes under autocast (convolutions and matrix products in bfloat16)");
   return schema;
 }
 

@@ -1,4 +1,5 @@
 // The one pipeline: resolve → build → train → sample → evaluate → log.
+#include "genfw/precision.hpp"
 #include "genfw/pipeline.hpp"
 
 #include <algorithm>
@@ -383,7 +384,10 @@ SampleOutcome Pipeline::sample() {
         trajectory_levels.push_back(record.noise_level);
       }
     };
-    torch::Tensor x = call_plugin(*c.sampler.info, "sample()", [&] { return draw(*c.sampler, context); });
+    torch::Tensor x = call_plugin(*c.sampler.info, "sample()", [&] {
+      AutocastScope autocast(config_.sampling.string("precision"), device_);
+      return draw(*c.sampler, context);
+    });
     parts.push_back(x.detach().to(torch::kCPU, torch::kFloat32));
     nfe_of_batches.push_back(context.nfe);
     progress.batch_done(drawn, context.num_samples, context.nfe);

@@ -1,3 +1,4 @@
+#include "genfw/precision.hpp"
 #include "genfw/trainer.hpp"
 
 #include <unistd.h>
@@ -116,6 +117,7 @@ TrainSettings TrainSettings::from(const ExperimentConfig& config) {
   s.seed = config.seed;
   s.checkpoints = config.log.flag("checkpoint");
   s.progress = config.log.string("progress");
+  s.precision = train.string("precision");
   s.optimizer = config.optimizer_for("");
   for (const auto& [group, _] : config.group_optimizers) s.group_optimizers[group] = config.optimizer_for(group);
   s.origin = config.path;
@@ -178,7 +180,10 @@ void Trainer::update(const std::string& group, const torch::Tensor& loss) {
               "', which model '", parts_.model_info.name, "' does not have");
   Group& g = *it->second;
   g.optimizer->zero_grad();
-  loss.backward();
+  {
+    AutocastPause backward_in_the_forwards_dtypes;
+    loss.backward();
+  }
   if (parallel_) parallel_->average_gradients(g.parameters);  // before clipping: clip the global gradient
   if (grad_clip_ > 0) clip_grad_norm(g.parameters, grad_clip_);
   double scale = warmup_steps_ > 0 ? std::min(1.0, double(step_ + 1) / double(warmup_steps_)) : 1.0;
@@ -328,7 +333,10 @@ TrainOutcome Trainer::run(bool resume) {
     Batch batch = call_plugin(parts_.data_info, "get() of a training batch", [&] { return parts_.data.get(indices); });
     batch.x = batch.x.to(device_);
     if (batch.y.defined()) batch.y = batch.y.to(device_);
-    call_plugin(objective_info_, "train_step()", [&] { objective_.train_step(model_, batch, *this); });
+    call_plugin(objective_info_, "train_step()", [&] {
+      AutocastScope autocast(settings_.precision, device_);  // one scope per step: updated weights are cast anew
+      objective_.train_step(model_, batch, *this);
+    });
     if (ema_) ema_->update();
     ++step_;
     if (stop_requested()) stop_at_safe_point();
