@@ -115,6 +115,24 @@ TEST(Compare, SeedsAggregateToMeanAndConfidenceInterval) {
   EXPECT_EQ(lines_of(per_seed.str()).size(), 6u) << per_seed.str();  // header, rule, 3 runs, floor
 }
 
+// `runner sample RUN --seeds 3` names its runs RUN-seed<k>-SAMPLER: one row too.
+TEST(Compare, SeedsOfRunnerSampleAggregateToo) {
+  TempDir dir;
+  genfw::RunRequest request;
+  request.parent_run = run_fixture(dir, "trained", fixture_experiment(6));
+  request.sampler = "fixture_prior";
+  request.out_dir = dir / "resampled";
+  request.seed_count = 3;
+  auto files = genfw::run_with_sweep(request, fixtures(), {});
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(fs::path(files[1]).stem(), "fx-seed8-fixture_prior");
+  std::ostringstream table, notes;
+  genfw::write_comparison(files, {}, table, notes);
+  const auto lines = lines_of(table.str());
+  ASSERT_EQ(lines.size(), 4u) << table.str();  // header, rule, one row of 3 seeds, the floor row
+  EXPECT_CONTAINS(lines[2], "| fx-fixture_prior |");
+}
+
 // The floor: as many real examples of the train split (the reference is the
 // test split) as samples, scored by the same metric, in the run file and as a row.
 TEST(Compare, RealDataFloorRowAndRectangularCsv) {

@@ -308,12 +308,15 @@ struct Line {
 
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
-// "fx-seed2" → "fx": `--seeds` and `--sweep seed=...` name their runs so.
+// "fx-seed2" → "fx", "fx-seed2-ddim" → "fx-ddim": `--seeds` and `--sweep seed=...`
+// name their runs so, and `runner sample` appends its sampler to such a name.
 std::string without_seed_suffix(const std::string& name) {
-  const auto at = name.rfind("-seed");
-  if (at == std::string::npos || at + 5 == name.size()) return name;
-  const bool digits = std::all_of(name.begin() + long(at) + 5, name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  return digits ? name.substr(0, at) : name;
+  for (auto at = name.rfind("-seed"); at != std::string::npos; at = at == 0 ? std::string::npos : name.rfind("-seed", at - 1)) {
+    auto end = at + 5;
+    while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+    if (end > at + 5 && (end == name.size() || name[end] == '-')) return name.substr(0, at) + name.substr(end);
+  }
+  return name;
 }
 
 // Runs whose stored configs agree on everything but the seed (and the name a

@@ -70,6 +70,8 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
   ExperimentConfig config = request.parent_run.empty()
                                 ? load_experiment(request.experiment, request.overrides, registry)
                                 : ExperimentConfig{};
+  // `runner sample --seeds N`: from the parent's seed (or the one --set gives).
+  if (!request.parent_run.empty() && request.seed_count > 1) config.seed = Pipeline(request, registry).config().seed;
   std::map<std::string, std::vector<std::string>> sweep = config.sweep;
   for (const auto& argument : sweep_arguments) {
     auto eq = argument.find('=');
