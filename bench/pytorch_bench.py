@@ -623,7 +623,11 @@ def main():
     p.add_argument("--block", type=int, default=10)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--n", type=int, default=2048)
+    p.add_argument("--flush-denormal", action="store_true",
+                   help="torch.set_flush_denormal(True) before any thread starts (genfw's default)")
     args = p.parse_args()
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)  # worker threads created later inherit the FP environment
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
     result = {"train": train, "sample": sample, "gemm": gemm}[args.mode](args)

@@ -81,11 +81,24 @@ class CpuMeter:
 
 EXTRA_ENV = {}  # --env KEY=VALUE, given to both sides
 
+# genfw's settings one at a time turned off (genfw_bench flags), and bf16 autocast on
+# (--set overrides), each measured beside the defaults in one run (section 5).
+GENFW_VARIANTS = [
+    ("freed memory returned", ["--keep-freed-memory", "0"], []),
+    ("subnormals kept", ["--flush-denormals", "0"], []),
+    ("bf16 autocast", [], ['train.precision="bf16"', 'sampler.precision="bf16"']),
+]
+# Python given genfw's process settings: flush-to-zero, and glibc malloc tuned as
+# genfw's mallopt calls tune it (framework/host/src/process.cpp).
+PYTHON_SAME_SETTINGS_ENV = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:"
+                                              "glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864"}
 
-def run_json(command, what):
+
+def run_json(command, what, env=None):
     log("  " + what + ": " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in command))
     meter = CpuMeter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, **EXTRA_ENV))
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, **EXTRA_ENV, **(env or {})))
     if done.returncode != 0:
         sys.exit(f"bench: {what} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -223,8 +236,16 @@ def main():
         r["c_train_alone"] = run_json([bench, "train", experiment, "--block", "1", "--reps", "1", "--path", "runner"]
                                       + set_args + common, "genfw train, trainer alone (memory)")
         params = str(r["c_train"]["parameters"])
-        r["py_train"] = run_json([python, "bench/pytorch_bench.py", "train", resolved, "--expect-params", params,
-                                  "--block", str(block), "--reps", str(reps)] + common, "pytorch train")
+        py_train = [python, "bench/pytorch_bench.py", "train", resolved, "--expect-params", params,
+                    "--block", str(block), "--reps", str(reps)] + common
+        r["py_train"] = run_json(py_train, "pytorch train")
+        r["py_train_same"] = run_json(py_train + ["--flush-denormal"], "pytorch train, genfw's process settings",
+                                      PYTHON_SAME_SETTINGS_ENV)
+        r["c_train_variants"] = [
+            run_json([bench, "train", experiment, "--block", str(block), "--reps", str(reps), "--path", "runner"]
+                     + set_args + [a for s in sets_of_variant for a in ("--set", s)] + common + flags,
+                     "genfw train, " + name)
+            for name, flags, sets_of_variant in GENFW_VARIANTS]
         r["samples"] = []
         for i, (label, sample_sets) in enumerate(case["samples"]):
             sreps = 1 if args.quick else case["sample_reps"]
@@ -233,9 +254,16 @@ def main():
             resolved = os.path.join(work, f"{case['key']}_sample{i}.toml")
             c = run_json([bench, "sample", experiment, "--reps", str(sreps), "--resolved", resolved]
                          + set_args + common, "genfw sample")
-            py = run_json([python, "bench/pytorch_bench.py", "sample", resolved, "--expect-params", params,
-                           "--reps", str(sreps)] + common, "pytorch sample")
-            r["samples"].append(dict(label=label, c=c, py=py))
+            py_sample = [python, "bench/pytorch_bench.py", "sample", resolved, "--expect-params", params,
+                         "--reps", str(sreps)] + common
+            py = run_json(py_sample, "pytorch sample")
+            py_same = run_json(py_sample + ["--flush-denormal"], "pytorch sample, genfw's process settings",
+                               PYTHON_SAME_SETTINGS_ENV)
+            variants = [run_json([bench, "sample", experiment, "--reps", str(sreps)] + set_args
+                                 + [a for s in sets_of_variant for a in ("--set", s)] + common + flags,
+                                 "genfw sample, " + name)
+                        for name, flags, sets_of_variant in GENFW_VARIANTS]
+            r["samples"].append(dict(label=label, c=c, py=py, py_same=py_same, variants=variants))
         results.append(r)
 
     others = total_meter.others_cores()
@@ -372,6 +400,36 @@ def write_markdown(path, results, gemm_c, gemm_py, threads, python, others, star
         for label, c, py in rows:
             L.append(f"| {r['case']['title']} | {label} | {c['peak_rss_mib']:.0f} | {py['peak_rss_mib']:.0f} | "
                      f"{py['peak_rss_mib'] / c['peak_rss_mib']:.2f} |")
+    L.append("")
+    # 5. Settings on and off.
+    L.append("## 5. Each setting on and off, and Python with and without genfw's settings")
+    L.append("")
+    L.append("Time of the genfw runner step or sampler call with its defaults (flush-to-zero and "
+             "denormals-are-zero on every thread, freed memory kept in the process, float32), then with one "
+             "setting changed: freed memory returned to the kernel (`--release-freed-memory`), subnormals "
+             "computed (`--keep-denormals`), bf16 autocast (`precision = \"bf16\"`); the ratio is that time "
+             "over the default's (> 1: the default is faster). Python as its users run it, and Python given "
+             "genfw's process settings (`torch.set_flush_denormal(True)`, `GLIBC_TUNABLES` as genfw's "
+             "mallopt); the ratios are Python's time over genfw's default (> 1: genfw faster).")
+    L.append("")
+    L.append("| model | measurement | genfw default | " + " | ".join(n for n, _, _ in GENFW_VARIANTS)
+             + " | Python | Python, genfw's settings | Python / genfw | Python with genfw's settings / genfw |")
+    L.append("| --- | --- | ---: | " + " | ".join("---:" for _ in GENFW_VARIANTS) + " | ---: | ---: | ---: | ---: |")
+
+    def settings_row(title, label, base, variants, py, py_same, fmt):
+        cells = [fmt(base)] + [f"{fmt(v)} ({v / base:.2f}×)" for v in variants]
+        L.append(f"| {title} | {label} | " + " | ".join(cells) + f" | {fmt(py)} | {fmt(py_same)} | "
+                 f"{py / base:.2f}× | {py_same / base:.2f}× |")
+
+    for r in results:
+        case, c = r["case"], r["c_train"]
+        settings_row(case["title"], f"training step, batch {c['batch_size']} (ms)", c["runner_step_s"],
+                     [v["runner_step_s"] for v in r["c_train_variants"]], r["py_train"]["step_s"],
+                     r["py_train_same"]["step_s"], fmt_ms)
+        for sample in r["samples"]:
+            settings_row(case["title"], f"sampling: {sample['label']}, {sample['c']['nfe']} NFE (s)",
+                         sample["c"]["sample_s"], [v["sample_s"] for v in sample["variants"]],
+                         sample["py"]["sample_s"], sample["py_same"]["sample_s"], fmt_s)
     L.append("")
     L.append("<details><summary>raw timings (seconds)</summary>")
     L.append("")
