@@ -78,6 +78,29 @@ inline std::string error_of(const std::function<void()>& body) {
 /// by its NLL (batch 16, lr 0.05) for `steps` steps, losses flushed every 3,
 /// checkpoints every 10, 50 samples of the prior scored by fixture_mean_error.
 /// `objective_extra` lines go into [objective], `extra` at the end.
+/// [data]: a two-mode 2-D mixture (toy2d) of `size` points.
+inline std::string two_mode_mixture_data(int64_t size) {
+  return R"(
+[data]
+plugin = "toy2d"
+distribution = "gmm"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5]
+size = )" + std::to_string(size) + "\n";
+}
+
+/// [model]: the exact ε of that mixture (analytic_gmm_eps), sampled without training.
+inline std::string two_mode_mixture_eps_model(int64_t timesteps) {
+  return R"(
+[model]
+plugin = "analytic_gmm_eps"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5, 0.5]
+num_train_timesteps = )" + std::to_string(timesteps) + "\n";
+}
+
 inline std::string fixture_experiment(int64_t steps, const std::string& extra = "",
                                       const std::string& objective_extra = "") {
   return R"(name = "fx"

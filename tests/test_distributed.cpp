@@ -76,21 +76,8 @@ void on_two_ranks(const std::function<void(genfw::DataParallel&)>& body, double 
 // The exact ε of a two-mode mixture (nothing to train) sampled by DDPM: a
 // sample is a function of its noise alone. 37 samples in batches of 8 over 2
 // ranks: 5 batches, the last one short, rank 0 draws 3 and rank 1 draws 2.
-const char* kSampledExperiment = R"(name = "drawn"
-seed = 3
-[data]
-plugin = "toy2d"
-distribution = "gmm"
-means = [[-2.0, 0.0], [2.0, 0.0]]
-weights = [0.5, 0.5]
-stds = [0.5]
-size = 200
-[model]
-plugin = "analytic_gmm_eps"
-means = [[-2.0, 0.0], [2.0, 0.0]]
-weights = [0.5, 0.5]
-stds = [0.5, 0.5]
-num_train_timesteps = 50
+std::string sampled_experiment() {
+  return "name = \"drawn\"\nseed = 3\n" + two_mode_mixture_data(200) + two_mode_mixture_eps_model(50) + R"(
 [sampler]
 plugin = "ddpm"
 num_samples = 37
@@ -103,9 +90,10 @@ subsets = 10
 [log]
 progress = "plain"
 )";
+}
 
-// Images drawn by an untrained VAE's decoder (no [train]: its weights are the
-// seeded initialisation), scored through the in-domain classifier: 45 samples
+// Images drawn by the decoder of a VAE trained for 2 steps (so that `runner
+// sample` accepts its run), scored through the in-domain classifier: 45 samples
 // in batches of 10 over 2 ranks, rank 0 draws 3 batches and rank 1 draws 2, and
 // each extracts features of its own in extraction batches of 7.
 std::string image_experiment(const std::string& cifar_folder) {
@@ -355,7 +343,7 @@ TEST(Distributed, OnlyRank0WritesTheRunFolder) {
 // so the metrics of the 2-process run equal the 1-process ones too.
 TEST(Distributed, TwoProcessesDrawTheSamplesAndMetricsOfOne) {
   TempDir dir;
-  const std::string toml = dir.file("drawn.toml", kSampledExperiment);
+  const std::string toml = dir.file("drawn.toml", sampled_experiment());
   auto run = [&](const std::string& name, std::vector<std::string> extra) {
     std::vector<std::string> arguments{toml, "--out", dir / name, "--cache-dir", dir / (name + "_cache")};
     arguments.insert(arguments.end(), extra.begin(), extra.end());
@@ -433,7 +421,7 @@ TEST(Distributed, TwoProcessesExtractTheFeaturesOfOne) {
 // the others' heartbeat checks within the timeout, not after their own share.
 TEST(Distributed, KilledRankMidSamplingEndsTheOtherWithinTheTimeout) {
   TempDir dir;
-  std::string text = kSampledExperiment;
+  std::string text = sampled_experiment();
   text.replace(text.find("num_samples = 37"), 16, "num_samples = 400000");
   text.replace(text.find("batch_size = 8"), 14, "batch_size = 1000");
   text.replace(text.find("num_train_timesteps = 50"), 24, "num_train_timesteps = 1000");

@@ -98,27 +98,15 @@ TEST(Noise, RefusesAStreamForOtherSamples) {
 namespace {
 
 // The exact ε of a two-mode mixture (nothing to train) sampled by DDPM ancestral sampling.
-const char* kDdpmExperiment = R"(name = "noise_batches"
-seed = 11
-[data]
-plugin = "toy2d"
-distribution = "gmm"
-means = [[-2.0, 0.0], [2.0, 0.0]]
-weights = [0.5, 0.5]
-stds = [0.5]
-size = 100
-[model]
-plugin = "analytic_gmm_eps"
-means = [[-2.0, 0.0], [2.0, 0.0]]
-weights = [0.5, 0.5]
-stds = [0.5, 0.5]
-num_train_timesteps = 100
+std::string ddpm_experiment() {
+  return "name = \"noise_batches\"\nseed = 11\n" + two_mode_mixture_data(100) + two_mode_mixture_eps_model(100) + R"(
 [sampler]
 plugin = "ddpm"
 num_samples = 64
 [log]
 progress = "off"
 )";
+}
 
 }  // namespace
 
@@ -128,7 +116,7 @@ progress = "off"
 TEST(Noise, PipelineSamplesDoNotDependOnTheBatchSize) {
   TempDir dir;
   genfw::RunRequest request;
-  request.experiment = dir.file("noise.toml", kDdpmExperiment);
+  request.experiment = dir.file("noise.toml", ddpm_experiment());
   auto samples_for = [&](int64_t batch_size) {
     request.overrides = {"sampler.batch_size=" + std::to_string(batch_size)};
     return genfw::Pipeline(request, builtins()).sample().samples;

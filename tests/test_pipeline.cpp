@@ -13,15 +13,7 @@ namespace {
 
 // Two labelled modes at (∓2, 0), std 0.5: the classifier's task is easy, and a
 // sample's mode is its nearest mean.
-const char* kData = R"(
-[data]
-plugin = "toy2d"
-distribution = "gmm"
-means = [[-2.0, 0.0], [2.0, 0.0]]
-weights = [0.5, 0.5]
-stds = [0.5]
-size = 2000
-)";
+const std::string kData = two_mode_mixture_data(2000);
 
 std::string classifier_experiment() {
   return std::string(R"(name = "toy_classifier"
@@ -50,13 +42,7 @@ progress = "off"
 std::string guided_experiment(double scale) {
   return std::string(R"(name = "toy_guided"
 seed = 2
-)") + kData + R"(
-[model]
-plugin = "analytic_gmm_eps"
-means = [[-2.0, 0.0], [2.0, 0.0]]
-weights = [0.5, 0.5]
-stds = [0.5, 0.5]
-num_train_timesteps = 100
+)") + kData + two_mode_mixture_eps_model(100) + R"(
 [sampler]
 plugin = "ddim"
 num_inference_steps = 50
