@@ -262,3 +262,37 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   genfw::write_comparison({a, c}, {genfw::TableFormat::markdown, true}, forced, forced);
   EXPECT_CONTAINS(forced.str(), "warning (--force)");
 }
+
+// `--members-at-once 2`: a suite's experiments run two at a time, each in a
+// child process of its own, and give exactly the runs and the table of the
+// suite run one experiment after another.
+TEST(Suite, MembersAtOnceGiveTheRunsAndTableOfOneAtATime) {
+  TempDir dir;
+  std::string list;
+  for (const std::string name : {"a", "b", "c"}) {
+    std::string text = fixture_experiment(12);
+    text.replace(text.find("name = \"fx\""), 11, "name = \"" + name + "\"");
+    dir.file(name + ".toml", text);
+    list += (list.empty() ? "\"" : ", \"") + name + ".toml\"";
+  }
+  const std::string suite = dir.file("trio.toml", "[suite]\nname = \"trio\"\nexperiments = [" + list + "]\n");
+  pid_t one = start_runner({suite, "--out", dir / "one"}, {{"GENFW_PLOTS", "off"}}, dir / "one.log");
+  ASSERT_EQ(wait_for(one), 0) << text_of(dir / "one.log");
+  pid_t two = start_runner({suite, "--out", dir / "two", "--members-at-once", "2"}, {{"GENFW_PLOTS", "off"}},
+                           dir / "two.log");
+  ASSERT_EQ(wait_for(two), 0) << text_of(dir / "two.log");
+  const std::string output = text_of(dir / "two.log");
+  EXPECT_CONTAINS(output, "suite trio: 3 experiments, 2 at a time, 1 thread(s) each");
+  EXPECT_EQ(output.find("shard "), std::string::npos) << output;  // the children do not ask for a compare
+  const std::string table = text_of(dir / "two/trio.md");
+  for (const std::string name : {"a", "b", "c"}) {
+    EXPECT_CONTAINS(table, "| " + name + " |");
+    auto sequential = genfw::RunLog::open(dir / ("one/" + name + "/" + name + ".h5"), false);
+    auto concurrent = genfw::RunLog::open(dir / ("two/" + name + "/" + name + ".h5"), false);
+    EXPECT_EQ(concurrent.attribute("/", "status"), "completed");
+    EXPECT_TRUE(torch::equal(concurrent.read_tensor("/samples"), sequential.read_tensor("/samples"))) << name;
+    const auto losses = concurrent.read_series("/train/loss/model"), expected = sequential.read_series("/train/loss/model");
+    ASSERT_EQ(losses.size(), expected.size());
+    for (size_t i = 0; i < losses.size(); ++i) EXPECT_EQ(losses[i].value, expected[i].value) << name << " row " << i;
+  }
+}

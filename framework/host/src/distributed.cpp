@@ -545,23 +545,28 @@ int free_local_port() {
   return ntohs(address.sin_port);
 }
 
-pid_t start_worker(int rank, int nproc, int port, const std::vector<std::string>& arguments) {
+// Runs /proc/self/exe with `arguments` (argv[0] kept as given) and `environment` added.
+pid_t start_child(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment,
+                  const std::string& who) {
   pid_t pid = ::fork();
-  GENFW_CHECK(pid >= 0, "--nproc: cannot start rank ", rank, ": ", std::strerror(errno));
+  GENFW_CHECK(pid >= 0, who, ": cannot start a process: ", std::strerror(errno));
   if (pid > 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a worker never outlives its launcher
-  for (const auto& [name, value] : std::map<std::string, std::string>{
-           {"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(nproc)},
-           {"LOCAL_RANK", std::to_string(rank)}, {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
-           {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}}) {
-    ::setenv(name.c_str(), value.c_str(), 1);
-  }
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a child never outlives its launcher
+  for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
   std::vector<char*> argv;
   for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
   argv.push_back(nullptr);
   ::execv("/proc/self/exe", argv.data());
-  std::fprintf(stderr, "runner --nproc: rank %d: cannot run /proc/self/exe: %s\n", rank, std::strerror(errno));
+  std::fprintf(stderr, "%s: cannot run /proc/self/exe: %s\n", who.c_str(), std::strerror(errno));
   ::_exit(127);
+}
+
+pid_t start_worker(int rank, int nproc, int port, const std::vector<std::string>& arguments) {
+  return start_child(arguments,
+                     {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(nproc)},
+                      {"LOCAL_RANK", std::to_string(rank)}, {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
+                      {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}},
+                     "runner --nproc: rank " + std::to_string(rank));
 }
 
 std::string describe_exit(int status) {
@@ -609,6 +614,30 @@ int run_local_workers(int nproc, const std::vector<std::string>& arguments) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   return 0;
+}
+
+std::vector<int> run_at_most(int at_once, const std::vector<std::vector<std::string>>& commands,
+                             const std::map<std::string, std::string>& environment, const std::string& who) {
+  GENFW_CHECK(at_once >= 1, who, ": ", at_once, " processes at once; expected at least 1");
+  std::vector<int> statuses(commands.size(), -1);
+  std::map<pid_t, size_t> running;
+  size_t next = 0;
+  while (next < commands.size() || !running.empty()) {
+    while (next < commands.size() && int(running.size()) < at_once) {
+      running[start_child(commands[next], environment, who)] = next;
+      ++next;
+    }
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    GENFW_CHECK(pid > 0, who, ": waiting for the processes failed: ", std::strerror(errno));
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    statuses[it->second] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (statuses[it->second] != 0) std::cerr << who << ": command " << it->second + 1 << " " << describe_exit(status) << "\n";
+    running.erase(it);
+  }
+  return statuses;
 }
 
 }  // namespace genfw

@@ -1,9 +1,11 @@
 // A suite: the benchmark's several experiments, run in turn, on one table.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "genfw/distributed.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
 
@@ -47,12 +49,9 @@ void write_table(const std::vector<std::string>& run_files, const SuiteConfig& s
   table_out << table.str() << "\ntable: " << table_file.string() << "\n";
 }
 
-}  // namespace
-
-std::vector<std::string> run_suite(const RunRequest& request, const std::string& profile, const Registry& registry,
-                                   std::ostream& table_out) {
-  SuiteConfig suite = load_suite(request.experiment, profile);
-  // Every experiment is resolved and checked first (once): a typo in the fifth fails now, not in an hour.
+// Every experiment of the suite resolved and checked (once): a typo in the fifth fails now, not in an hour.
+std::vector<std::unique_ptr<Pipeline>> resolved_members(const SuiteConfig& suite, const RunRequest& request,
+                                                        const Registry& registry) {
   std::vector<std::unique_ptr<Pipeline>> members;
   for (const auto& experiment : suite.experiments) {
     RunRequest member = request;
@@ -61,6 +60,24 @@ std::vector<std::string> run_suite(const RunRequest& request, const std::string&
     member.overrides.insert(member.overrides.end(), request.overrides.begin(), request.overrides.end());
     members.push_back(std::make_unique<Pipeline>(member, registry));
   }
+  return members;
+}
+
+void fail_naming(const SuiteConfig& suite, const std::vector<std::string>& failures) {
+  if (failures.empty()) return;
+  std::string list;
+  for (const auto& f : failures) list += (list.empty() ? "" : ", ") + f;
+  throw Error("suite " + suite.name + ": " + std::to_string(failures.size()) + " of " +
+              std::to_string(suite.experiments.size()) + " experiments failed (" + list +
+              "); rerun with --resume to keep the completed ones");
+}
+
+}  // namespace
+
+std::vector<std::string> run_suite(const RunRequest& request, const std::string& profile, const Registry& registry,
+                                   std::ostream& table_out) {
+  SuiteConfig suite = load_suite(request.experiment, profile);
+  std::vector<std::unique_ptr<Pipeline>> members = resolved_members(suite, request, registry);
   fs::path suite_dir = request.out_dir.empty() ? default_run_folder(suite.name, request.resume) : request.out_dir;
   fs::create_directories(suite_dir);
   std::vector<std::string> run_files, failures;
@@ -76,18 +93,49 @@ std::vector<std::string> run_suite(const RunRequest& request, const std::string&
     }
   }
   if (request.shard_count > 1) {  // this shard's runs are part of one table: compare the union
-    std::cerr << "shard " << request.shard_index << "/" << request.shard_count << " done; once every shard is: runner compare "
-              << (suite_dir / "*" / "*.h5").string() << "\n";
+    if (!std::getenv("GENFW_SUITE_MEMBER")) {  // run_suite_concurrently writes the table itself
+      std::cerr << "shard " << request.shard_index << "/" << request.shard_count
+                << " done; once every shard is: runner compare " << (suite_dir / "*" / "*.h5").string() << "\n";
+    }
   } else if (!run_files.empty()) {
     write_table(run_files, suite, suite_dir, table_out);
   }
-  if (!failures.empty()) {
-    std::string list;
-    for (const auto& f : failures) list += (list.empty() ? "" : ", ") + f;
-    throw Error("suite " + suite.name + ": " + std::to_string(failures.size()) + " of " +
-                std::to_string(suite.experiments.size()) + " experiments failed (" + list +
-                "); rerun with --resume to keep the completed ones");
+  fail_naming(suite, failures);
+  return run_files;
+}
+
+std::vector<std::string> run_suite_concurrently(int at_once, int threads, const std::vector<std::string>& command,
+                                                const RunRequest& request, const std::string& profile,
+                                                const Registry& registry, std::ostream& table_out) {
+  SuiteConfig suite = load_suite(request.experiment, profile);
+  std::vector<std::unique_ptr<Pipeline>> members = resolved_members(suite, request, registry);
+  fs::path suite_dir = request.out_dir.empty() ? default_run_folder(suite.name, request.resume) : request.out_dir;
+  fs::create_directories(suite_dir);
+  const std::string count = std::to_string(members.size());
+  std::vector<std::vector<std::string>> commands;
+  for (size_t k = 0; k < members.size(); ++k) {
+    std::vector<std::string> member = command;
+    for (const std::string& argument : {std::string("--shard"), std::to_string(k) + "/" + count, std::string("--out"),
+                                        suite_dir.string(), std::string("--threads"), std::to_string(threads),
+                                        std::string("--set"), std::string("log.progress=\"plain\"")}) {
+      member.push_back(argument);  // plain progress lines: several members share the terminal
+    }
+    commands.push_back(member);
   }
+  std::cerr << "suite " << suite.name << ": " << members.size() << " experiments, " << at_once << " at a time, "
+            << threads << " thread(s) each\n";
+  // The children draw no pictures: the suite's are drawn once, over every member.
+  const std::vector<int> statuses =
+      run_at_most(at_once, commands, {{"GENFW_SUITE_MEMBER", "1"}, {"GENFW_PLOTS", "off"}}, "suite " + suite.name);
+  std::vector<std::string> run_files, failures;
+  for (size_t k = 0; k < members.size(); ++k) {
+    const std::string& name = members[k]->config().name;
+    const fs::path run_file = suite_dir / name / (name + ".h5");
+    if (statuses[k] == 0 && completed(run_file)) run_files.push_back(run_file.string());
+    else failures.push_back(suite.experiments[k]);
+  }
+  if (!run_files.empty()) write_table(run_files, suite, suite_dir, table_out);
+  fail_naming(suite, failures);
   return run_files;
 }
 

@@ -7,6 +7,7 @@
 /// sampling run exactly as in one process.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -142,5 +143,12 @@ class GENFW_API DataParallelScope {
 /// LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free MASTER_PORT; when one
 /// fails, stops the others and reports which rank failed first. Returns the exit status.
 GENFW_API int run_local_workers(int nproc, const std::vector<std::string>& arguments);
+
+/// Runs each command (arguments for /proc/self/exe, argv[0] included) as a
+/// child process with `environment` added, at most `at_once` at a time, in
+/// order; returns each exit status (128 + the signal when one killed it).
+GENFW_API std::vector<int> run_at_most(int at_once, const std::vector<std::vector<std::string>>& commands,
+                                       const std::map<std::string, std::string>& environment,
+                                       const std::string& who);
 
 }  // namespace genfw

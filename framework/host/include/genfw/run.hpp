@@ -28,6 +28,16 @@ GENFW_API std::string default_run_folder(const std::string& name, bool resume);
 GENFW_API std::vector<std::string> run_suite(const RunRequest& request, const std::string& profile,
                                              const Registry& registry, std::ostream& table_out);
 
+/// run_suite with up to `at_once` experiments running at the same time, each in
+/// a child process (`command` without its --out, --threads and --members-at-once,
+/// plus --shard k/N to pick experiment k) with `threads` intra-op threads; the
+/// children take the experiments in order as earlier ones finish. The cached
+/// classifier and reference statistics are computed once under their locks.
+GENFW_API std::vector<std::string> run_suite_concurrently(int at_once, int threads,
+                                                          const std::vector<std::string>& command,
+                                                          const RunRequest& request, const std::string& profile,
+                                                          const Registry& registry, std::ostream& table_out);
+
 enum class TableFormat { markdown, csv };
 struct CompareOptions {
   TableFormat format = TableFormat::markdown;
