@@ -166,13 +166,27 @@ class CachedArtefact {
 // Digest of the examples (x and labels) a dataset yields, in index order: what a
 // cached artefact derived from the data is keyed by, so two datasets that share
 // a plugin name but not their content never share a cache entry.
-std::string dataset_digest(Dataset& data) {
+/// An image's 8-bit codes 0..255 (as float): the numbers an image file holds,
+/// the same whichever range ([0, 1], [-1, 1]) the dataset was read in.
+torch::Tensor image_codes(const torch::Tensor& x, double low, double high) {
+  return ((x.clamp(low, high) - low) * (255.0 / (high - low))).round();
+}
+
+/// What the classifier sees: 8-bit codes mapped to [-1, 1], exactly equal for
+/// the same images read in any range (so one cached classifier serves both).
+torch::Tensor classifier_input(const torch::Tensor& x, double low, double high) {
+  return image_codes(x, low, high) * (2.0 / 255.0) - 1.0;
+}
+
+/// Digest of every example of `data` (images as their 8-bit codes, so the range
+/// they are read in does not matter) and its label.
+std::string dataset_digest(Dataset& data, const DataInfo& info) {
   ContentDigest h;
   const int64_t n = data.size();
   h.bytes(&n, sizeof n);
   for (int64_t start = 0; start < n; start += 1000) {
     Batch b = data.get(torch::arange(start, std::min(n, start + 1000), torch::kLong));
-    h.tensor(b.x);
+    h.tensor(info.is_image() ? image_codes(b.x, info.low, info.high).to(torch::kUInt8) : b.x);
     if (b.y.defined()) h.tensor(b.y);
   }
   return h.hex();
@@ -188,9 +202,6 @@ std::atomic<int64_t>& classifier_trainings() {
 /// saturated pixels, not as far-away features.
 constexpr const char* kAsImageFile = "clamped to the data range and rounded to 8 bits";
 
-inline torch::Tensor to_unit_range(const torch::Tensor& x, double low, double high) {
-  return (x - low) * (2.0 / (high - low)) - 1.0;
-}
 
 static std::string format_accuracy(double a) {
   std::ostringstream out;
@@ -213,17 +224,17 @@ ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const Me
   low_ = data.low;
   high_ = data.high;
   device_ = context.device;
-  name = "classifier(cnn-v1,width=" + std::to_string(config.classifier_width) +
+  name = "classifier(cnn-v2,width=" + std::to_string(config.classifier_width) +
          ",epochs=" + std::to_string(config.classifier_epochs) + ",seed=" + std::to_string(config.classifier_seed) + ")";
   // What the network sees, not the data's own range: runs trained in [0, 1]
   // and in [-1, 1] are scored on the same inputs and stay comparable.
   preprocessing = std::string(kAsImageFile) + ", data range -> [-1, 1]";
 
   std::ostringstream key;
-  // The data range is not part of the key: inputs are mapped to [-1, 1] first,
-  // so one classifier serves experiments whatever range they train in.
+  // The data range is not part of the key: the classifier sees 8-bit codes
+  // mapped to [-1, 1], so one classifier serves experiments whatever range they train in.
   key << name << "|" << data.name << "|" << data.shape[0] << "x" << data.shape[1] << "x" << data.shape[2]
-      << "|classes=" << data.num_classes << "|train=" << dataset_digest(*context.train_data);
+      << "|classes=" << data.num_classes << "|train=" << dataset_digest(*context.train_data, data);
   CachedArtefact entry(context.cache_dir, "metric_extractors", "classifier-" + data.name, key.str());
   torch::Tensor accuracy;
   const bool cached = entry.cached();
@@ -259,7 +270,7 @@ ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const Me
 }
 
 Extracted ClassifierExtractor::extract_batch(const torch::Tensor& x) {
-  auto [features, logits] = net_->forward(to_unit_range(quantize_to_8bit(x, low_, high_), low_, high_));
+  auto [features, logits] = net_->forward(classifier_input(x, low_, high_));
   return {features, torch::softmax(logits.to(torch::kFloat64), 1)};
 }
 void ClassifierExtractor::train(const ExtractorConfig& config, Dataset& train_data) {
@@ -279,7 +290,7 @@ void ClassifierExtractor::train(const ExtractorConfig& config, Dataset& train_da
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       Batch b = train_data.get(order.slice(0, start, std::min(n, start + batch)));
       GENFW_CHECK(b.y.defined(), "metric extractor 'classifier': the train split yields no labels");
-      auto logits = net_->forward(to_unit_range(b.x.to(device_), low_, high_)).second;
+      auto logits = net_->forward(classifier_input(b.x.to(device_), low_, high_)).second;
       auto loss = torch::nn::functional::cross_entropy(logits, b.y.to(device_, torch::kLong));
       optimizer.zero_grad();
       loss.backward();
@@ -300,7 +311,7 @@ double ClassifierExtractor::test_accuracy(Dataset& test_data) {
   for (int64_t start = 0; start < n; start += 500) {
     Batch b = test_data.get(torch::arange(start, std::min(n, start + 500), torch::kLong));
     if (!b.y.defined()) return -1.0;
-    auto predicted = net_->forward(to_unit_range(b.x.to(device_), low_, high_)).second.argmax(1);
+    auto predicted = net_->forward(classifier_input(b.x.to(device_), low_, high_)).second.argmax(1);
     correct += predicted.eq(b.y.to(device_, torch::kLong)).sum().item<int64_t>();
   }
   return n > 0 ? double(correct) / double(n) : -1.0;
@@ -487,7 +498,10 @@ ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricCo
   ContentDigest content;
   for (int64_t start = 0; start < ref.count; start += batch_size) {
     examples.push_back(dataset->get(indices.slice(0, start, std::min(ref.count, start + batch_size))).x);
-    content.tensor(examples.back());
+    // Images as their 8-bit codes: the extractor scores them so, whatever their range.
+    const DataInfo& info = context.data;
+    content.tensor(info.is_image() ? image_codes(examples.back(), info.low, info.high).to(torch::kUInt8)
+                                   : examples.back());
   }
   std::ostringstream key;
   key << "reference-v3|" << context.data.name << "|" << split << "|" << ref.count << "|" << content.hex() << "|"

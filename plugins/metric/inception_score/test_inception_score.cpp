@@ -139,6 +139,44 @@ TEST(ClassifierExtractor, DeterministicCachedAndAccurate) {
   std::filesystem::remove_all(cache_b);
 }
 
+// The same 8-bit images read in [-1, 1] and in [0, 1] (as the experiments'
+// `range` option reads them) train one classifier: the second range finds the
+// first one's cache entry, and gives bitwise the same features.
+TEST(ClassifierExtractor, OneClassifierServesEveryDataRange) {
+  torch::manual_seed(0);
+  auto [train_x, train_y] = mt::blob_images(2000);
+  auto [test_x, test_y] = mt::blob_images(1000);
+  auto codes = [](const torch::Tensor& x) { return ((x + 1) * 127.5).round(); };  // 0..255
+  DataInfo symmetric = mt::image_info("blobs"), unit = symmetric;
+  unit.low = 0.0;
+  unit.high = 1.0;
+  mt::TensorDataset train_symmetric(symmetric, codes(train_x) / 127.5 - 1, train_y),
+      test_symmetric(symmetric, codes(test_x) / 127.5 - 1, test_y),
+      train_unit(unit, codes(train_x) / 255.0, train_y), test_unit(unit, codes(test_x) / 255.0, test_y);
+  const auto cache = temp_dir("ranges");
+  auto context = [&](const DataInfo& info, Dataset& train, Dataset& test) {
+    MetricContext c;
+    c.data = info;
+    c.train_data = &train;
+    c.test_data = &test;
+    c.cache_dir = cache;
+    return c;
+  };
+  const int64_t trainings = genfw::metric::classifier_trainings();
+  genfw::metric::ClassifierExtractor in_symmetric(small_classifier(), context(symmetric, train_symmetric, test_symmetric));
+  genfw::metric::ClassifierExtractor in_unit(small_classifier(), context(unit, train_unit, test_unit));
+  EXPECT_TRUE(in_symmetric.trained_now);
+  EXPECT_FALSE(in_unit.trained_now);
+  EXPECT_EQ(genfw::metric::classifier_trainings(), trainings + 1);
+  EXPECT_EQ(in_unit.cache_file, in_symmetric.cache_file);
+  const auto samples = codes(test_x.slice(0, 0, 50));
+  auto a = in_symmetric.extract(samples / 127.5 - 1, torch::kCPU, 16);
+  auto b = in_unit.extract(samples / 255.0, torch::kCPU, 16);
+  EXPECT_TRUE(torch::equal(a.features, b.features));
+  EXPECT_TRUE(torch::equal(a.probabilities, b.probabilities));
+  std::filesystem::remove_all(cache);
+}
+
 // Through the plugin: real blob images (balanced over 4 classes, classified
 // with ≥95% accuracy) score above 3 (at most 4), a sample set of a single class close
 // to 1; the provenance names the extractor, its digest and its accuracy. A
@@ -157,7 +195,7 @@ TEST(InceptionScorePlugin, BlobImages) {
   std::cout << "IS of real blobs " << r.values.at("inception_score") << std::endl;
   EXPECT_GT(r.values.at("inception_score"), 3.0);  // < 4: predictions are accurate but not one-hot
   EXPECT_LE(r.values.at("inception_score"), 4.0 + 1e-9);
-  EXPECT_EQ(r.provenance.at("extractor"), "classifier(cnn-v1,width=8,epochs=4,seed=0)");
+  EXPECT_EQ(r.provenance.at("extractor"), "classifier(cnn-v2,width=8,epochs=4,seed=0)");
   EXPECT_GE(std::stod(r.provenance.at("extractor_test_accuracy")), 0.95);
   auto file = std::filesystem::directory_iterator(cache + "/metric_extractors")->path();
   auto mtime = std::filesystem::last_write_time(file);
