@@ -13,6 +13,8 @@
 // shortcut of a non-resampling block that changes width (never instantiated).
 #include <genfw/sdk.hpp>
 
+#include "ncsn_layers.hpp"
+
 namespace genfw_score {
 namespace {
 
@@ -23,34 +25,12 @@ torch::nn::Conv2d conv3x3(int64_t in, int64_t out, bool bias, int64_t dilation =
       torch::nn::Conv2dOptions(in, out, 3).padding(dilation).dilation(dilation).bias(bias));
 }
 
-// CondInstanceNorm++ (Song & Ermon 2019, Eq. 13): instance norm, plus the
-// normalised per-channel means re-injected with α, then γ, β per noise level.
-struct CondInstanceNormPlus : torch::nn::Module {
-  CondInstanceNormPlus(int64_t features, int64_t classes) : features(features) {
-    embed = register_module("embed", torch::nn::Embedding(classes, 3 * features));
-    torch::NoGradGuard no_grad;
-    embed->weight.slice(1, 0, 2 * features).normal_(1.0, 0.02);
-    embed->weight.slice(1, 2 * features).zero_();
-  }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
-    auto means = x.mean({2, 3});
-    auto m = means.mean(-1, true);
-    auto v = means.var(-1, /*unbiased=*/true, /*keepdim=*/true);
-    means = (means - m) / torch::sqrt(v + 1e-5);
-    auto mu = x.mean({2, 3}, true);
-    auto var = x.var({2, 3}, /*unbiased=*/false, /*keepdim=*/true);
-    auto h = (x - mu) / torch::sqrt(var + 1e-5);
-    auto parts = embed->forward(y).chunk(3, -1);
-    auto gamma = parts[0].unsqueeze(-1).unsqueeze(-1);
-    auto alpha = parts[1].unsqueeze(-1).unsqueeze(-1);
-    auto beta = parts[2].unsqueeze(-1).unsqueeze(-1);
-    h = h + means.unsqueeze(-1).unsqueeze(-1) * alpha;
-    return gamma * h + beta;
-  }
-  int64_t features;
-  torch::nn::Embedding embed{nullptr};
-};
 using Norm = std::shared_ptr<CondInstanceNormPlus>;
+
+// ELU applied to a norm's fresh output: in place saves a full-size buffer, and
+// autograd allows it (ELU's backward needs only its result; the norm's
+// backward does not need its output).
+torch::Tensor elu_in_place(torch::Tensor x) { return torch::elu_(x); }
 
 // ConditionalResidualBlock: norm → ELU → conv → norm → ELU → conv, + shortcut.
 // "down" without dilation halves the resolution (ConvMeanPool); with dilation
@@ -70,8 +50,8 @@ struct CondResBlock : torch::nn::Module {
     }
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
-    auto h = conv1->forward(torch::elu(norm1->forward(x, y)));
-    h = conv2->forward(torch::elu(norm2->forward(h, y)));
+    auto h = conv1->forward(elu_in_place(norm1->forward(x, y)));
+    h = conv2->forward(elu_in_place(norm2->forward(h, y)));
     auto skip = shortcut ? shortcut->forward(x) : x;
     if (pool) {
       h = torch::avg_pool2d(h, 2);
@@ -101,7 +81,7 @@ struct CondRcuBlock : torch::nn::Module {
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& y) {
     for (auto& block : units) {
       auto residual = x;
-      for (auto& [norm, conv] : block) x = conv->forward(torch::elu(norm->forward(x, y)));
+      for (auto& [norm, conv] : block) x = conv->forward(elu_in_place(norm->forward(x, y)));
       x = x + residual;
     }
     return x;
@@ -145,7 +125,7 @@ struct CondCrpBlock : torch::nn::Module {
     x = torch::elu(x);
     auto path = x;
     for (size_t i = 0; i < convs.size(); ++i) {
-      path = convs[i]->forward(torch::avg_pool2d(norms[i]->forward(path, y), 5, 1, 2));
+      path = convs[i]->forward(box_average_5x5(norms[i]->forward(path, y)));
       x = path + x;
     }
     return x;
@@ -265,7 +245,7 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
     ref = refine_[1]->forward({layers[2], ref}, y, size(layers[2]));
     ref = refine_[2]->forward({layers[1], ref}, y, size(layers[1]));
     ref = refine_[3]->forward({layers[0], ref}, y, size(layers[0]));
-    return end_conv_->forward(torch::elu(normalizer_->forward(ref, y)));
+    return end_conv_->forward(elu_in_place(normalizer_->forward(ref, y)));
   }
 
   double low_, high_;

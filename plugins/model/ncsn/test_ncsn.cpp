@@ -5,6 +5,8 @@
 
 #include <genfw/testing.hpp>
 
+#include "ncsn_layers.hpp"
+
 using genfw::Kind;
 using genfw::testing::context_for;
 using genfw::testing::make;
@@ -94,6 +96,54 @@ TEST(Ncsn, DsmTrainingReachesTheAnalyticFloor) {
   std::printf("[ ncsn ] dsm floor %.3f, initial %.3f, trained %.3f\n", floor, initial, trained);
   EXPECT_GT(initial, 1.5 * floor);
   EXPECT_LT(trained, 1.2 * floor);
+}
+
+// CondInstanceNorm++ is computed fused (instance_norm, then one addcmul with a
+// per-channel shift); it must equal Eq. 13 of Song & Ermon 2019 written out op
+// by op, in value and in the gradients of its input and its embedding.
+TEST(Ncsn, CondInstanceNormPlusIsEquation13) {
+  torch::manual_seed(0);
+  const int64_t channels = 5, classes = 3;
+  genfw_score::CondInstanceNormPlus norm(channels, classes);
+  norm.to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    norm.embed->weight.normal_(0.0, 1.0);  // α and β are not 0 at random
+  }
+  auto x = (3.0 + 2.0 * torch::randn({4, channels, 6, 7}, torch::kFloat64)).requires_grad_();
+  auto y = torch::tensor({0, 2, 1, 2}, torch::kLong);
+  auto fused = norm.forward(x, y);
+
+  auto means = x.mean({2, 3});
+  auto m_hat = (means - means.mean(-1, true)) / torch::sqrt(means.var(-1, true, true) + 1e-5);
+  auto mu = x.mean({2, 3}, true);
+  auto sigma2 = ((x - mu) * (x - mu)).mean({2, 3}, true);
+  auto x_hat = (x - mu) / torch::sqrt(sigma2 + 1e-5);
+  auto e = norm.embed->weight.index_select(0, y);
+  auto gamma = e.slice(1, 0, channels).reshape({4, channels, 1, 1});
+  auto alpha = e.slice(1, channels, 2 * channels).reshape({4, channels, 1, 1});
+  auto beta = e.slice(1, 2 * channels).reshape({4, channels, 1, 1});
+  auto reference = gamma * x_hat + beta + gamma * alpha * m_hat.reshape({4, channels, 1, 1});
+  EXPECT_LT((fused - reference).abs().max().item<double>(), 1e-12);
+
+  auto weights = torch::randn_like(reference);
+  auto fused_grads = torch::autograd::grad({(fused * weights).sum()}, {x, norm.embed->weight});
+  auto reference_grads = torch::autograd::grad({(reference * weights).sum()}, {x, norm.embed->weight});
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_LT((fused_grads[i] - reference_grads[i]).abs().max().item<double>(), 1e-10) << "gradient " << i;
+  }
+}
+
+TEST(Ncsn, BoxAverageIsMeanPooling) {
+  torch::manual_seed(0);
+  auto x = torch::randn({3, 4, 9, 8}, torch::kFloat64).requires_grad_();
+  auto box = genfw_score::box_average_5x5(x);
+  auto pooled = torch::avg_pool2d(x, 5, 1, 2);
+  EXPECT_LT((box - pooled).abs().max().item<double>(), 1e-14);
+  auto weights = torch::randn_like(box);
+  auto box_grad = torch::autograd::grad({(box * weights).sum()}, {x})[0];
+  auto pooled_grad = torch::autograd::grad({(pooled * weights).sum()}, {x})[0];
+  EXPECT_LT((box_grad - pooled_grad).abs().max().item<double>(), 1e-14);
 }
 
 TEST(Ncsn, RefusesNonImageData) {
