@@ -92,13 +92,14 @@ std::unique_ptr<genfw::Pipeline> build(const Args& args, const genfw::Registry& 
   return pipeline;
 }
 
-// The training step written by hand in plain LibTorch: the objective's loss on a
-// fixed batch, backward, optional clipping, warm-up, optimizer step, optional EMA
-// — the same algorithm the experiment asks of the trainer, without the framework.
+// The training step written by hand in plain LibTorch: a minibatch drawn from the
+// training set held as one tensor (a fresh permutation every epoch), the objective's
+// loss, backward, optional clipping, warm-up, optimizer step, optional EMA — the same
+// algorithm the experiment asks of the trainer, without the framework.
 class BareLoop {
  public:
-  BareLoop(genfw::Model& model, const genfw::ExperimentConfig& config, genfw::Batch batch)
-      : batch_(std::move(batch)), params_(model.parameters()) {
+  BareLoop(genfw::Model& model, const genfw::ExperimentConfig& config, genfw::Batch all, int64_t batch_size)
+      : all_(std::move(all)), batch_size_(batch_size), params_(model.parameters()) {
     const genfw::Options& train = *config.train;
     const genfw::OptimizerConfig o = config.optimizer_for("model");
     GENFW_CHECK(o.optimizer == "adam", "genfw_bench: the bare loop implements adam, not ", o.optimizer);
@@ -112,7 +113,7 @@ class BareLoop {
     if (ema_decay_ > 0) {
       for (const auto& p : params_) shadow_.push_back(p.detach().clone());
     }
-    const auto device = batch_.x.device();
+    const auto device = all_.x.device();
     const std::string& objective = config.objective->plugin;
     if (objective == "dsm") {
       score_ = genfw::as<genfw::ScoreModel>(model);
@@ -133,6 +134,7 @@ class BareLoop {
   }
 
   void step() {
+    draw_batch();
     optimizer_->zero_grad();
     torch::Tensor loss = score_ ? dsm_loss() : ddpm_loss();
     loss.backward();
@@ -150,6 +152,17 @@ class BareLoop {
   }
 
  private:
+  void draw_batch() {
+    const int64_t size = all_.x.size(0);
+    if (!permutation_.defined() || position_ + batch_size_ > size) {
+      permutation_ = torch::randperm(size, torch::TensorOptions().dtype(torch::kLong).device(all_.x.device()));
+      position_ = 0;
+    }
+    auto indices = permutation_.slice(0, position_, position_ + batch_size_);
+    position_ += batch_size_;
+    batch_.x = all_.x.index_select(0, indices);
+    if (all_.y.defined()) batch_.y = all_.y.index_select(0, indices);
+  }
   torch::Tensor dsm_loss() {  // Song & Ermon 2019, eq. 5-6
     const auto& x = batch_.x;
     const int64_t n = x.size(0);
@@ -174,7 +187,9 @@ class BareLoop {
     return shape;
   }
 
-  genfw::Batch batch_;
+  genfw::Batch all_, batch_;
+  int64_t batch_size_, position_ = 0;
+  torch::Tensor permutation_;
   std::vector<torch::Tensor> params_, shadow_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   double lr_ = 0, grad_clip_ = 0, ema_decay_ = 0, anneal_power_ = 2;
@@ -226,14 +241,16 @@ std::string train(Args args, const genfw::Registry& registry, torch::Device devi
   genfw::Components& c = pipeline->components();
   const genfw::ExperimentConfig& config = pipeline->config();
   const int64_t batch_size = config.train->integer("batch_size");
-  genfw::Batch batch = c.train_data->get(torch::arange(batch_size, torch::kLong));
-  batch.x = batch.x.to(device);
-  if (batch.y.defined()) batch.y = batch.y.to(device);
   c.model->train();
 
   // --path runner: the trainer alone (what the runner's process holds, for its peak memory).
   std::unique_ptr<BareLoop> bare;
-  if (args.path == "both") bare = std::make_unique<BareLoop>(*c.model, config, batch);
+  if (args.path == "both") {
+    genfw::Batch all = c.train_data->get(torch::arange(c.train_data->size(), torch::kLong));
+    all.x = all.x.to(device);
+    if (all.y.defined()) all.y = all.y.to(device);
+    bare = std::make_unique<BareLoop>(*c.model, config, std::move(all), batch_size);
+  }
   auto bare_block = [&] {
     if (!bare) return 0.0;
     sync(device);

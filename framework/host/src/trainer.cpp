@@ -196,7 +196,7 @@ void Trainer::record(const std::string& name, const torch::Tensor& value) {
   pending_records_[name].push_back({step_, value.detach().reshape({}), elapsed()});
 }
 
-void Trainer::flush_pending() {
+void Trainer::flush_pending(bool write_now) {
   auto drain = [&](std::map<std::string, std::vector<Pending>>& pending, const std::string& prefix, bool guard) {
     for (auto& [name, rows] : pending) {
       if (rows.empty()) continue;
@@ -207,11 +207,10 @@ void Trainer::flush_pending() {
       if (parallel_) stacked = parallel_->mean_over_ranks(stacked);  // every rank logs and guards the same values
       auto host = stacked.cpu().contiguous();
       auto* data = host.data_ptr<double>();
-      std::vector<ScalarRow> out;
+      std::vector<ScalarRow>& out = unwritten_[prefix + name];
       for (size_t i = 0; i < rows.size(); ++i) {
         if (guard && !std::isfinite(data[i])) {
-          log_.append_series(prefix + name, out);  // everything before the bad step stays
-          log_.flush();
+          write_run_file();  // everything before the bad step stays
           std::string message = detail::concat("training stopped at step ", rows[i].step, ": loss '", name,
                                                "' is ", data[i], " (objective '", objective_info_.name, "')");
           throw Error(message + (fs::exists(checkpoint_path_) ? "; the last good checkpoint is " + checkpoint_path_
@@ -221,15 +220,23 @@ void Trainer::flush_pending() {
         out.push_back({rows[i].step, data[i], rows[i].wall_seconds});
       }
       last_values_[name] = data[rows.size() - 1];
-      log_.append_series(prefix + name, out);
       rows.clear();
     }
   };
   drain(pending_losses_, "/train/loss/", true);
   drain(pending_records_, "/train/record/", false);
+  if (write_now || std::chrono::steady_clock::now() - last_write_ >= std::chrono::seconds(1)) write_run_file();
+}
+
+void Trainer::write_run_file() {
+  for (auto& [path, rows] : unwritten_) {
+    log_.append_series(path, rows);
+    rows.clear();
+  }
   log_.write_scalar("/timing/train_steps", double(step_));
   log_.write_scalar("/timing/train_seconds", elapsed());
   log_.flush();
+  last_write_ = std::chrono::steady_clock::now();
 }
 
 void Trainer::save_checkpoint() {
@@ -326,6 +333,20 @@ TrainOutcome Trainer::run(bool resume) {
   if (parallel_) join_replicas();
   start_step_ = step_;
   model_.train();
+  try {
+    train_to_the_end();
+  } catch (...) {
+    try {
+      write_run_file();  // the checked losses not yet written stay with the failed run
+    } catch (...) {
+    }
+    throw;
+  }
+  model_.eval();
+  return {step_, elapsed()};
+}
+
+void Trainer::train_to_the_end() {
   const int64_t dataset_size = parts_.data.size();
   while (step_ < total_steps_) {
     torch::Tensor indices = batch_indices(step_, batch_size_, dataset_size, settings_.seed);
@@ -342,21 +363,19 @@ TrainOutcome Trainer::run(bool resume) {
     if (stop_requested()) stop_at_safe_point();
     bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || step_ == total_steps_);
     if (step_ % log_every_ == 0 || step_ == total_steps_ || checkpoint_due) {
-      flush_pending();  // NaN guard runs here, before any checkpoint can hold bad weights
+      flush_pending(checkpoint_due || step_ == total_steps_);  // NaN guard runs here, before any checkpoint can hold bad weights
       if (checkpoint_due) {
         if (parallel_) parallel_->check_replicas_agree(replicated_state(), detail::concat("parameters at step ", step_));
         if (is_rank0()) save_checkpoint();
-        log_.flush();  // flush_pending() flushed everything before the checkpoint's attributes
+        log_.flush();  // flush_pending(true) wrote everything before the checkpoint's attributes
       }
       print_progress(step_ == total_steps_);
     }
   }
-  model_.eval();
-  return {step_, elapsed()};
 }
 
 void Trainer::stop_at_safe_point() {
-  flush_pending();
+  flush_pending(true);
   if (checkpoints_ && is_rank0()) {
     save_checkpoint();
     log_.flush();

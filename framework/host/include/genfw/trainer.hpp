@@ -92,7 +92,13 @@ class GENFW_API Trainer : public TrainContext {
 
  private:
   struct Group;
-  void flush_pending();
+  /// Every log_every steps: the pending values to the host, the NaN guard, and into
+  /// unwritten_. The run file is written when `write_now` or when a second has passed
+  /// since its last write: opening, writing and closing it costs about a millisecond,
+  /// 1.5% of a 1 ms step at log_every 100.
+  void flush_pending(bool write_now);
+  void write_run_file();
+  void train_to_the_end();
   void save_checkpoint();
   void load_checkpoint();
   /// On SIGINT/SIGTERM: flush, checkpoint, throw genfw::Interrupted.
@@ -124,6 +130,8 @@ class GENFW_API Trainer : public TrainContext {
     double wall_seconds;
   };
   std::map<std::string, std::vector<Pending>> pending_losses_, pending_records_;
+  std::map<std::string, std::vector<ScalarRow>> unwritten_;  // by run-file path, checked
+  std::chrono::steady_clock::time_point last_write_;
   std::map<std::string, double> last_values_;
   double seconds_before_ = 0;
   std::chrono::steady_clock::time_point start_;
