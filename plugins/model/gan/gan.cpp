@@ -2,6 +2,7 @@
 // (Radford, Metz & Chintala 2016) — transposed convolutions with batch norm and
 // ReLU in G, strided convolutions with LeakyReLU(0.2) in D; 32×32 via
 // 4→8→16→32, 28×28 via a linear layer to 7×7 then 7→14→28. Vectors: MLPs.
+#include "genfw/conv.hpp"
 #include "genfw/nn.hpp"
 #include "genfw/sdk.hpp"
 
@@ -53,13 +54,13 @@ class Gan : public genfw::Model, public genfw::GeneratorModel, public genfw::Dis
       auto lrelu = [] { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)); };
       if (h == 32) {
         generator_ = nn::Sequential(
-            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(latent_dim_, ngf * 4, 4).bias(false)),
+            genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(latent_dim_, ngf * 4, 4).bias(false)),
             nn::BatchNorm2d(ngf * 4), nn::ReLU(),
-            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf * 4, ngf * 2, 4).stride(2).padding(1).bias(false)),
+            genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf * 4, ngf * 2, 4).stride(2).padding(1).bias(false)),
             nn::BatchNorm2d(ngf * 2), nn::ReLU(),
-            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf * 2, ngf, 4).stride(2).padding(1).bias(false)),
+            genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf * 2, ngf, 4).stride(2).padding(1).bias(false)),
             nn::BatchNorm2d(ngf), nn::ReLU(),
-            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf, c, 4).stride(2).padding(1)), nn::Tanh());
+            genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf, c, 4).stride(2).padding(1)), nn::Tanh());
         discriminator_ = nn::Sequential(
             nn::Conv2d(nn::Conv2dOptions(c, ndf, 4).stride(2).padding(1)), lrelu(),
             nn::Conv2d(nn::Conv2dOptions(ndf, ndf * 2, 4).stride(2).padding(1).bias(!d_bn)));
@@ -73,9 +74,9 @@ class Gan : public genfw::Model, public genfw::GeneratorModel, public genfw::Dis
         generator_ = nn::Sequential(
             nn::Linear(nn::LinearOptions(latent_dim_, ngf * 2 * 7 * 7).bias(false)),
             nn::Unflatten(nn::UnflattenOptions(1, {ngf * 2, 7, 7})), nn::BatchNorm2d(ngf * 2), nn::ReLU(),
-            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf * 2, ngf, 4).stride(2).padding(1).bias(false)),
+            genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf * 2, ngf, 4).stride(2).padding(1).bias(false)),
             nn::BatchNorm2d(ngf), nn::ReLU(),
-            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf, c, 4).stride(2).padding(1)), nn::Tanh());
+            genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ngf, c, 4).stride(2).padding(1)), nn::Tanh());
         discriminator_ = nn::Sequential(
             nn::Conv2d(nn::Conv2dOptions(c, ndf, 4).stride(2).padding(1)), lrelu(),  // 14×14
             nn::Conv2d(nn::Conv2dOptions(ndf, ndf * 2, 4).stride(2).padding(1).bias(!d_bn)));  // 7×7

@@ -3,6 +3,7 @@
 // likelihoods, prior N(0, I). Convolutional for images, MLP for vectors.
 #include <cmath>
 
+#include "genfw/conv.hpp"
 #include "genfw/nn.hpp"
 #include "genfw/sdk.hpp"
 
@@ -71,8 +72,8 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
       decoder_fc_ = nn::Sequential(nn::Linear(latent_dim_, hidden), nn::ReLU(),
                                    nn::Linear(hidden, ch2_ * h4_ * w4_), nn::ReLU());
       decoder_conv_ = nn::Sequential(
-          nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ch2_, ch, 4).stride(2).padding(1)), nn::ReLU(),
-          nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ch, out_factor_ * c, 4).stride(2).padding(1)));
+          genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ch2_, ch, 4).stride(2).padding(1)), nn::ReLU(),
+          genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ch, out_factor_ * c, 4).stride(2).padding(1)));
       register_module("decoder_fc", decoder_fc_);
       register_module("decoder_conv", decoder_conv_);
     } else {
