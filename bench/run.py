@@ -181,6 +181,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer repetitions (development; noisier)")
     p.add_argument("--only", default="", help="comma-separated case keys (toy2d, ncsn, unet_fashion, unet_cifar)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both sides (default: cores)")
+    p.add_argument("--main-job", action="append", default=[], metavar="LABEL=DIR[@WALL_SECONDS]",
+                   help="a main-job output folder (runner experiments/benchmark_fashion.toml --out DIR) to "
+                        "tabulate per phase, with its measured wall time (repeatable: before / after)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment for both sides, e.g. OMP_WAIT_POLICY=PASSIVE (repeatable)")
     args = p.parse_args()
@@ -269,11 +272,35 @@ def main():
     others = total_meter.others_cores()
     finished = datetime.datetime.now(datetime.timezone.utc)
     write_markdown(args.out, results, gemm_c, gemm_py, threads, python, others, started, finished, notes_data,
-                   args.quick)
+                   args.quick, [main_job_phases(spec) for spec in args.main_job])
     log("wrote " + os.path.relpath(args.out, ROOT))
 
 
-def write_markdown(path, results, gemm_c, gemm_py, threads, python, others, started, finished, notes_data, quick):
+def main_job_phases(spec):
+    """Seconds per phase of a main-job folder, read from its run files (/timing, and the
+    wall_seconds column of /metrics and /floor rows, which count from the start of their phase)."""
+    label, _, rest = spec.partition("=")
+    folder, _, wall = rest.partition("@")
+    py = find_torch_python()
+    script = r"""
+import glob, json, os, sys, h5py
+out = {}
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*", "*.h5"))):
+    with h5py.File(path, "r") as f:
+        t = f["timing"]
+        last = lambda g: max((float(f[g][k][-1, 2]) for k in f[g]), default=0.0) if g in f else 0.0
+        out[os.path.basename(os.path.dirname(path))] = dict(
+            train=float(t["train_seconds"][()]) if "train_seconds" in t else 0.0,
+            sample=float(t["sample_seconds"][()]) if "sample_seconds" in t else 0.0,
+            metrics=last("metrics"), floor=last("floor"))
+print(json.dumps(out))
+"""
+    runs = json.loads(subprocess.run([py, "-c", script, folder], capture_output=True, text=True, check=True).stdout)
+    return dict(label=label, folder=folder, wall=float(wall) if wall else None, runs=runs)
+
+
+def write_markdown(path, results, gemm_c, gemm_py, threads, python, others, started, finished, notes_data, quick,
+                   main_jobs=()):
     cpu, flags, blas = machine()
     py_version = subprocess.run([python, "-c", "import torch, platform; print(torch.__version__, platform.python_version())"],
                                 capture_output=True, text=True).stdout.split()
@@ -431,6 +458,8 @@ def write_markdown(path, results, gemm_c, gemm_py, threads, python, others, star
                          sample["c"]["sample_s"], [v["sample_s"] for v in sample["variants"]],
                          sample["py"]["sample_s"], sample["py_same"]["sample_s"], fmt_s)
     L.append("")
+    if main_jobs:
+        write_main_job_section(L, main_jobs)
     L.append("<details><summary>raw timings (seconds)</summary>")
     L.append("")
     L.append("```json")
@@ -442,6 +471,32 @@ def write_markdown(path, results, gemm_c, gemm_py, threads, python, others, star
     L.append("</details>")
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def write_main_job_section(L, jobs):
+    L.append("## 6. The main job's wall time per phase")
+    L.append("")
+    L.append("`runner experiments/benchmark_fashion.toml` with an empty cache (the in-domain classifier is "
+             "trained and the reference scored in the first run's metrics phase), read from the run files; "
+             "wall = the command's measured wall time (the rest: start-up, data loading, PNGs, the table).")
+    L.append("")
+    phases = ("train", "sample", "metrics", "floor")
+    L.append("| job | experiment | " + " | ".join(f"{p} s" for p in phases) + " | sum s |")
+    L.append("| --- | --- | " + " | ".join("---:" for _ in phases) + " | ---: |")
+    for job in jobs:
+        for name, run in job["runs"].items():
+            L.append(f"| {job['label']} | {name} | " + " | ".join(f"{run[p]:.1f}" for p in phases)
+                     + f" | {sum(run[p] for p in phases):.1f} |")
+        totals = {p: sum(run[p] for run in job["runs"].values()) for p in phases}
+        wall = f", wall **{job['wall'] // 60:.0f} min {job['wall'] % 60:.0f} s**" if job["wall"] else ""
+        L.append(f"| {job['label']} | **all**{wall} | " + " | ".join(f"**{totals[p]:.1f}**" for p in phases)
+                 + f" | **{sum(totals.values()):.1f}** |")
+    if len(jobs) > 1 and all(j["wall"] for j in jobs):
+        first, last = jobs[0], jobs[-1]
+        L.append("")
+        L.append(f"Wall time {last['label']} / {first['label']}: {last['wall'] / first['wall']:.2f} "
+                 f"({(1 - last['wall'] / first['wall']) * 100:.0f}% less).")
+    L.append("")
 
 
 if __name__ == "__main__":
