@@ -77,7 +77,7 @@ class GENFW_API FeatureExtractor {
   /// Extracts in batches of `batch_size` on `device`; results on CPU.
   Extracted extract(const torch::Tensor& x, torch::Device device, int64_t batch_size);
 
-  std::string name;           ///< e.g. "classifier(cnn-v1,width=32,epochs=5,seed=0)"
+  std::string name;           ///< e.g. "classifier(cnn-v2,width=32,epochs=5,seed=0)"
   std::string digest;         ///< weights / file digest (hex)
   std::string preprocessing;  ///< what is done to data-space inputs
   std::map<std::string, std::string> provenance;  ///< extra entries (accuracy, file)
