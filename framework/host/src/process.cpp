@@ -1,5 +1,7 @@
 #include "genfw/process.hpp"
 
+#include "genfw/large_block_cache.hpp"
+
 #include <malloc.h>
 #include <sched.h>
 
@@ -29,12 +31,13 @@ void keep_freed_memory() {
   // Blocks up to 32 MiB (glibc's largest mmap threshold on 64-bit) from the heap
   // rather than fresh mmaps, which the kernel must zero and fault in page by
   // page, and no trimming of the heap's top below 1 GiB: the next step's
-  // activations reuse the pages. Larger blocks stay mmaps, returned when freed:
-  // with every block on the heap (M_MMAP_MAX = 0) the paper-size NCSN on
-  // CIFAR-10 fragmented it past 23 GiB and was killed, against 15 GiB without.
+  // activations reuse the pages. Larger blocks stay mmaps, which the large-block
+  // cache keeps and reuses: with every block on the heap (M_MMAP_MAX = 0) the
+  // paper-size NCSN on CIFAR-10 fragmented it past 23 GiB and was killed.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
+  install_large_block_cache();  // the larger blocks: kept and reused (large_block_cache.hpp)
 }
 
 }  // namespace
