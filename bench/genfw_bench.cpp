@@ -203,7 +203,7 @@ class BareLoop {
 // before every `block`-th request it runs one block of the bare loop (timed apart), so the
 // two paths alternate block by block (A B A B ...) and a shared machine's changing load
 // hits both alike. Trainer block k spans requests k·block .. (k+1)·block, which covers
-// every per-step cost of Trainer::run, its flush every log_every (= block) steps included.
+// every per-step cost of Trainer::run, its loss check every log_every (= block) steps and run-file writes included.
 class AlternatingDataset : public genfw::Dataset {
  public:
   AlternatingDataset(genfw::Dataset& inner, int64_t block, std::function<double()> bare_block)
