@@ -14,6 +14,7 @@
 // Common: --threads N (0 = cores), --flush-denormals 0|1, --keep-freed-memory 0|1 (the
 // runner's process settings, default 1), --device,
 // --resolved FILE (write the resolved experiment TOML for the Python twin).
+// On CUDA the JSON carries peak_device_mib (torch.cuda.max_memory_allocated's measure).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include <sstream>
 
 #include "genfw/config.hpp"
+#include "genfw/device_memory.hpp"
 #include "genfw/pipeline.hpp"
 #include "genfw/process.hpp"
 #include "genfw/run.hpp"
@@ -381,8 +383,9 @@ int main(int argc, char** argv) {
     }
     std::cout << result << ", \"threads\": " << threads << ", \"flush_denormals\": " << args.process.flush_denormals
               << ", \"keep_freed_memory\": " << args.process.keep_freed_memory << ", \"device\": \"" << device.str()
-              << "\", \"torch\": \"" << TORCH_VERSION << "\", \"peak_rss_mib\": " << peak_rss_mib() << "}"
-              << std::endl;
+              << "\", \"torch\": \"" << TORCH_VERSION << "\", \"peak_rss_mib\": " << peak_rss_mib();
+    if (auto peak = genfw::peak_device_memory_bytes(device)) std::cout << ", \"peak_device_mib\": " << double(*peak) / 1048576.0;
+    std::cout << "}" << std::endl;
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "genfw_bench: " << e.what() << "\n";

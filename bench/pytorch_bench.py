@@ -9,8 +9,14 @@ One measurement per process, one JSON object on stdout.
   pytorch_bench.py train  RESOLVED.toml --expect-params N [--block K] [--reps R]
   pytorch_bench.py sample RESOLVED.toml --expect-params N [--reps R]
   pytorch_bench.py gemm [--n N] [--reps R]
+
+Common: --device cpu|cuda, --precision fp32|tf32|bf16 (as genfw's precision setting:
+TF32 switches on CUDA, bf16 autocast around forward passes), --compile none|default|
+max-autotune (PyTorch 2.x: torch.compile of the loss or of the network call; the
+warm-up block that compiles is reported as compile_s, apart from the step times).
 """
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -514,6 +520,29 @@ def count_flops(model, cfg, info, batch_size, device):
     return total[0]
 
 
+def set_precision(args, device):
+    """genfw's precision setting (framework/host/include/genfw/precision.hpp): on CUDA the
+    TF32 switches on for "tf32" and off otherwise; bf16 autocast around forward passes."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+    if args.precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def compiled(function, args):
+    if args.compile == "none":
+        return function
+    if not hasattr(torch, "compile"):
+        raise SystemExit(f"pytorch_bench: --compile needs PyTorch 2.x (this is {torch.__version__})")
+    return torch.compile(function, mode=None if args.compile == "default" else args.compile)
+
+
+def peak_device_mib(device):
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
+
+
 def setup(args):
     with open(args.config, "rb") as f:
         cfg = tomllib.load(f)
@@ -534,7 +563,8 @@ def train(args):
     cfg, device, data, info, model, params = setup(args)
     t = cfg["train"]
     assert t["optimizer"] == "adam", "bench: adam only"
-    loss_fn = make_loss(cfg, model, device)
+    loss_fn = compiled(make_loss(cfg, model, device), args)
+    precision = set_precision(args, device)
     parameters = list(model.parameters())
     opt = torch.optim.Adam(parameters, lr=t["lr"], betas=tuple(t["betas"]), weight_decay=t["weight_decay"])
     shadow = [p.detach().clone() for p in parameters] if t["ema_decay"] > 0 else None
@@ -544,7 +574,8 @@ def train(args):
     def step(i):
         x = data.batch(i, batch_size).to(device)
         opt.zero_grad()
-        loss = loss_fn(x)
+        with precision():
+            loss = loss_fn(x)
         loss.backward()
         if t["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(parameters, t["grad_clip"])
@@ -562,19 +593,21 @@ def train(args):
             pending.clear()
 
     blocks, i = [], 0
-    for r in range(args.reps + 1):  # r = 0: warm-up
+    for r in range(args.reps + 1):  # r = 0: warm-up (and compilation)
         sync(device)
         start = time.perf_counter()
         for _ in range(args.block):
             step(i)
             i += 1
         sync(device)
-        if r > 0:
-            blocks.append((time.perf_counter() - start) / args.block)
+        blocks.append((time.perf_counter() - start) / args.block)
+    warmup, blocks = blocks[0], blocks[1:]
     assert all(math.isfinite(v) for v in losses), "pytorch_bench: non-finite loss"
     flops = count_flops(model, cfg, info, batch_size, device)
     return {"mode": "train", "parameters": params, "batch_size": batch_size, "block": args.block,
-            "step_s": statistics.median(blocks), "blocks": blocks, "train_flops": 3 * flops}
+            "step_s": statistics.median(blocks), "blocks": blocks, "train_flops": 3 * flops,
+            "compile_s": max(0.0, (warmup - statistics.median(blocks)) * args.block) if args.compile != "none" else 0.0,
+            "peak_device_mib": peak_device_mib(device)}
 
 
 def sample(args):
@@ -584,18 +617,24 @@ def sample(args):
     if sampler is None:
         raise SystemExit(f"pytorch_bench: no port of sampler '{o['plugin']}'")
     model.eval()
+    for method in ("score", "predict"):
+        if hasattr(model, method):
+            setattr(model, method, compiled(getattr(model, method), args))
+    precision = set_precision(args, device)
     times, finite, nfe = [], True, 0
-    for r in range(args.reps + 1):  # r = 0: warm-up
+    for r in range(args.reps + 1):  # r = 0: warm-up (and compilation)
         sync(device)
         start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), precision():
             x, nfe = sampler(model, o, n, info, device)
-        x = x.cpu()
-        if r > 0:
-            times.append(time.perf_counter() - start)
+        x = x.float().cpu()
+        times.append(time.perf_counter() - start)
         finite = finite and bool(torch.isfinite(x).all())
+    warmup, times = times[0], times[1:]
     return {"mode": "sample", "parameters": params, "num_samples": n, "nfe": nfe,
-            "sample_s": statistics.median(times), "runs": times, "finite": finite}
+            "sample_s": statistics.median(times), "runs": times, "finite": finite,
+            "compile_s": max(0.0, warmup - statistics.median(times)) if args.compile != "none" else 0.0,
+            "peak_device_mib": peak_device_mib(device)}
 
 
 def gemm(args):
@@ -620,6 +659,8 @@ def main():
     p.add_argument("--expect-params", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="0 = cores")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
+    p.add_argument("--compile", choices=["none", "default", "max-autotune"], default="none")
     p.add_argument("--block", type=int, default=10)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--n", type=int, default=2048)

@@ -48,7 +48,8 @@ const Schema& train_schema() {
           .integer("log_every", 50, "flush losses to the run file and print progress every N steps", at_least(1))
           .choice("precision", "fp32", precision_choices(),
                   "bf16: autocast (convolutions and matrix products in bfloat16, weights and gradients float32; "
-                  "fast only on CPUs with bf16 instructions or on GPUs)");
+                  "fast only on CPUs with bf16 instructions or on GPUs); tf32: CUDA tensor cores on float32 "
+                  "(float32 on the CPU)");
   return schema;
 }
 
@@ -73,7 +74,8 @@ const Schema& sampling_schema() {
                   "start the sampler from these points (e.g. a fixed x_T, or x0 to invert with DDIM) instead of "
                   "fresh noise: FILE.h5:/dataset (an earlier run's /samples) or FILE.pt (one saved tensor)")
           .choice("precision", "fp32", precision_choices(),
-                  "bf16: the model's forward passes under autocast (convolutions and matrix products in bfloat16)");
+                  "bf16: the model's forward passes under autocast (convolutions and matrix products in bfloat16); "
+                  "tf32: CUDA tensor cores on float32 (float32 on the CPU)");
   return schema;
 }
 

@@ -32,6 +32,7 @@
 #include "genfw/version.hpp"
 #include "genfw/error.hpp"
 #include "genfw/run_log.hpp"
+#include "torch_compat.hpp"
 
 namespace genfw {
 
@@ -149,7 +150,7 @@ torch::Tensor rows_in_global_order(const std::vector<torch::Tensor>& rows_of_ran
 
 struct DataParallel::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  c10::intrusive_ptr<torch_compat::CollectiveBackend> group;
   torch::Device collective_device = torch::kCPU;  // gloo: CPU buffers; nccl: this rank's GPU
   std::map<std::string, int> store_uses;          // a fresh store key for every exchange
   // This rank's heartbeat thread, and when each other rank's counter last moved.
@@ -188,7 +189,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchEnvironment& 
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
-c10::intrusive_ptr<c10d::ProcessGroup> gloo_group(const c10::intrusive_ptr<c10d::Store>& store,
+c10::intrusive_ptr<torch_compat::CollectiveBackend> gloo_group(const c10::intrusive_ptr<c10d::Store>& store,
                                                   const LaunchEnvironment& launch, double timeout_seconds) {
   auto options = c10d::ProcessGroupGloo::Options::create(milliseconds(timeout_seconds));
   options->devices.push_back(gloo_device(launch));
@@ -196,7 +197,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> gloo_group(const c10::intrusive_ptr<c10d:
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, launch.rank, launch.world_size, options);
 }
 
-c10::intrusive_ptr<c10d::ProcessGroup> nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
+c10::intrusive_ptr<torch_compat::CollectiveBackend> nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
                                                   const LaunchEnvironment& launch, double timeout_seconds) {
 #ifdef USE_C10D_NCCL
   ::setenv("NCCL_BLOCKING_WAIT", "1", 0);  // makes the timeout apply to every collective
@@ -311,7 +312,7 @@ void DataParallel::wait_for_all_while_alive(const std::string& key) {
   const std::string slot = fresh_slot(key) + "/";
   std::vector<std::string> keys;
   for (int r = 0; r < world_size(); ++r) keys.push_back(slot + std::to_string(r));
-  wait("telling the other ranks '" + key + "'", [&] { impl_->store->set(keys[size_t(rank())], {1}); });
+  wait("telling the other ranks '" + key + "'", [&] { impl_->store->set(keys[size_t(rank())], std::vector<uint8_t>{1}); });
   wait_for_keys_while_alive(keys, "waiting for every rank to reach '" + key + "'");
 }
 
@@ -332,7 +333,7 @@ std::string DataParallel::share_from_rank0_when_ready(const std::string& key, co
   wait("reading rank 0's '" + key + "' from the store", [&] {
     auto bytes = impl_->store->get(slot);
     shared.assign(bytes.begin(), bytes.end());
-    impl_->store->set(read_by(rank()), {1});
+    impl_->store->set(read_by(rank()), std::vector<uint8_t>{1});
   });
   return shared;
 }

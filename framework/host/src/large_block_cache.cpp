@@ -10,19 +10,21 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include "torch_compat.hpp"
+
 namespace genfw {
 namespace {
 
 constexpr size_t kLargeBlock = size_t(32) << 20;  // glibc's largest mmap threshold on 64-bit
 constexpr size_t kGranule = size_t(2) << 20;
 
-class LargeBlockCache final : public c10::Allocator {
+class LargeBlockCache final : public torch_compat::AllocatorBase {
  public:
   LargeBlockCache(c10::Allocator* small, size_t limit)
       : small_(small), small_deleter_(small->raw_deleter() ? small->raw_deleter() : &c10::free_cpu), limit_(limit) {}
 
   // Context = data, as raw_allocate() requires (oneDNN allocates through it).
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate_block(size_t n) const override {
     if (n < kLargeBlock) return small_->allocate(n);
     const size_t bytes = (n + kGranule - 1) / kGranule * kGranule;
     void* data = take(bytes);

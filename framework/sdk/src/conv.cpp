@@ -1,5 +1,7 @@
 #include "genfw/conv.hpp"
 
+#include "genfw/torch_compat.hpp"
+
 #include <ATen/autocast_mode.h>
 
 namespace genfw {
@@ -65,9 +67,9 @@ torch::Tensor conv_transpose2d(const torch::Tensor& x, const torch::Tensor& weig
 torch::Tensor ConvTranspose2dImpl::forward(const torch::Tensor& input) {
   const auto& o = options;
   const bool plain = o.groups() == 1 && (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
-                     c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
+                     torch_compat::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   if (!plain) return torch::nn::ConvTranspose2dImpl::forward(input);
-  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  const auto& padding = torch_compat::get<torch::ExpandingArray<2>>(o.padding());
   return genfw::conv_transpose2d(input, weight, bias, *o.stride(), *padding, *o.output_padding());
 }
 

@@ -53,7 +53,7 @@ struct GENFW_API TrainSettings {
   uint64_t seed = 0;
   bool checkpoints = true;
   std::string progress = "auto";                        ///< auto | bar | plain | off
-  std::string precision = "fp32";                       ///< fp32 | bf16 (autocast of each train step's forward)
+  std::string precision = "fp32";                       ///< fp32 | tf32 | bf16 (genfw/precision.hpp)
   OptimizerConfig optimizer;                            ///< every group without its own
   std::map<std::string, OptimizerConfig> group_optimizers;
   std::string origin;                                   ///< the experiment file, for messages
