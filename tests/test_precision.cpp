@@ -82,3 +82,23 @@ TEST(Precision, Bf16StepMatchesFloat32WithinBf16Rounding) {
     EXPECT_LT(error, 5e-2) << "parameter " << i;
   }
 }
+
+// "tf32" is a CUDA setting (tensor cores on float32); on the CPU it computes
+// exactly what "fp32" does, in float32, and leaves autocast off.
+TEST(Precision, Tf32OnTheCpuIsFloat32) {
+  torch::manual_seed(2);
+  Net net;
+  const auto x = torch::randn({4, 3, 6, 6});
+  torch::Tensor fp32, tf32;
+  {
+    genfw::AutocastScope scope("fp32", torch::kCPU);
+    fp32 = net.forward(x);
+  }
+  {
+    genfw::AutocastScope scope("tf32", torch::kCPU);
+    tf32 = net.forward(x);
+    EXPECT_EQ(net.conv(x).scalar_type(), torch::kFloat32);
+  }
+  EXPECT_TRUE(torch::equal(fp32, tf32));
+  EXPECT_CONTAINS(test_support::error_of([] { genfw::AutocastScope("fp16", torch::kCPU); }), "expected fp32, tf32 or bf16");
+}
