@@ -14,8 +14,9 @@ else
 $(error TORCH=$(TORCH): expected TORCH=debian (Debian's LibTorch 1.13) or TORCH=pip (PyPI's torch wheel))
 endif
 JOBS ?= $(shell nproc)
-# CTEST_ARGS narrows a test run, e.g. CTEST_ARGS='-L "framework|plugin"'.
+# CTEST_ARGS narrows a test run, e.g. CTEST_ARGS='-L "framework|plugin"'; CMAKE_ARGS adds configure options.
 CTEST_ARGS ?=
+CMAKE_ARGS ?=
 PACKAGES = cmake ninja-build g++ libtorch-dev libboost-dev libboost-program-options-dev libhdf5-dev libgloo-dev \
   hdf5-tools libtomlplusplus-dev libgtest-dev zlib1g-dev libpng-dev libopenblas0-pthread dataset-fashion-mnist \
   python3-venv
@@ -24,7 +25,7 @@ TORCH_PIP_SPEC ?= torch==2.15.0
 VENV = $(BUILD)/venv
 # The wheel's own folder (lib/, include/, share/cmake/Torch): as CMAKE_PREFIX_PATH it is searched before
 # the system's lib folder, so Debian's libtorch.so, if installed too, is never picked up by mistake.
-TORCH_PREFIX = $$($(VENV)/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+TORCH_PREFIX = $$($(VENV)/bin/python -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
 # The wheel is CUDA-enabled: build its device code for the GPUs genfw is checked on (H100: 9.0) unless told.
 TORCH_CUDA_ARCH_LIST ?= 9.0
 CMAKE_TORCH_ARGS = $(if $(filter pip,$(TORCH)),-DCMAKE_PREFIX_PATH=$(TORCH_PREFIX) -DTORCH_CUDA_ARCH_LIST=$(TORCH_CUDA_ARCH_LIST),)
@@ -38,17 +39,19 @@ deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-# TORCH=pip: the wheel (and numpy, which torch's Python imports quietly only with it) in $(VENV).
+# TORCH=pip: the wheel (and numpy, without which torch's Python warns) in $(VENV), unless that version is there.
+# (Checked from the package metadata: importing torch with its CUDA libraries takes seconds.)
 torch: deps
 ifeq ($(TORCH),pip)
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import torch, numpy' 2>/dev/null && \
-	  $(VENV)/bin/python -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_PIP_SPEC)".split("==")[-1])' \
-	  || (echo "installing $(TORCH_PIP_SPEC) into $(VENV)" && $(VENV)/bin/pip install -q --disable-pip-version-check "$(TORCH_PIP_SPEC)" numpy)
+	@$(VENV)/bin/python -c 'import importlib.metadata as m, importlib.util as u, sys; \
+	  sys.exit(u.find_spec("numpy") is None or m.version("torch").split("+")[0] != "$(TORCH_PIP_SPEC)".split("==")[-1])' \
+	  2>/dev/null || (echo "installing $(TORCH_PIP_SPEC) into $(VENV)" && \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check "$(TORCH_PIP_SPEC)" numpy)
 endif
 
 configure: torch
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_TORCH_ARGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_TORCH_ARGS) $(CMAKE_ARGS)
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)

@@ -33,7 +33,7 @@ TEST(Precision, Bf16RunsConvolutionsInBf16AndNormsInFloat32) {
     genfw::AutocastScope autocast("bf16", torch::kCPU);
     const auto h = net.conv(x);
     EXPECT_EQ(h.scalar_type(), torch::kBFloat16);
-    const auto normed = net.group_norm(h);  // refused by LibTorch 1.13's CPU kernel without genfw's policy
+    const auto normed = net.group_norm(h);  // without genfw's policy: refused by LibTorch 1.13, bf16 in 2.x
     EXPECT_EQ(normed.scalar_type(), torch::kFloat32);
     // Exactly the float32 norm of the bf16 values.
     EXPECT_TRUE(torch::allclose(normed, torch::group_norm(h.to(torch::kFloat32), 2, net.group_norm->weight,

@@ -25,7 +25,7 @@ DEVICE=cuda DRY_RUN=0 PREPARE=0 SKIP_TESTS=0 PYTHON=${PYTHON:-python3} JOBS=$(np
 # headers and the few shared libraries they link. Boost.DLL is header-only.
 DEBS="libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libhdf5-hl-100 libhdf5-hl-cpp-100 libsz2 libaec0 hdf5-helpers
   libtomlplusplus-dev libtomlplusplus3 libboost1.74-dev libboost-program-options1.74-dev
-  libboost-program-options1.74.0 libgtest-dev libpng-dev libpng16-16 zlib1g-dev libgloo-dev"
+  libboost-program-options1.74.0 libgtest-dev libpng-dev libpng16-16 zlib1g-dev zlib1g libgloo-dev"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -90,6 +90,11 @@ find "$PREFIX" -type l | while read -r link; do
   target=$(readlink "$link")
   case "$target" in /usr/*|/lib/*) [ -e "$PREFIX$target" ] && ln -sfn "$PREFIX$target" "$link" ;; esac
 done
+outside=$(find "$PREFIX/usr/lib" -type l -lname '/*' ! -lname "$PREFIX/*")
+if [ -n "$outside" ]; then  # a library that would resolve only on this machine: a package missing from the bundle
+  say "links in the prefix that point outside it:"; echo "$outside" | sed 's/^/    /'
+  [ "$DRY_RUN" = 0 ] || exit 1
+fi
 export LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/hdf5/serial${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 say "unpacked $(ls "$BUNDLE"/debs/*.deb | wc -l) packages into $PREFIX"
 

@@ -2,11 +2,31 @@
 
 #include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
+#include <torch/library.h>
 
 #include "genfw/error.hpp"
 #include "torch_compat.hpp"
 
 namespace genfw {
+
+namespace {
+// LibTorch's CPU autocast lists neither group_norm nor layer_norm: 1.13's CPU
+// kernels then refuse a bf16 input with float32 weights ("expected scalar type
+// BFloat16 but found Float", in Python too), and 2.x's run them in bf16. genfw
+// runs them in float32 under autocast on every version, as CUDA autocast does:
+// the input is cast and the call redispatched below autocast.
+void norm_in_float32(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  c10::IValue& input = (*stack)[stack->size() - op.schema().arguments().size()];
+  if (input.isTensor() && input.toTensor().is_floating_point()) input = input.toTensor().to(at::kFloat);
+  c10::impl::ExcludeDispatchKeyGuard below_autocast(c10::DispatchKey::AutocastCPU);
+  op.callBoxed(stack);
+}
+}  // namespace
+
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
+  m.impl("group_norm", torch::CppFunction::makeFromBoxedFunction<&norm_in_float32>());
+  m.impl("layer_norm", torch::CppFunction::makeFromBoxedFunction<&norm_in_float32>());
+}
 
 const std::vector<std::string>& precision_choices() {
   static const std::vector<std::string> choices{"fp32", "tf32", "bf16"};
