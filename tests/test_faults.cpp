@@ -225,3 +225,71 @@ TEST(Compare, UnfinishedRunsAreLeftOutUnlessAskedForAndShowTheirStatus) {
   genfw::write_comparison({done, failed}, {genfw::TableFormat::markdown, false, true}, all, all);
   EXPECT_CONTAINS(all.str(), "| failed: something |");
 }
+
+// RunLog driven into a full disk on small file systems (one per variant, in the
+// child's own mount namespace), with datasets of several sizes between flushes:
+// every failure is a genfw::Error naming the file, nothing crashes (neither the
+// failing write, the writes after it, nor the destructor's close), and every row
+// flushed before the failure stays readable.
+TEST(DiskFull, RunLogWriteFailuresNeverCrashAndKeepWhatWasFlushed) {
+  TempDir dir;
+  constexpr int kVariants = 6;
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(77);
+    for (int variant = 0; variant < kVariants; ++variant) {
+      const std::string disk = dir / ("disk" + std::to_string(variant)), file = disk + "/run.h5";
+      fs::create_directories(disk);
+      const std::string size = "size=" + std::to_string(96 + 40 * variant) + "k";
+      if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, size.c_str()) != 0) ::_exit(77);
+      int64_t flushed = 0;
+      std::string first_error, later_error;
+      {
+        genfw::RunLog log = genfw::RunLog::create(file);
+        try {
+          for (int64_t step = 0; step < 1000000; ++step) {
+            log.append_series("/train/loss/model", {{step, double(step), 0.0}});
+            if (step % 50 == 49) {
+              log.write_tensor("/junk/" + std::to_string(step), torch::ones({int64_t(200 + 700 * variant)}));
+              log.set_attribute("/", "checkpoint_step", step);
+              log.flush();
+              flushed = step + 1;
+            }
+          }
+        } catch (const genfw::Error& e) {
+          first_error = e.what();
+        }
+        try {
+          log.set_attribute("/", "status", "failed: disk full");
+          log.flush();
+        } catch (const genfw::Error& e) {
+          later_error = e.what();
+        }
+      }  // the destructor closes the file, or abandons one whose close failed
+      std::ofstream(dir / ("result" + std::to_string(variant) + ".txt"))
+          << flushed << "\n" << first_error << "\n" << later_error << "\n";
+      std::error_code ignored;
+      fs::copy_file(file, dir / ("run" + std::to_string(variant) + ".h5"), ignored);
+      ::umount(disk.c_str());
+    }
+    ::_exit(0);
+  }
+  const int status = wait_for(child);
+  if (status == 77) GTEST_SKIP() << "no permission to mount a small tmpfs here";
+  ASSERT_EQ(status, 0) << "the process writing the run files crashed (128 + signal)";
+  for (int variant = 0; variant < kVariants; ++variant) {
+    std::istringstream result(file_text(dir / ("result" + std::to_string(variant) + ".txt")));
+    std::string flushed, first_error, later_error;
+    std::getline(result, flushed);
+    std::getline(result, first_error);
+    std::getline(result, later_error);
+    EXPECT_CONTAINS(first_error, "No space left on device");
+    EXPECT_CONTAINS(later_error, "cannot write ");
+    const std::string copy = dir / ("run" + std::to_string(variant) + ".h5");
+    std::vector<genfw::ScalarRow> rows;
+    EXPECT_NO_THROW(rows = genfw::RunLog::open(copy, false).read_series("/train/loss/model")) << "variant " << variant;
+    EXPECT_GE(int64_t(rows.size()), std::stoll(flushed)) << "variant " << variant;
+    EXPECT_GT(std::stoll(flushed), 0) << "variant " << variant;
+  }
+}
