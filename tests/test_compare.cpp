@@ -159,3 +159,27 @@ TEST(Compare, RealDataFloorRowAndRectangularCsv) {
   EXPECT_CONTAINS(notes.str(), "real data: N real examples");
   EXPECT_EQ(csv.str().find("real data: N"), std::string::npos);  // notes never inside the CSV
 }
+
+// A copied run file (or one run twice) repeats a seed: no other seed, so it is
+// counted once and named under the table.
+TEST(Compare, ACopyOfARunIsNotCountedAsAnotherSeed) {
+  TempDir dir;
+  genfw::RunRequest request;
+  request.experiment = dir.file("fx.toml", fixture_experiment(6));
+  request.out_dir = dir / "seeds";
+  request.seed_count = 2;
+  const auto files = genfw::run_with_sweep(request, fixtures(), {});
+  ASSERT_EQ(files.size(), 2u);
+  fs::create_directories(dir / "copy");
+  const std::string copy = dir / "copy/fx-seed7.h5";
+  fs::copy_file(files[0], copy);
+  std::ostringstream csv, notes;
+  genfw::write_comparison({files[0], files[1], copy}, {genfw::TableFormat::csv}, csv, notes);
+  const auto records = lines_of(csv.str());
+  ASSERT_EQ(records.size(), 3u) << csv.str();  // header, the row of 2 seeds, the floor
+  const auto header = csv_fields(records[0]), row = csv_fields(records[1]);
+  const size_t seeds = size_t(std::find(header.begin(), header.end(), "seeds") - header.begin());
+  ASSERT_LT(seeds, header.size()) << csv.str();
+  EXPECT_EQ(row[seeds], "2");
+  EXPECT_CONTAINS(notes.str(), copy + " repeats " + files[0] + " (same config, seed 7)");
+}
