@@ -484,6 +484,9 @@ TEST(Distributed, KilledRankEndsTheOtherWithinTheTimeout) {
   EXPECT_LT(ended.seconds, 3.0 + 5.0);  // the 3 s timeout, plus start-up slack on a loaded machine
   EXPECT_CONTAINS(ended.output, "data-parallel rank 0 of 2");
   EXPECT_CONTAINS(ended.output, "failed or timed out (--dist-timeout 3 s)");
+  // The dead rank is named, and no plugin is blamed for the network.
+  EXPECT_CONTAINS(ended.output, "rank 1 stopped (it died or hangs)");
+  EXPECT_EQ(ended.output.find("failed in train_step()"), std::string::npos) << ended.output;
   torch::serialize::InputArchive checkpoint;  // the last checkpoint stays usable
   EXPECT_NO_THROW(checkpoint.load_from(dir / "long/checkpoint.pt"));
 }

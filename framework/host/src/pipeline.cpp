@@ -666,6 +666,8 @@ std::pair<std::string, std::string> stored_plan_of(const std::string& run_file) 
               " does not exist; nothing to continue (start the run without --resume)");
   check_run_file_readable(run_file);  // a corrupt file is an error here, not a crash or a hang
   const RunLog log = RunLog::open(run_file, false);
+  GENFW_CHECK(log.exists("/config"), "cannot resume: ", run_file, " holds no stored config (the run stopped before "
+              "it began); start it again without --resume, after removing its folder");
   return {log.read_string("/config"), log.attribute("/", "status")};
 }
 
