@@ -39,6 +39,15 @@ double last_metric(const std::string& file, const std::string& name) {
   return genfw::RunLog::open(file, false).read_metric(name).back().value;
 }
 
+// The fixture experiment (6 steps) with `--seeds count` into dir/seeds: its run files.
+std::vector<std::string> run_seeds(const TempDir& dir, int count) {
+  genfw::RunRequest request;
+  request.experiment = dir.file("fx.toml", fixture_experiment(6));
+  request.out_dir = dir / "seeds";
+  request.seed_count = count;
+  return genfw::run_with_sweep(request, fixtures(), {});
+}
+
 }  // namespace
 
 TEST(Compare, StudentQuantilesMatchTables) {
@@ -75,11 +84,7 @@ TEST(Compare, NumbersForPeopleAndShortestNumbers) {
 // Student-t interval, computed here independently from the run files.
 TEST(Compare, SeedsAggregateToMeanAndConfidenceInterval) {
   TempDir dir;
-  genfw::RunRequest request;
-  request.experiment = dir.file("fx.toml", fixture_experiment(6));
-  request.out_dir = dir / "seeds";
-  request.seed_count = 3;
-  auto files = genfw::run_with_sweep(request, fixtures(), {});
+  auto files = run_seeds(dir, 3);
   ASSERT_EQ(files.size(), 3u);
   EXPECT_EQ(fs::path(files[2]).stem(), "fx-seed9");  // the experiment's seed 7, then 8, 9
   std::vector<double> values;
@@ -164,11 +169,7 @@ TEST(Compare, RealDataFloorRowAndRectangularCsv) {
 // counted once and named under the table.
 TEST(Compare, ACopyOfARunIsNotCountedAsAnotherSeed) {
   TempDir dir;
-  genfw::RunRequest request;
-  request.experiment = dir.file("fx.toml", fixture_experiment(6));
-  request.out_dir = dir / "seeds";
-  request.seed_count = 2;
-  const auto files = genfw::run_with_sweep(request, fixtures(), {});
+  const auto files = run_seeds(dir, 2);
   ASSERT_EQ(files.size(), 2u);
   fs::create_directories(dir / "copy");
   const std::string copy = dir / "copy/fx-seed7.h5";
