@@ -13,7 +13,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/genfw-sdk-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 # Tests never touch the user's cache: CTest names one (GENFW_CACHE_DIR), and HOME
 # is a folder of this test's, in which no ~/.cache/genfw may appear.
-: "${GENFW_CACHE_DIR:?set GENFW_CACHE_DIR: a test must not write the user's ~/.cache/genfw}"
+: "${GENFW_CACHE_DIR:?set GENFW_CACHE_DIR: a test must not write the cache of the user, ~/.cache/genfw}"
 export HOME="$work/home"
 unset XDG_CACHE_HOME
 mkdir -p "$HOME"
