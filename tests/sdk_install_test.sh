@@ -11,6 +11,12 @@ build=$(cd "$1" && pwd)
 source=$(cd "$2" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/genfw-sdk-XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# Tests never touch the user's cache: CTest names one (GENFW_CACHE_DIR), and HOME
+# is a folder of this test's, in which no ~/.cache/genfw may appear.
+: "${GENFW_CACHE_DIR:?set GENFW_CACHE_DIR: a test must not write the cache of the user, ~/.cache/genfw}"
+export HOME="$work/home"
+unset XDG_CACHE_HOME
+mkdir -p "$HOME"
 prefix=$work/prefix
 runner=$prefix/bin/runner
 generator=()
@@ -79,7 +85,7 @@ if "$runner" "$source/examples/euler_maruyama/experiment.toml" "${plugin_paths[@
 fi
 expect_in "$work/typo.txt" "did you mean 'steps'"
 
-cd "$work"  # runs/ and the metrics' cache land here
+cd "$work"  # runs/ land here, the metrics' cache in $GENFW_CACHE_DIR
 step "train the example experiment (small) and sample it with euler_maruyama"
 small=(--set train.steps=300 --set sampler.num_samples=500 --set sampler.batch_size=500 --threads 2)
 "$runner" "$source/examples/euler_maruyama/experiment.toml" "${plugin_paths[@]}" "${small[@]}" --out runs/em \
@@ -97,4 +103,6 @@ step "runner compare puts all three on one table"
 "$runner" compare "$run_em" "$run_my" "$run_builtin" | tee "$work/compare.txt"
 for sampler in euler_maruyama my_sampler annealed_langevin; do expect_in "$work/compare.txt" "$sampler"; done
 expect_in "$work/compare.txt" "fid"
+test ! -e "$HOME/.cache/genfw" || fail "the runner wrote the user's cache ($HOME/.cache/genfw)"
+test -n "$(ls -A "$GENFW_CACHE_DIR" 2> /dev/null)" || fail "nothing was cached in GENFW_CACHE_DIR=$GENFW_CACHE_DIR"
 echo "sdk install test passed"

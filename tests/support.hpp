@@ -131,13 +131,16 @@ progress = "off"
 }
 
 /// Runs experiment `text` in-process as dir/<name>.toml into dir/<name>; returns the run file.
+/// `resume_sets` are --resume-set changes (train.steps, train.lr) of a resumed run's plan.
 inline std::string run_fixture(const TempDir& dir, const std::string& name, const std::string& text,
-                               bool resume = false, const std::vector<std::string>& sets = {}) {
+                               bool resume = false, const std::vector<std::string>& sets = {},
+                               const std::vector<std::string>& resume_sets = {}) {
   genfw::RunRequest request;
   request.experiment = dir.file(name + ".toml", text);
   request.out_dir = dir / name;
   request.resume = resume;
   request.overrides = sets;
+  request.resume_changes = resume_sets;
   return genfw::run_experiment(request, fixtures());
 }
 

@@ -39,6 +39,15 @@ double last_metric(const std::string& file, const std::string& name) {
   return genfw::RunLog::open(file, false).read_metric(name).back().value;
 }
 
+// The fixture experiment (6 steps) with `--seeds count` into dir/seeds: its run files.
+std::vector<std::string> run_seeds(const TempDir& dir, int count) {
+  genfw::RunRequest request;
+  request.experiment = dir.file("fx.toml", fixture_experiment(6));
+  request.out_dir = dir / "seeds";
+  request.seed_count = count;
+  return genfw::run_with_sweep(request, fixtures(), {});
+}
+
 }  // namespace
 
 TEST(Compare, StudentQuantilesMatchTables) {
@@ -75,11 +84,7 @@ TEST(Compare, NumbersForPeopleAndShortestNumbers) {
 // Student-t interval, computed here independently from the run files.
 TEST(Compare, SeedsAggregateToMeanAndConfidenceInterval) {
   TempDir dir;
-  genfw::RunRequest request;
-  request.experiment = dir.file("fx.toml", fixture_experiment(6));
-  request.out_dir = dir / "seeds";
-  request.seed_count = 3;
-  auto files = genfw::run_with_sweep(request, fixtures(), {});
+  auto files = run_seeds(dir, 3);
   ASSERT_EQ(files.size(), 3u);
   EXPECT_EQ(fs::path(files[2]).stem(), "fx-seed9");  // the experiment's seed 7, then 8, 9
   std::vector<double> values;
@@ -158,4 +163,24 @@ TEST(Compare, RealDataFloorRowAndRectangularCsv) {
   EXPECT_CONTAINS(records[3], "," + genfw::shortest_number(floor));
   EXPECT_CONTAINS(notes.str(), "real data: N real examples");
   EXPECT_EQ(csv.str().find("real data: N"), std::string::npos);  // notes never inside the CSV
+}
+
+// A copied run file (or one run twice) repeats a seed: no other seed, so it is
+// counted once and named under the table.
+TEST(Compare, ACopyOfARunIsNotCountedAsAnotherSeed) {
+  TempDir dir;
+  const auto files = run_seeds(dir, 2);
+  ASSERT_EQ(files.size(), 2u);
+  fs::create_directories(dir / "copy");
+  const std::string copy = dir / "copy/fx-seed7.h5";
+  fs::copy_file(files[0], copy);
+  std::ostringstream csv, notes;
+  genfw::write_comparison({files[0], files[1], copy}, {genfw::TableFormat::csv}, csv, notes);
+  const auto records = lines_of(csv.str());
+  ASSERT_EQ(records.size(), 3u) << csv.str();  // header, the row of 2 seeds, the floor
+  const auto header = csv_fields(records[0]), row = csv_fields(records[1]);
+  const size_t seeds = size_t(std::find(header.begin(), header.end(), "seeds") - header.begin());
+  ASSERT_LT(seeds, header.size()) << csv.str();
+  EXPECT_EQ(row[seeds], "2");
+  EXPECT_CONTAINS(notes.str(), copy + " repeats " + files[0] + " (same config, seed 7)");
 }

@@ -31,6 +31,13 @@ num_samples = 32
 plugin = "fixture_mean_error"
 )";
 
+// kGood with [sampler] steps = 3, an option of fixture_prior alone.
+std::string with_sampler_steps() {
+  std::string text = kGood;
+  const std::string num_samples = "num_samples = 32\n";
+  return text.insert(text.find(num_samples) + num_samples.size(), "steps = 3\n");
+}
+
 genfw::ExperimentConfig load(const std::string& path, const std::vector<std::string>& sets = {}) {
   return genfw::load_experiment(path, sets, fixtures());
 }
@@ -212,4 +219,44 @@ TEST(Options, FormatsTomlLiterals) {
   EXPECT_EQ(genfw::format_value(genfw::OptionValue(2.0)), "2.0");
   EXPECT_EQ(genfw::format_value(genfw::OptionValue(genfw::Matrix{{-5, -5}, {5, 5}})), "[[-5.0, -5.0], [5.0, 5.0]]");
   EXPECT_EQ(genfw::format_value(genfw::OptionValue(std::vector<std::string>{"a"})), "[\"a\"]");
+}
+
+TEST(Config, AnExtendingFileThatSwitchesThePluginDropsTheOldPluginsOptionsWithANote) {
+  TempDir dir;
+  const std::string base = dir.file("base.toml", with_sampler_steps());
+  const std::string child = dir.file("child.toml", "extends = \"base.toml\"\n[sampler]\nplugin = \"fixture_needs_score\"\n");
+  auto config = load(child);
+  EXPECT_EQ(config.sampler->plugin, "fixture_needs_score");
+  EXPECT_FALSE(config.sampler->options.has("steps"));
+  EXPECT_EQ(config.sampling.integer("num_samples"), 32);  // the framework's [sampler] keys stay
+  ASSERT_EQ(config.notes.size(), 1u);
+  EXPECT_CONTAINS(config.notes[0], child + ":3:");
+  EXPECT_CONTAINS(config.notes[0], "'fixture_prior' is replaced by 'fixture_needs_score'");
+  EXPECT_CONTAINS(config.notes[0], "steps (" + base + ":");
+}
+
+TEST(Config, SetThatSwitchesThePluginDropsTheOldPluginsOptionsAndSameOneKeepsThem) {
+  TempDir dir;
+  const std::string path = dir.file("good.toml", with_sampler_steps());
+  auto switched = load(path, {"sampler.plugin=fixture_needs_score"});
+  EXPECT_FALSE(switched.sampler->options.has("steps"));
+  ASSERT_EQ(switched.notes.size(), 1u);
+  EXPECT_CONTAINS(switched.notes[0], "--set sampler.plugin=fixture_needs_score");
+  auto kept = load(path, {"sampler.plugin=fixture_prior"});
+  EXPECT_EQ(kept.sampler->options.integer("steps"), 3);
+  EXPECT_TRUE(kept.notes.empty());
+  // An option for the new plugin given with the switch is its own, whatever the order.
+  auto with_option = load(path, {"sampler.plugin=fixture_prior", "sampler.steps=5"});
+  EXPECT_EQ(with_option.sampler->options.integer("steps"), 5);
+}
+
+TEST(Config, ConfigChangesNameEachKeyThatDiffers) {
+  TempDir dir;
+  const std::string path = dir.file("good.toml", kGood);
+  auto changes = genfw::config_changes(load(path), load(path, {"train.steps=40", "seed=4"}));
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].key, "[train] steps");
+  EXPECT_EQ(changes[0].before, "20");
+  EXPECT_EQ(changes[0].after, "40");
+  EXPECT_EQ(changes[1].key, "seed");
 }

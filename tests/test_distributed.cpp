@@ -457,9 +457,17 @@ TEST(Distributed, ResumesWithAnotherWorldSize) {
   pid_t two = start_runner({dir.file("part.toml", experiment(13)), "--out", dir / "part", "--nproc", "2"}, {},
                            dir / "part.log");
   ASSERT_EQ(wait_for(two), 0) << text_of(dir / "part.log");
-  pid_t resumed = start_runner({dir.file("rest.toml", experiment(30)), "--out", dir / "part", "--resume"}, {},
-                               dir / "rest.log");
+  pid_t resumed = start_runner({dir / "part.toml", "--out", dir / "part", "--resume", "--resume-set", "train.steps=30"},
+                               {}, dir / "rest.log");
   ASSERT_EQ(wait_for(resumed), 0) << text_of(dir / "rest.log");
+  {  // each segment's world size and launcher stay in the run file
+    auto log = genfw::RunLog::open(dir / "part/fx.h5", false);
+    EXPECT_EQ(log.read_string("/env/segments/0/world_size"), "2");
+    EXPECT_EQ(log.read_string("/env/segments/0/launcher"), "torchrun");  // --nproc sets torchrun's variables
+    EXPECT_EQ(log.read_string("/env/segments/1/world_size"), "1");
+    EXPECT_EQ(log.read_string("/env/segments/1/launcher"), "none");
+    EXPECT_EQ(log.read_string("/env/segments/1/from_step"), "13");
+  }
   auto full = losses(dir / "full/fx.h5"), part = losses(dir / "part/fx.h5");
   ASSERT_EQ(part.size(), full.size());
   for (size_t i = 0; i < full.size(); ++i) {
@@ -476,6 +484,9 @@ TEST(Distributed, KilledRankEndsTheOtherWithinTheTimeout) {
   EXPECT_LT(ended.seconds, 3.0 + 5.0);  // the 3 s timeout, plus start-up slack on a loaded machine
   EXPECT_CONTAINS(ended.output, "data-parallel rank 0 of 2");
   EXPECT_CONTAINS(ended.output, "failed or timed out (--dist-timeout 3 s)");
+  // The dead rank is named, and no plugin is blamed for the network.
+  EXPECT_CONTAINS(ended.output, "rank 1 stopped (it died or hangs)");
+  EXPECT_EQ(ended.output.find("failed in train_step()"), std::string::npos) << ended.output;
   torch::serialize::InputArchive checkpoint;  // the last checkpoint stays usable
   EXPECT_NO_THROW(checkpoint.load_from(dir / "long/checkpoint.pt"));
 }

@@ -137,7 +137,7 @@ TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
   resume.experiment = experiment;
   resume.out_dir = out;
   resume.resume = true;
-  resume.overrides = {"train.steps=" + std::to_string(stopped_at + 5)};
+  resume.resume_changes = {"train.steps=" + std::to_string(stopped_at + 5)};
   genfw::run_experiment(resume, fixtures());
   auto log = genfw::RunLog::open(out + "/fx.h5", false);
   EXPECT_EQ(log.attribute("/", "status"), "completed");
@@ -172,7 +172,7 @@ TEST(Checkpoints, AFlippedBitIsRefusedNamingTheFileWhenSamplingAndResuming) {
   EXPECT_CONTAINS(message, "checkpoint " + checkpoint + " is damaged or was changed");
   EXPECT_CONTAINS(message, "SHA-256");
 
-  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true); });
+  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(10), true, {}, {"train.steps=20"}); });
   EXPECT_CONTAINS(message, checkpoint);
   EXPECT_CONTAINS(message, "SHA-256");
 }
@@ -180,14 +180,88 @@ TEST(Checkpoints, AFlippedBitIsRefusedNamingTheFileWhenSamplingAndResuming) {
 TEST(Checkpoints, ResumeRefusesAnotherModelOrOptimizerNamingTheKeys) {
   TempDir dir;
   run_fixture(dir, "a", fixture_experiment(10));
-  std::string message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true, {"model.init=1.5"}); });
+  std::string message = error_of([&] { run_fixture(dir, "a", fixture_experiment(10), true, {"model.init=1.5"}); });
   EXPECT_CONTAINS(message, "[model] init was 0.0, now 1.5");
-  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true, {"train.optimizer=\"sgd\""}); });
+  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(10), true, {"train.optimizer=\"sgd\""}); });
   EXPECT_CONTAINS(message, "[train] optimizer was \"adam\", now \"sgd\"");
   // A refused resume changes nothing.
   EXPECT_EQ(genfw::RunLog::open(dir / "a/fx.h5", false).attribute("/", "status"), "completed");
-  // The learning rate may change.
-  run_fixture(dir, "a", fixture_experiment(20), true, {"train.lr=0.01"});
+  // The learning rate may change, by --resume-set alone.
+  message = error_of([&] { run_fixture(dir, "a", fixture_experiment(10), true, {"train.lr=0.01"}); });
+  EXPECT_CONTAINS(message, "[train] lr was 0.05, now 0.01");
+  run_fixture(dir, "a", fixture_experiment(10), true, {}, {"train.lr=0.01"});
+  const auto stored = genfw::load_experiment_text(genfw::RunLog::open(dir / "a/fx.h5", false).read_string("/config"),
+                                                  "stored", {}, fixtures());
+  EXPECT_EQ(stored.train->real("lr"), 0.01);
+}
+
+TEST(Resume, ACommandLineAskingForAnotherPlanIsRefusedNamingEachKey) {
+  TempDir dir;
+  const std::string run_file = run_fixture(dir, "a", fixture_experiment(10), false, {"sampler.num_samples=30"});
+  const std::string before = file_text(run_file);
+  // The same file without the --set the run started with asks for another plan.
+  std::string message = error_of([&] { run_fixture(dir, "a", fixture_experiment(20), true); });
+  EXPECT_CONTAINS(message, "cannot resume " + run_file);
+  EXPECT_CONTAINS(message, "[train] steps was 10, now 20");
+  EXPECT_CONTAINS(message, "[sampler] num_samples was 30, now 50");
+  EXPECT_CONTAINS(message, "--resume-set train.steps=N");
+  message = error_of([&] {
+    run_fixture(dir, "a", fixture_experiment(10), true, {"sampler.num_samples=30"}, {"sampler.num_samples=60"});
+  });
+  EXPECT_CONTAINS(message, "--resume-set sampler.num_samples=60: only train.steps, train.lr and train.groups.NAME.lr");
+  EXPECT_EQ(file_text(run_file), before);  // refused before the run file was opened for writing
+}
+
+TEST(Resume, ACompletedRunIsNotReopenedForWritingWhenNothingIsLeftToDo) {
+  TempDir dir;
+  const std::string run_file = run_fixture(dir, "a", fixture_experiment(10));
+  const std::string before = file_text(run_file);
+  EXPECT_EQ(run_fixture(dir, "a", fixture_experiment(10), true), run_file);
+  EXPECT_EQ(file_text(run_file), before);
+}
+
+TEST(Resume, TheOverridesAreKeptAndThePrintedCommandContinuesTheRunExactly) {
+  TempDir dir;
+  // The file plans 20 steps; the command line 400 of 5 ms each.
+  const std::string experiment = dir.file("plan.toml", fixture_experiment(20));
+  const std::string out = dir / "plan out";  // a space: the command must quote it
+  pid_t child = start_runner({experiment, "--out", out, "--set", "train.steps=400", "--set",
+                              "objective.sleep_seconds=0.005"},
+                             {}, dir / "first.txt");
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(child, SIGTERM);
+  ASSERT_EQ(wait_for(child), 128 + SIGTERM) << file_text(dir / "first.txt");
+  const std::string errors = file_text(dir / "first.txt");
+  const std::string marker = "continue with: runner ";
+  ASSERT_NE(errors.find(marker), std::string::npos) << errors;
+  std::string command = errors.substr(errors.find(marker) + marker.size());
+  command = command.substr(0, command.find('\n'));
+  const std::string runner = std::string(GENFW_TEST_BINARY_DIR) + "/runner";
+  const int status = std::system(("'" + runner + "' " + command + " --plugin-path '" + fixture_dir("good") +
+                                  "' --threads 1 > '" + (dir / "second.txt") + "' 2>&1").c_str());
+  ASSERT_EQ(status, 0) << command << "\n" << file_text(dir / "second.txt");
+  auto log = genfw::RunLog::open(out + "/fx.h5", false);
+  EXPECT_EQ(log.attribute("/", "status"), "completed");
+  EXPECT_EQ(log.read_series("/train/loss/model").size(), 400u);
+  EXPECT_EQ(log.read_scalar("/timing/train_steps"), 400.0);
+  EXPECT_CONTAINS(log.read_string("/config"), "steps = 400");
+}
+
+TEST(Resume, EachSegmentKeepsItsEnvironmentAndFirstStep) {
+  TempDir dir;
+  const std::string run_file = run_fixture(dir, "a", fixture_experiment(13));
+  run_fixture(dir, "a", fixture_experiment(13), true, {}, {"train.steps=30"});
+  auto log = genfw::RunLog::open(run_file, false);
+  ASSERT_EQ(log.children("/env/segments").size(), 2u);
+  EXPECT_EQ(log.read_string("/env/segments/0/from_step"), "0");
+  EXPECT_EQ(log.read_string("/env/segments/1/from_step"), "13");
+  for (const char* segment : {"0", "1"}) {
+    EXPECT_EQ(log.read_string(std::string("/env/segments/") + segment + "/world_size"), "1");
+    EXPECT_EQ(log.read_string(std::string("/env/segments/") + segment + "/launcher"), "none");
+  }
+  EXPECT_EQ(log.read_string("/env/from_step"), "13");  // /env/<key>: the latest segment's
 }
 
 TEST(Resume, MetricsOfTheFinalStepAreNotDuplicated) {
@@ -196,6 +270,20 @@ TEST(Resume, MetricsOfTheFinalStepAreNotDuplicated) {
   run_fixture(dir, "a", fixture_experiment(10), true);
   auto log = genfw::RunLog::open(run_file, false);
   for (const auto& name : log.children("/metrics")) EXPECT_EQ(log.read_metric(name).size(), 1u) << name;
+}
+
+TEST(RunFolders, ARunWhoseDataIsMissingLeavesNoFolder) {
+  TempDir dir;
+  genfw::RunRequest request;
+  request.experiment = std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/vae_fashion.toml";
+  request.overrides = {"data.path=\"" + (dir / "missing") + "\""};
+  const auto previous = fs::current_path();
+  fs::current_path(dir.path);
+  const std::string message = error_of([&] { genfw::run_experiment(request, builtins()); });
+  const bool folder_left = fs::exists("runs/vae_fashion");
+  fs::current_path(previous);
+  EXPECT_CONTAINS(message, dir / "missing");
+  EXPECT_FALSE(folder_left);
 }
 
 TEST(RunFolders, TwoRunnersOfOneExperimentGetTwoFolders) {
@@ -224,4 +312,72 @@ TEST(Compare, UnfinishedRunsAreLeftOutUnlessAskedForAndShowTheirStatus) {
   std::ostringstream all;
   genfw::write_comparison({done, failed}, {genfw::TableFormat::markdown, false, true}, all, all);
   EXPECT_CONTAINS(all.str(), "| failed: something |");
+}
+
+// RunLog driven into a full disk on small file systems (one per variant, in the
+// child's own mount namespace), with datasets of several sizes between flushes:
+// every failure is a genfw::Error naming the file, nothing crashes (neither the
+// failing write, the writes after it, nor the destructor's close), and every row
+// flushed before the failure stays readable.
+TEST(DiskFull, RunLogWriteFailuresNeverCrashAndKeepWhatWasFlushed) {
+  TempDir dir;
+  constexpr int kVariants = 6;
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(77);
+    for (int variant = 0; variant < kVariants; ++variant) {
+      const std::string disk = dir / ("disk" + std::to_string(variant)), file = disk + "/run.h5";
+      fs::create_directories(disk);
+      const std::string size = "size=" + std::to_string(96 + 40 * variant) + "k";
+      if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, size.c_str()) != 0) ::_exit(77);
+      int64_t flushed = 0;
+      std::string first_error, later_error;
+      {
+        genfw::RunLog log = genfw::RunLog::create(file);
+        try {
+          for (int64_t step = 0; step < 1000000; ++step) {
+            log.append_series("/train/loss/model", {{step, double(step), 0.0}});
+            if (step % 50 == 49) {
+              log.write_tensor("/junk/" + std::to_string(step), torch::ones({int64_t(200 + 700 * variant)}));
+              log.set_attribute("/", "checkpoint_step", step);
+              log.flush();
+              flushed = step + 1;
+            }
+          }
+        } catch (const genfw::Error& e) {
+          first_error = e.what();
+        }
+        try {
+          log.set_attribute("/", "status", "failed: disk full");
+          log.flush();
+        } catch (const genfw::Error& e) {
+          later_error = e.what();
+        }
+      }  // the destructor closes the file, or abandons one whose close failed
+      std::ofstream(dir / ("result" + std::to_string(variant) + ".txt"))
+          << flushed << "\n" << first_error << "\n" << later_error << "\n";
+      std::error_code ignored;
+      fs::copy_file(file, dir / ("run" + std::to_string(variant) + ".h5"), ignored);
+      ::umount(disk.c_str());
+    }
+    ::_exit(0);
+  }
+  const int status = wait_for(child);
+  if (status == 77) GTEST_SKIP() << "no permission to mount a small tmpfs here";
+  ASSERT_EQ(status, 0) << "the process writing the run files crashed (128 + signal)";
+  for (int variant = 0; variant < kVariants; ++variant) {
+    std::istringstream result(file_text(dir / ("result" + std::to_string(variant) + ".txt")));
+    std::string flushed, first_error, later_error;
+    std::getline(result, flushed);
+    std::getline(result, first_error);
+    std::getline(result, later_error);
+    EXPECT_CONTAINS(first_error, "No space left on device");
+    EXPECT_CONTAINS(later_error, "cannot write ");
+    const std::string copy = dir / ("run" + std::to_string(variant) + ".h5");
+    std::vector<genfw::ScalarRow> rows;
+    EXPECT_NO_THROW(rows = genfw::RunLog::open(copy, false).read_series("/train/loss/model")) << "variant " << variant;
+    EXPECT_GE(int64_t(rows.size()), std::stoll(flushed)) << "variant " << variant;
+    EXPECT_GT(std::stoll(flushed), 0) << "variant " << variant;
+  }
 }

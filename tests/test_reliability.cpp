@@ -1,6 +1,8 @@
 // Hostile or broken input (issue 14): each case ends in a genfw::Error that
 // names the file, never a crash, a hang or a write outside --out.
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <limits>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <toml++/toml.h>
 
 #include "genfw/config.hpp"
@@ -418,4 +421,43 @@ TEST(Compare, RunFilesThatCrashOrHangTheHdf5LibraryAreErrorsNamingThem) {
   });
   ::unsetenv("GENFW_COMPARE_SECONDS_PER_FILE");
   EXPECT_CONTAINS(message, "run file " + findings + "hdf5_h5hg_read_hang.h5: reading it took more than 2 s");
+}
+
+namespace {
+
+// The exit status of `pid` (as wait_for), or -1 after killing it when it runs past `seconds`.
+int wait_at_most(pid_t pid, int seconds) {
+  for (int tenth = 0; tenth < seconds * 10; ++tenth) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  wait_for(pid);
+  return -1;
+}
+
+}  // namespace
+
+// The same findings as the run file of `--resume` and of `runner sample`: read
+// first in a child process too, so each is an error naming the file within
+// seconds, never a crash or a hang of the runner.
+TEST(RunFiles, CorruptRunFilesAreErrorsWhenResumingAndSampling) {
+  TempDir dir;
+  const std::string findings = std::string(GENFW_TEST_SOURCE_DIR) + "/fuzz/findings/";
+  const std::string experiment = dir.file("fx.toml", fixture_experiment(10));
+  for (const std::string finding : {"hdf5_h5a_close_segv", "hdf5_h5hg_read_hang"}) {
+    const std::string out = dir / finding, run_file = out + "/fx.h5";
+    fs::create_directories(out);
+    fs::copy_file(findings + finding + ".h5", run_file);
+    const std::vector<std::vector<std::string>> commands{
+        {experiment, "--resume", "--out", out},
+        {"sample", run_file, "--sampler", "fixture_prior", "--out", out + "-sampled"}};
+    for (const auto& command : commands) {
+      const std::string log = dir / "runner.txt";
+      const int status = wait_at_most(start_runner(command, {{"GENFW_COMPARE_SECONDS_PER_FILE", "2"}}, log), 30);
+      EXPECT_EQ(status, 1) << command[0] << " " << finding << ":\n" << text_of(log);
+      EXPECT_CONTAINS(text_of(log), "run file " + run_file + ": ");
+    }
+  }
 }

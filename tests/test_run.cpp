@@ -105,6 +105,15 @@ TEST(Run, RunnerSampleSweepsASamplerOptionOneRunFilePerValue) {
     EXPECT_DOUBLE_EQ(log.read_scalar("/timing/nfe"), steps);
     EXPECT_EQ(log.attribute("/", "status"), "completed");
   }
+  // --shard takes every N-th variant of the sweep, as for an experiment.
+  ASSERT_EQ(wait_for(start_runner({"sample", trained, "--sampler", "fixture_prior", "--sweep", "sampler.steps=2,5,7",
+                                   "--shard", "1/2", "--out", dir / "shard1"},
+                                  {}, dir / "shard.log")),
+            0)
+      << text_of(dir / "shard.log");
+  EXPECT_FALSE(fs::exists(dir / "shard1/fx-steps2"));
+  EXPECT_TRUE(fs::exists(dir / "shard1/fx-steps5/fx-steps5-fixture_prior.h5"));
+  EXPECT_FALSE(fs::exists(dir / "shard1/fx-steps7"));
   const std::string experiment = dir.file("fx.toml", fixture_experiment(6));
   ASSERT_EQ(wait_for(start_runner({experiment, "--sweep", "sampler.steps=2,5", "--out", dir / "swept"}, {},
                                   dir / "sweep.log")),
@@ -192,7 +201,7 @@ TEST(Run, ResumeGivesTheUninterruptedLossCurve) {
   auto full = losses(run_fixture(dir, "full", fixture_experiment(30)));
   // "Interrupted" at step 13: the checkpoint is from step 10, rows up to 12 were flushed.
   run_fixture(dir, "part", fixture_experiment(13));
-  auto resumed = losses(run_fixture(dir, "part", fixture_experiment(30), true));
+  auto resumed = losses(run_fixture(dir, "part", fixture_experiment(13), true, {}, {"train.steps=30"}));
   ASSERT_EQ(resumed.size(), full.size());
   for (size_t i = 0; i < full.size(); ++i) {
     EXPECT_EQ(resumed[i].step, full[i].step);

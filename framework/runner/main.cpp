@@ -293,15 +293,20 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   if (sample_mode) {
     options.add_options()("sampler", po::value(&sampler)->required(), "sampler to use (its options via --set sampler.KEY=V)");
   } else {
-    options.add_options()("resume", po::bool_switch(&request.resume), "continue the last run of this experiment from its checkpoint")
+    options.add_options()("resume", po::bool_switch(&request.resume),
+                          "continue the last run of this experiment from its checkpoint, with the plan it stored "
+                          "(give the same --set options; a command line asking for another plan is refused)")
+        ("resume-set", po::value(&request.resume_changes)->composing(),
+         "with --resume: change the plan's train.steps, train.lr or train.groups.NAME.lr (KEY=VALUE, repeatable)")
         ("print-config", po::bool_switch(&request.print_config), "print the resolved config and exit")
         ("profile", po::value(&profile), "a suite's profile (default cpu; e.g. full = the papers' sizes)")
-        ("shard", po::value(&shard), "i/N: run only every N-th run of a suite or sweep, from the i-th (0-based)")
         ("members-at-once", po::value(&members_at_once)->default_value(1),
          "a suite: run up to N of its experiments at the same time, each in its own process with 1/N of the "
          "cores (or --threads each); faster where a second thread speeds a model up less than a second process");
   }
   options.add_options()
+      ("shard", po::value(&shard), sample_mode ? "i/N: run only every N-th run of the sweep, from the i-th (0-based)"
+                                               : "i/N: run only every N-th run of a suite or sweep, from the i-th (0-based)")
       ("nproc", po::value(&nproc)->default_value(1),
        "data-parallel on N local processes: training, sampling and feature extraction (each gets RANK, "
        "WORLD_SIZE, ...; see README)")
@@ -324,6 +329,9 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
     request.sampler = sampler;  // starts from its own defaults, not the parent sampler's options
   } else {
     request.experiment = input;
+  }
+  if (!request.resume_changes.empty() && !request.resume) {
+    throw genfw::Error("--resume-set changes the plan of a resumed run; without --resume use --set");
   }
   if (!shard.empty()) genfw::parse_shard(shard, request);
   if (nproc > 1) {

@@ -1,15 +1,6 @@
 // `runner compare`: one table across run files.
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
-#include <chrono>
-#include <cstring>
 #include <iostream>
 #include <filesystem>
 #include <iomanip>
@@ -18,6 +9,7 @@
 #include <sstream>
 
 #include "genfw/run.hpp"
+#include "genfw/run_file_guard.hpp"
 #include "genfw/run_log.hpp"
 #include "toml_text.hpp"
 
@@ -160,67 +152,10 @@ RunRow decode(const std::string& in) {
   return row;
 }
 
-// libhdf5 may crash or loop forever on a corrupt file (fuzz/findings/: a
-// SIGSEGV in H5A__close, an endless H5HG_read), so each run file is read in a
-// child process: whatever the file does to the library ends in an error naming it.
-// GENFW_COMPARE_SECONDS_PER_FILE overrides the time limit (default 60 s; the fuzz smoke test uses 5).
+// Each run file is read in a child process (genfw/run_file_guard.hpp): whatever
+// a corrupt file does to the HDF5 library ends in an error naming it.
 RunRow read_row_isolated(const std::string& file) {
-  const char* limit = std::getenv("GENFW_COMPARE_SECONDS_PER_FILE");
-  const int kSecondsPerFile = limit && std::atoi(limit) > 0 ? std::atoi(limit) : 60;
-  int channel[2];
-  GENFW_CHECK(::pipe(channel) == 0, "compare: cannot create a pipe: ", std::strerror(errno));
-  std::cout.flush();
-  std::cerr.flush();
-  pid_t child = ::fork();
-  GENFW_CHECK(child >= 0, "compare: cannot fork to read ", file, ": ", std::strerror(errno));
-  if (child == 0) {
-    ::close(channel[0]);
-    std::string answer;
-    try {
-      answer = "R" + encode(read_row(file));
-    } catch (const std::exception& e) {
-      answer = std::string("E") + e.what();
-    }
-    for (size_t done = 0; done < answer.size();) {
-      ssize_t wrote = ::write(channel[1], answer.data() + done, answer.size() - done);
-      if (wrote <= 0) break;
-      done += size_t(wrote);
-    }
-    ::_exit(0);  // no atexit handlers or static destructors of the parent's state
-  }
-  ::close(channel[1]);
-  std::string answer;
-  bool timed_out = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kSecondsPerFile);
-  for (char buffer[65536];;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd ready{channel[0], POLLIN, 0};
-    int polled = left.count() > 0 ? ::poll(&ready, 1, int(left.count())) : 0;
-    if (polled < 0 && errno == EINTR) continue;
-    if (polled == 0) {
-      timed_out = true;
-      ::kill(child, SIGKILL);
-      break;
-    }
-    ssize_t got = ::read(channel[0], buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    answer.append(buffer, size_t(got));
-  }
-  ::close(channel[0]);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  GENFW_CHECK(!timed_out, "run file ", file, ": reading it took more than ", kSecondsPerFile,
-              " s; the HDF5 library is stuck on it: the file is corrupt");
-  if (WIFSIGNALED(status)) {
-    throw Error(detail::concat("run file ", file, ": the HDF5 library crashed reading it (signal ", WTERMSIG(status),
-                               ", ", ::strsignal(WTERMSIG(status)), "): the file is corrupt"));
-  }
-  GENFW_CHECK(!answer.empty() && WIFEXITED(status) && WEXITSTATUS(status) == 0, "run file ", file,
-              ": reading it failed inside the HDF5 library (exit status ", WEXITSTATUS(status), "): the file is corrupt");
-  if (answer[0] == 'E') throw Error(answer.substr(1));
-  return decode(answer.substr(1));
+  return decode(read_in_child_process(file, [&] { return encode(read_row(file)); }));
 }
 
 // Provenance keys that describe the estimate itself, not its comparability. The
@@ -330,6 +265,31 @@ std::string seed_group_key(const RunRow& row) {
     if (cell != "config:seed" && cell != "config:name") key += "\n" + cell + "=" + value;
   }
   return has_config ? key : "";  // no stored config: never grouped
+}
+
+// Drops each run whose stored config, seed included, is that of an earlier one
+// (a copied run file, or one run twice): it is no other seed. Returns
+// "COPY repeats ORIGINAL" for each, naming the files.
+std::vector<std::string> drop_copies(std::vector<RunRow>& rows, std::vector<std::string>& files) {
+  std::map<std::string, std::string> first_of;  // config with seed → its first file
+  std::vector<std::string> copies;
+  for (size_t i = 0; i < rows.size();) {
+    const std::string group = seed_group_key(rows[i]);
+    const auto seed = rows[i].cells.find("config:seed");
+    if (group.empty() || seed == rows[i].cells.end()) {
+      ++i;
+      continue;
+    }
+    const auto [original, first] = first_of.emplace(group + "\nseed=" + seed->second, files[i]);
+    if (first) {
+      ++i;
+      continue;
+    }
+    copies.push_back(files[i] + " repeats " + original->second + " (same config, seed " + seed->second + ")");
+    rows.erase(rows.begin() + std::ptrdiff_t(i));
+    files.erase(files.begin() + std::ptrdiff_t(i));
+  }
+  return copies;
 }
 
 Line line_of_run(const RunRow& row) {
@@ -551,6 +511,7 @@ void write_comparison(const std::vector<std::string>& all_run_files, const Compa
     rows.push_back(std::move(row));
     run_files.push_back(file);
   }
+  const std::vector<std::string> copies = options.per_seed ? std::vector<std::string>() : drop_copies(rows, run_files);
   std::set<std::string> metric_names;
   for (const auto& row : rows) {
     for (const auto& [key, _] : row.cells) {
@@ -598,6 +559,10 @@ void write_comparison(const std::vector<std::string>& all_run_files, const Compa
   }
   for (const auto& note : estimator_notes(rows, metric_names)) notes_out << "\n" << note << "\n";
   for (const auto& note : notes) notes_out << "\nwarning (--force): " << note << "\n";
+  if (!copies.empty()) {
+    notes_out << "\nleft out, copies of another run, not other seeds (runner compare --per-seed shows them):\n";
+    for (const auto& copy : copies) notes_out << "  " << copy << "\n";
+  }
   if (!left_out.empty()) {
     notes_out << "\nleft out, not completed (runner compare --all shows them):\n";
     for (const auto& file : left_out) notes_out << "  " << file << "\n";

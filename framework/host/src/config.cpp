@@ -127,27 +127,73 @@ toml::table parse_toml_file(const std::string& path, const std::string& role = "
 
 // Tables merge key by key; arrays of tables ([[metrics]]) concatenate, base
 // entries first, so a file of shared metrics can be mixed in; values and plain
-// arrays are replaced.
-void merge_into(toml::table& base, const toml::table& over) {
+// arrays are replaced. `over`'s nodes are moved, not copied: toml++ keeps a
+// node's file and line only when it moves, and notes and errors name them.
+void merge_into(toml::table& base, toml::table&& over) {
   for (auto&& [key, node] : over) {
     if (auto* over_table = node.as_table()) {
       if (auto* base_table = base.get_as<toml::table>(key)) {
-        merge_into(*base_table, *over_table);
+        merge_into(*base_table, std::move(*over_table));
         continue;
       }
     }
-    const toml::array* over_tables = node.as_array();
+    toml::array* over_tables = node.as_array();
     toml::array* base_tables = base.get_as<toml::array>(key);
     if (over_tables && base_tables && over_tables->is_array_of_tables() && base_tables->is_array_of_tables()) {
-      for (const auto& element : *over_tables) base_tables->push_back(element);
+      for (auto& element : *over_tables) base_tables->push_back(std::move(element));
       continue;
     }
-    base.insert_or_assign(key, node);
+    base.insert_or_assign(key, std::move(node));
   }
 }
 
+// A component table's keys that belong to the framework, not to its plugin
+// ([sampler] num_samples, batch_size, ...): they survive a change of plugin.
+bool framework_key(const std::string& table, const std::string& key) {
+  return key == "plugin" || (table == "sampler" && sampling_schema().find(key) != nullptr);
+}
+
+// The component table `name` (or an element of [[name]]) is about to get `plugin`
+// by `by` ("x.toml:12:1", "--set ..."): when that is another plugin, the old one's
+// options mean nothing to the new one, so they are dropped, each noted with where
+// a file set it; the framework's keys stay.
+void switch_plugin(toml::table& table, const std::string& name, const std::string& plugin, const std::string& by,
+                   std::vector<std::string>& notes) {
+  const std::string old_plugin = table.get("plugin") ? table.get("plugin")->value_or(std::string()) : "";
+  if (old_plugin.empty() || old_plugin == plugin) return;
+  std::string dropped;
+  for (auto it = table.begin(); it != table.end();) {
+    const std::string key(it->first.str());
+    if (framework_key(name, key)) {
+      ++it;
+      continue;
+    }
+    dropped += (dropped.empty() ? "" : ", ") + key + " (" + location(it->second.source(), "the stored config") + ")";
+    it = table.erase(it);
+  }
+  if (dropped.empty()) return;
+  notes.push_back(by + ": [" + name + "] plugin '" + old_plugin + "' is replaced by '" + plugin +
+                  "', so the options set for '" + old_plugin + "' are dropped: " + dropped);
+}
+
+// merge_into, where a component table of `over` that names another plugin
+// replaces base's instead of adding to it (switch_plugin).
+void merge_experiment(toml::table& base, toml::table&& over, const std::string& file,
+                      std::vector<std::string>& notes) {
+  for (const char* name : {"data", "model", "objective", "sampler"}) {
+    toml::table* base_table = base.get_as<toml::table>(name);
+    const toml::table* over_table = over.get_as<toml::table>(name);
+    const toml::node* plugin = over_table ? over_table->get("plugin") : nullptr;
+    if (base_table && plugin && plugin->is_string()) {
+      switch_plugin(*base_table, name, plugin->value_or(std::string()), location(plugin->source(), file), notes);
+    }
+  }
+  merge_into(base, std::move(over));
+}
+
 // `chain` holds the files above this one, to refuse cycles (not diamonds).
-toml::table load_with_extends(const std::string& path, std::vector<std::string> chain) {
+toml::table load_with_extends(const std::string& path, std::vector<std::string> chain,
+                              std::vector<std::string>& notes) {
   std::string canonical = fs::weakly_canonical(path).string();
   for (const auto& seen : chain) {
     GENFW_CHECK(seen != canonical, path, ": 'extends' forms a cycle through ", canonical);
@@ -167,10 +213,11 @@ toml::table load_with_extends(const std::string& path, std::vector<std::string> 
   for (const toml::node* base : bases) {  // later bases override earlier ones
     auto base_name = base->value<std::string>();
     if (!base_name) fail_at(base->source(), path, "'extends' must be a file path or a list of file paths");
-    merge_into(merged, load_with_extends((fs::path(path).parent_path() / *base_name).string(), chain));
+    merge_experiment(merged, load_with_extends((fs::path(path).parent_path() / *base_name).string(), chain, notes),
+                     path, notes);
   }
   table.erase("extends");
-  merge_into(merged, table);
+  merge_experiment(merged, std::move(table), path, notes);
   return merged;
 }
 
@@ -191,7 +238,7 @@ toml::table* element_by_plugin(toml::array& tables, const std::string& plugin, c
   return found;
 }
 
-void apply_override(toml::table& root, const std::string& assignment) {
+void apply_override(toml::table& root, const std::string& assignment, std::vector<std::string>& notes) {
   auto eq = assignment.find('=');
   GENFW_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment,
               ": expected table.key=value (e.g. --set sampler.steps_per_level=50)");
@@ -221,7 +268,12 @@ void apply_override(toml::table& root, const std::string& assignment) {
                 "' is not a table");
   }
   GENFW_CHECK(!tables, "--set ", assignment, ": name the element, e.g. metrics.fid.num_samples=1000");
-  table->insert_or_assign(path.substr(start), *parsed.get("value"));
+  const std::string key = path.substr(start);
+  if (key == "plugin" && parsed.get("value")->is_string()) {
+    const std::string table_name = path.substr(0, path.find('.'));
+    switch_plugin(*table, table_name, parsed.get("value")->value_or(std::string()), "--set " + assignment, notes);
+  }
+  table->insert_or_assign(key, *parsed.get("value"));
 }
 
 // TOML node → OptionValue, or nullopt for shapes no option type has.
@@ -594,14 +646,8 @@ void check_suite_keys(const toml::table& table, const std::vector<std::string>& 
 
 std::string with_sampler(const std::string& config_text, const std::string& origin, const std::string& sampler) {
   toml::table root = parse_toml_text(config_text, origin);
-  toml::table replaced{{"plugin", sampler}};
-  if (const toml::table* old = root.get_as<toml::table>("sampler")) {
-    if (old->get("plugin") && old->get("plugin")->value_or(std::string()) == sampler) return config_text;
-    for (const OptionSpec& kept : sampling_schema().specs()) {  // the framework's [sampler] keys
-      if (const toml::node* value = old->get(kept.name)) replaced.insert(kept.name, *value);
-    }
-  }
-  root.insert_or_assign("sampler", replaced);
+  std::vector<std::string> notes;  // every option of the stored sampler is dropped: its defaults are asked for
+  apply_override(root, "sampler.plugin=" + format_value(sampler), notes);
   std::ostringstream out;
   out << root;
   return out.str();
@@ -641,18 +687,62 @@ SuiteConfig load_suite(const std::string& path, const std::string& profile) {
 
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides,
                                  const Registry& registry) {
-  std::vector<std::string> chain;
-  toml::table root = load_with_extends(path, chain);
-  for (const auto& assignment : overrides) apply_override(root, assignment);
-  return build(root, path, registry);
+  std::vector<std::string> chain, notes;
+  toml::table root = load_with_extends(path, chain, notes);
+  for (const auto& assignment : overrides) apply_override(root, assignment, notes);
+  ExperimentConfig config = build(root, path, registry);
+  config.notes = notes;
+  return config;
 }
 
 ExperimentConfig load_experiment_text(const std::string& text, const std::string& origin,
                                       const std::vector<std::string>& overrides,
                                       const Registry& registry) {
   toml::table root = parse_toml_text(text, origin);
-  for (const auto& assignment : overrides) apply_override(root, assignment);
-  return build(root, origin, registry);
+  std::vector<std::string> notes;
+  for (const auto& assignment : overrides) apply_override(root, assignment, notes);
+  ExperimentConfig config = build(root, origin, registry);
+  config.notes = notes;
+  return config;
+}
+
+namespace {
+// "[table] key" → value of each line of a resolved_toml() text, which writes one
+// key per line (format_value escapes line breaks); [[metrics]] entries numbered.
+std::map<std::string, std::string> resolved_entries(const std::string& text) {
+  std::map<std::string, std::string> entries;
+  std::map<std::string, int> repeated;
+  std::string header;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("[[", 0) == 0) {
+      header = line + " #" + std::to_string(++repeated[line]);
+    } else if (line.rfind('[', 0) == 0) {
+      header = line;
+    } else if (const auto eq = line.find(" = "); eq != std::string::npos) {
+      entries[(header.empty() ? "" : header + " ") + line.substr(0, eq)] = line.substr(eq + 3);
+    }
+  }
+  return entries;
+}
+}  // namespace
+
+std::vector<ConfigChange> config_changes(const ExperimentConfig& before, const ExperimentConfig& after) {
+  const auto old_entries = resolved_entries(before.resolved_toml());
+  const auto new_entries = resolved_entries(after.resolved_toml());
+  std::set<std::string> keys;
+  for (const auto& entries : {&old_entries, &new_entries}) {
+    for (const auto& [key, value] : *entries) keys.insert(key);
+  }
+  std::vector<ConfigChange> changes;
+  for (const auto& key : keys) {
+    auto value_in = [&](const std::map<std::string, std::string>& entries) {
+      auto it = entries.find(key);
+      return it == entries.end() ? std::string("(absent)") : it->second;
+    };
+    if (value_in(old_entries) != value_in(new_entries)) changes.push_back({key, value_in(old_entries), value_in(new_entries)});
+  }
+  return changes;
 }
 
 void check_composition(const ExperimentConfig& config, const Registry& registry) {

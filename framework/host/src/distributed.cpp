@@ -31,6 +31,7 @@
 #include "genfw/digest.hpp"
 #include "genfw/version.hpp"
 #include "genfw/error.hpp"
+#include "genfw/registry.hpp"
 #include "genfw/run_log.hpp"
 #include "torch_compat.hpp"
 
@@ -344,9 +345,32 @@ void DataParallel::wait(const std::string& collective, std::function<void()> bod
   try {
     body();
   } catch (const std::exception& e) {
-    throw Error(detail::concat("data-parallel rank ", rank(), " of ", world_size(), ": ", collective,
-                               " failed or timed out (--dist-timeout ", settings_.timeout_seconds,
-                               " s): another rank died, hangs or left the job; ", e.what()));
+    throw FrameworkFailure(detail::concat("data-parallel rank ", rank(), " of ", world_size(), ": ", collective,
+                                          " failed or timed out (--dist-timeout ", settings_.timeout_seconds,
+                                          " s): ", ranks_that_stopped(), "; ", e.what()));
+  }
+}
+
+std::string DataParallel::ranks_that_stopped() {
+  // Only rank 0 serves the store in-process: another rank's store request
+  // could wait as long as rank 0 hangs.
+  const std::string unknown = "another rank died, hangs or left the job";
+  if (rank() != 0) return unknown;
+  try {
+    // Every rank beats once a second: one whose count does not move in 2.5 s has stopped.
+    std::vector<int64_t> before(size_t(world_size()), 0);
+    for (int r = 1; r < world_size(); ++r) before[size_t(r)] = impl_->store->add(heartbeat_key(r), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    std::string stopped;
+    for (int r = 1; r < world_size(); ++r) {
+      if (impl_->store->add(heartbeat_key(r), 0) == before[size_t(r)]) {
+        stopped += (stopped.empty() ? "" : ", ") + std::to_string(r);
+      }
+    }
+    return stopped.empty() ? "every rank still beats: the network between them failed"
+                           : "rank " + stopped + " stopped (it died or hangs)";
+  } catch (const std::exception&) {
+    return unknown;
   }
 }
 

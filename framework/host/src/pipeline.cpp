@@ -17,7 +17,9 @@
 #include "genfw/progress.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
+#include "genfw/run_file_guard.hpp"
 #include "genfw/run_log.hpp"
+#include "resume_plan.hpp"
 
 namespace genfw {
 
@@ -57,6 +59,7 @@ torch::Tensor load_x_init(const std::string& spec, int64_t total, const DataInfo
   torch::Tensor x;
   try {
     if (h5 != std::string::npos) {
+      check_run_file_readable(path);
       x = RunLog::open(path, false).read_tensor(spec.substr(h5 + 4));
     } else {
       torch::load(x, path);
@@ -129,6 +132,26 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
   log.write_string("/env/host", host);
   log.write_string("/env/seed", std::to_string(seed));
   log.write_string("/env/started", now_iso());
+}
+
+// Copies every /env/<key> of the run file to `segment`/<key>.
+void copy_environment(RunLog& log, const std::string& segment) {
+  for (const auto& key : log.children("/env")) {
+    if (key != "segments") log.write_string(segment + "/" + key, log.read_string("/env/" + key));
+  }
+}
+
+/// /env/<key> holds the environment of the run's latest segment (its start, then
+/// each resume); /env/segments/<k>/<key> keeps every segment's, with the step it
+/// started from, so that a resume with another world size, launcher or machine
+/// does not erase how the earlier steps were trained.
+void write_environment_segment(RunLog& log, torch::Device device, uint64_t seed, int64_t from_step) {
+  if (log.exists("/env") && !log.exists("/env/segments")) copy_environment(log, "/env/segments/0");  // an older file
+  write_environment(log, device, seed);
+  write_distributed_environment(log, device);
+  log.write_string("/env/from_step", std::to_string(from_step));
+  const size_t earlier = log.exists("/env/segments") ? log.children("/env/segments").size() : 0;
+  copy_environment(log, "/env/segments/" + std::to_string(earlier));
 }
 
 /// Above this many planned batch-forward passes, sampling warns before it goes on:
@@ -223,6 +246,7 @@ void mark_status(RunLog& log, const std::string& status) {
 Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : request_(request), registry_(registry) {
   if (!request.parent_run.empty()) {
     // The parent's training is done: sample its weights, don't retrain.
+    check_run_file_readable(request.parent_run);  // a corrupt file is an error here, not a crash or a hang
     parent_checkpoint_ = RecordedCheckpoint::of_run(request.parent_run);
     std::string parent_config = RunLog::open(request.parent_run, false).read_string("/config");
     if (!request.sampler.empty()) parent_config = with_sampler(parent_config, request.parent_run, request.sampler);
@@ -233,8 +257,12 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : reques
   } else {
     config_ = load_experiment(request.experiment, request.overrides, registry);
   }
+  file_has_sweep_ = !config_.sweep.empty();
   if (!request.device.empty()) config_.device = request.device;
   check_composition(config_, registry);
+  if (is_rank0()) {
+    for (const auto& note : config_.notes) std::cerr << "note: " << note << "\n";
+  }
   device_ = device_of_rank(resolve_device(config_.device));
 }
 
@@ -246,6 +274,12 @@ void Pipeline::set_output(const std::string& out_dir, bool resume) {
 }
 
 Components& Pipeline::components() {
+  Components& c = components_without_classifier();
+  if (config_.guidance && !c.classifier) build_classifier(c);
+  return c;
+}
+
+Components& Pipeline::components_without_classifier() {
   if (components_) return *components_;
   auto c = std::make_unique<Components>();
   c->context.device = device_;
@@ -272,7 +306,6 @@ Components& Pipeline::components() {
     GENFW_CHECK(c->sampler || !c->metrics.back()->needs_samples(), config_.path, ": metric '", metric.plugin,
                 "' scores samples, but the experiment has no [sampler] to draw them");
   }
-  build_classifier(*c);
   components_ = std::move(c);
   return *components_;
 }
@@ -310,6 +343,7 @@ std::string Pipeline::prepare_guidance_run(const std::string& out_dir) {
 void Pipeline::build_classifier(Components& c) {
   if (!config_.guidance) return;
   const std::string run_file = prepare_guidance_run("runs");  // run() prepared it in its folder already
+  check_run_file_readable(run_file);
   ExperimentConfig trained = load_experiment_text(RunLog::open(run_file, false).read_string("/config"), run_file, {},
                                                   registry_);
   c.classifier = build<Model>(registry_, trained.model, c.context);
@@ -578,35 +612,45 @@ std::string Pipeline::run() {
     return "";
   }
   torch::manual_seed(config_.seed);
+  auto run_file_in = [&](const std::string& folder) { return (fs::path(folder) / (config_.name + ".h5")).string(); };
+  std::string out_dir = request_.out_dir;
+  if (request_.resume) {
+    if (out_dir.empty() && is_rank0()) out_dir = default_run_folder(config_.name, true);
+    // It continues its stored plan; a command line asking for another is refused before anything is built.
+    if (adopt_stored_plan(run_file_in(out_dir))) {  // and a finished plan is left as it is, not reopened
+      if (is_rank0()) std::cerr << run_file_in(out_dir) << " has completed its plan; nothing to resume\n";
+      return is_rank0() ? run_file_in(out_dir) : std::string();
+    }
+  } else {
+    GENFW_CHECK(out_dir.empty() || !is_rank0() || !fs::exists(run_file_in(out_dir)), run_file_in(out_dir),
+                " already exists; pass --resume to continue it or another --out");
+  }
+  // Built before the run folder exists: a run whose components or data cannot be
+  // built leaves no folder behind (nor pushes the next good run to NAME-2).
+  components_without_classifier();
   // Rank 0 alone reserves a run folder (default_run_folder creates it); the others get its name.
-  std::string out_dir = request_.out_dir.empty() && is_rank0() ? default_run_folder(config_.name, request_.resume)
-                                                                : request_.out_dir;
+  if (out_dir.empty() && is_rank0()) out_dir = default_run_folder(config_.name, false);
   if (DataParallel* group = data_parallel()) out_dir = group->share_from_rank0("run_folder", out_dir);
   if (is_rank0()) fs::create_directories(out_dir);  // the other ranks write nothing there
-  const std::string run_file = (fs::path(out_dir) / (config_.name + ".h5")).string();
+  const std::string run_file = run_file_in(out_dir);
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
-  GENFW_CHECK(!is_rank0() || request_.resume || !fs::exists(run_file), run_file,
-              " already exists; pass --resume to continue it or another --out");
   if (config_.guidance) {
     // The stored config names the trained classifier itself, so `runner sample`
     // and sampler sweeps reuse it instead of training it again.
     config_.guidance->set("run", fs::absolute(prepare_guidance_run(out_dir)).string());
     config_.guidance->set("experiment", std::string());
   }
-  components();  // built before the run file exists: a component that cannot be built leaves none behind
+  components();  // the guidance classifier too, before the run file exists
   // A kill during a checkpoint write leaves its temporary file; it is genfw's own, and stale.
   if (is_rank0()) fs::remove(temporary_of(checkpoint));
   RunLog log = open_run_log_of_rank(run_file, request_.resume);
-  // A refused resume leaves the run file as it was (ranks above 0 log to memory only).
-  if (request_.resume && is_rank0()) check_resumable(log);
   try {
     return run_stages(log, out_dir);
   } catch (const Interrupted& e) {
     mark_status(log, std::string("interrupted: ") + e.what());
     throw Interrupted(std::string(e.what()) + "; " + run_file + " is marked interrupted" +
                           (request_.experiment.empty() ? std::string()
-                                                       : "; continue with: runner " + request_.experiment +
-                                                             " --resume --out " + out_dir),
+                                                       : "; continue with: " + continuation_command(out_dir)),
                       e.signal_number());
   } catch (const std::exception& e) {
     mark_status(log, std::string("failed: ") + e.what());
@@ -614,51 +658,53 @@ std::string Pipeline::run() {
   }
 }
 
-void Pipeline::check_resumable(const RunLog& log) const {
-  const ExperimentConfig stored = load_experiment_text(log.read_string("/config"), log.path(), {}, registry_);
-  std::vector<std::string> changed;
-  auto compare = [&](const std::string& table, const Options& before, const Options& now) {
-    std::set<std::string> keys;
-    for (const auto& [key, _] : before.values()) keys.insert(key);
-    for (const auto& [key, _] : now.values()) keys.insert(key);
-    for (const auto& key : keys) {
-      auto shown = [&](const Options& options) {
-        return options.has(key) ? format_value(options.values().at(key)) : std::string("(absent)");
-      };
-      if (shown(before) != shown(now)) changed.push_back(table + " " + key + " was " + shown(before) + ", now " + shown(now));
-    }
-  };
-  if (stored.model.plugin != config_.model.plugin) {
-    changed.push_back("[model] plugin was \"" + stored.model.plugin + "\", now \"" + config_.model.plugin + "\"");
-  } else {
-    compare("[model]", stored.model.options, config_.model.options);
+namespace {
+
+// The stored config and status of a run to resume, read without opening it for writing.
+std::pair<std::string, std::string> stored_plan_of(const std::string& run_file) {
+  GENFW_CHECK(fs::exists(run_file), "cannot resume: ", run_file,
+              " does not exist; nothing to continue (start the run without --resume)");
+  check_run_file_readable(run_file);  // a corrupt file is an error here, not a crash or a hang
+  const RunLog log = RunLog::open(run_file, false);
+  GENFW_CHECK(log.exists("/config"), "cannot resume: ", run_file, " holds no stored config (the run stopped before "
+              "it began); start it again without --resume, after removing its folder");
+  return {log.read_string("/config"), log.attribute("/", "status")};
+}
+
+}  // namespace
+
+bool Pipeline::adopt_stored_plan(const std::string& run_file) {
+  check_resume_changes(request_.resume_changes);
+  auto [stored_text, status] = is_rank0() ? stored_plan_of(run_file) : std::pair<std::string, std::string>();
+  if (DataParallel* group = data_parallel()) {
+    stored_text = group->share_from_rank0("stored_config", stored_text);
+    status = group->share_from_rank0("stored_status", status);
   }
-  // What the optimizer state in the checkpoint is made of (the learning rate may change).
-  auto optimizer_state = [](const ExperimentConfig& config) {
-    Options state;
-    if (!config.train) return state;
-    for (const char* key : {"optimizer", "betas", "momentum", "weight_decay"}) state.set(key, config.train->values().at(key));
-    state.set("ema", config.train->real("ema_decay") > 0);
-    for (const auto& [group, options] : config.group_optimizers) {
-      for (const char* key : {"optimizer", "betas", "momentum", "weight_decay"}) {
-        state.set("groups." + group + "." + key, options.values().at(key));
-      }
-    }
-    return state;
-  };
-  compare("[train]", optimizer_state(stored), optimizer_state(config_));
-  if (changed.empty()) return;
-  std::string list;
-  for (const auto& line : changed) list += "\n  " + line;
-  throw Error("cannot resume " + log.path() + ": the checkpoint holds another model or optimizer than requested:" +
-              list + "\nrestore these settings, or start a new run (without --resume, or another --out)");
+  check_same_plan(load_experiment_text(stored_text, run_file, {}, registry_), config_, request_.resume_changes,
+                  run_file);
+  ExperimentConfig plan = load_experiment_text(stored_text, run_file, request_.resume_changes, registry_);
+  plan.path = config_.path;  // relative paths in it are the experiment file's
+  plan.device = config_.device;
+  config_ = std::move(plan);
+  return status == "completed" && request_.resume_changes.empty();
+}
+
+std::string Pipeline::continuation_command(const std::string& out_dir) const {
+  std::string command = "runner " + shell_word(request_.experiment);
+  for (const auto& assignment : request_.overrides) command += " --set " + shell_word(assignment);
+  // A variant of a [sweep] names its values in its --set; the file's [sweep] must not expand again.
+  if (file_has_sweep_) command += " --set " + shell_word("sweep={}");
+  for (const auto& assignment : request_.resume_changes) command += " --resume-set " + shell_word(assignment);
+  if (!request_.device.empty()) command += " --device " + shell_word(request_.device);
+  if (!request_.cache_dir.empty()) command += " --cache-dir " + shell_word(request_.cache_dir);
+  return command + " --resume --out " + shell_word(out_dir);
 }
 
 std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
   Components& c = components();
   log.write_string("/config", config_.resolved_toml());
-  write_environment(log, device_, config_.seed);
-  write_distributed_environment(log, device_);
+  const std::string checkpoint_step = request_.resume ? log.attribute("/", "checkpoint_step") : "";
+  write_environment_segment(log, device_, config_.seed, checkpoint_step.empty() ? 0 : std::stoll(checkpoint_step));
   log.set_attribute("/", "experiment", config_.name);
   log.set_attribute("/", "dataset", config_.data.plugin);
   log.set_attribute("/", "model", config_.model.plugin);
@@ -674,6 +720,9 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
   if (config_.train && config_.train->integer("steps") > 0) {
     trained_steps_ = train(log, checkpoint, request_.resume).steps;
+    // Only a run that reached its plan is a result.
+    GENFW_CHECK(trained_steps_ == config_.train->integer("steps"), "training ended at step ", trained_steps_,
+                " of the planned ", config_.train->integer("steps"));
   } else if (parent_checkpoint_) {
     log.set_attribute("/", "checkpoint", fs::relative(parent_checkpoint_->path, out_dir).string());
     log.set_attribute("/", "checkpoint_sha256", parent_checkpoint_->sha256);

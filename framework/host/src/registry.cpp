@@ -16,6 +16,9 @@
 
 namespace genfw {
 
+FrameworkFailure::FrameworkFailure(const std::string& message) : Error(message) {}
+FrameworkFailure::~FrameworkFailure() = default;
+
 namespace fs = std::filesystem;
 
 namespace {

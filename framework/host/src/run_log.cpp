@@ -27,13 +27,15 @@ struct RunLog::Impl {
   Access access = Access::read_only;
   /// Appending: open from the first access after a flush until the next flush
   /// (see flush()). Read-only and in-memory: open for the log's lifetime.
-  std::optional<H5::H5File> file;
+  std::unique_ptr<H5::H5File> file;
   bool detached = false;  ///< a write failed for lack of space: see detach_from_disk()
   int writer_lock = -1;   ///< descriptor holding hold_writer_lock()'s lock
 
   H5::H5File& opened();
   /// Closes the file of an appending log: everything written is on disk after it.
   void close_appended();
+  /// Closes the file; one whose close fails is abandoned (see the definition).
+  void close_file();
   ~Impl() {
     if (writer_lock >= 0) ::close(writer_lock);
   }
@@ -76,15 +78,10 @@ int hold_writer_lock(const std::string& path) {
 }  // namespace
 
 H5::H5File& RunLog::Impl::opened() {
-  if (!file) file.emplace(path, H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
+  if (!file) file = std::make_unique<H5::H5File>(path, H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
   return *file;
 }
 
-void RunLog::Impl::close_appended() {
-  if (access != Access::append || !file) return;
-  file->close();
-  file.reset();
-}
 
 namespace {
 
@@ -183,6 +180,22 @@ bool is_storage_error(int error_number) {
          error_number == EROFS;
 }
 
+// The descriptor under an open HDF5 file on disk (the sec2 driver), or -1.
+int descriptor_of(H5::H5File& file) {
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file.getId(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) return -1;
+  return *static_cast<int*>(handle);
+}
+
+// Points descriptor `fd`, if still open, at an anonymous memory file.
+void move_to_memory(int fd) {
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return;
+  const int memory = ::memfd_create("genfw-detached-run-file", MFD_CLOEXEC);
+  if (memory < 0) return;
+  ::dup2(memory, fd);
+  ::close(memory);
+}
+
 /// After a write failed for lack of space, HDF5 (1.10) cannot close the file:
 /// its close flushes again, fails halfway and leaves state that the next close
 /// (H5File's destructor, or the library's at exit) crashes on; and any further
@@ -192,14 +205,35 @@ bool is_storage_error(int error_number) {
 /// keeps its last flushed, consistent state.
 void detach_from_disk(RunLog::Impl& impl) {
   impl.detached = true;
-  void* handle = nullptr;
-  if (!impl.file || H5Fget_vfd_handle(impl.file->getId(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) return;
-  const int fd = *static_cast<int*>(handle);
-  const int memory = ::memfd_create("genfw-detached-run-file", MFD_CLOEXEC);
-  if (memory < 0) return;
-  ::dup2(memory, fd);
-  ::close(memory);
+  if (impl.file && impl.access != RunLog::Impl::Access::in_memory) move_to_memory(descriptor_of(*impl.file));
 }
+
+}  // namespace
+
+void RunLog::Impl::close_file() {
+  if (!file) return;
+  // Asked before the close: after a close that failed, the file's state must not be touched.
+  const int fd = access == Access::in_memory ? -1 : descriptor_of(*file);
+  try {
+    file->close();
+  } catch (...) {
+    // A close that failed halfway (a full disk) leaves an id that must never be
+    // closed again: H5File's destructor would, and HDF5 1.10 crashes on it (the
+    // double close of H5File::close <- ~RunLog). So the object is abandoned, and
+    // its descriptor moved to memory, so that HDF5's clean-up at exit writes nothing.
+    detached = true;
+    move_to_memory(fd);
+    (void)file.release();
+    throw;
+  }
+  file.reset();
+}
+
+void RunLog::Impl::close_appended() {
+  if (access == Access::append) close_file();
+}
+
+namespace {
 
 template <typename Body>
 auto hdf5(RunLog::Impl* impl, const std::string& file, const std::string& what, Body&& body) -> decltype(body()) {
@@ -230,7 +264,7 @@ auto hdf5_read(RunLog::Impl& impl, const std::string& what, Body&& body) -> decl
       } catch (const H5::Exception&) {
       }
     }
-  } scope{impl, impl.file.has_value()};
+  } scope{impl, impl.file != nullptr};
   return hdf5(&impl, impl.path, what, [&] { return body(impl.opened()); });
 }
 
@@ -244,11 +278,11 @@ RunLog::~RunLog() {
   try {
     // A full disk shows here, where the file can still be detached (detach_from_disk).
     if (impl_->access != Impl::Access::read_only && !impl_->detached) flush();
-    if (impl_->file) impl_->file->close();
   } catch (...) {
-    // A close that failed halfway leaves an id nothing may touch again; leaked
-    // so that H5File's destructor does not close it a second time.
-    if (!impl_->detached) (void)impl_.release();
+  }
+  try {
+    impl_->close_file();  // after a failed flush: closes the detached file, or abandons it
+  } catch (...) {
   }
 }
 
@@ -276,7 +310,7 @@ RunLog RunLog::create_in_memory(const std::string& name) {
     auto impl = std::make_unique<Impl>();
     impl->path = name;
     impl->access = Impl::Access::in_memory;
-    impl->file.emplace(name, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
+    impl->file = std::make_unique<H5::H5File>(name, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
     RunLog log(std::move(impl), name);
     log.set_attribute("/", "run_file_version", kRunFileVersion);
     return log;
@@ -294,7 +328,7 @@ RunLog RunLog::open(const std::string& path, bool writable) {
       impl->opened();
       impl->close_appended();  // opened only to check that it is a run file
     } else {
-      impl->file.emplace(path, H5F_ACC_RDONLY);
+      impl->file = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY);
     }
   });
   return RunLog(std::move(impl), path);

@@ -78,6 +78,10 @@ std::vector<std::string> run_suite(const RunRequest& request, const std::string&
                                    std::ostream& table_out) {
   SuiteConfig suite = load_suite(request.experiment, profile);
   std::vector<std::unique_ptr<Pipeline>> members = resolved_members(suite, request, registry);
+  if (request.print_config) {  // each member's resolved config: no folder, no run, no table
+    for (auto& member : members) member->run();
+    return {};
+  }
   fs::path suite_dir = request.out_dir.empty() ? default_run_folder(suite.name, request.resume) : request.out_dir;
   fs::create_directories(suite_dir);
   std::vector<std::string> run_files, failures;
@@ -109,6 +113,10 @@ std::vector<std::string> run_suite_concurrently(int at_once, int threads, const 
                                                 const Registry& registry, std::ostream& table_out) {
   SuiteConfig suite = load_suite(request.experiment, profile);
   std::vector<std::unique_ptr<Pipeline>> members = resolved_members(suite, request, registry);
+  if (request.print_config) {  // each member's resolved config: no folder, no run, no table
+    for (auto& member : members) member->run();
+    return {};
+  }
   fs::path suite_dir = request.out_dir.empty() ? default_run_folder(suite.name, request.resume) : request.out_dir;
   fs::create_directories(suite_dir);
   const std::string count = std::to_string(members.size());

@@ -327,6 +327,9 @@ TrainOutcome Trainer::run(bool resume) {
   start_ = std::chrono::steady_clock::now();
   if (resume) {
     load_checkpoint();
+    GENFW_CHECK(step_ <= total_steps_, "cannot resume: the checkpoint ", checkpoint_path_, " is at step ", step_,
+                ", past the planned [train] steps = ", total_steps_, " (--resume-set train.steps=N needs N >= ", step_,
+                ")");
     log_.truncate_series("/train/loss", step_);
     log_.truncate_series("/train/record", step_);
   }

@@ -44,6 +44,9 @@ struct GENFW_API ExperimentConfig {
   Options features;          ///< [features]: the run's one feature extractor (metric::FeatureSettings)
   std::optional<Options> guidance;  ///< [guidance]: where the guidance classifier comes from
   std::map<std::string, std::vector<std::string>> sweep;  ///< [sweep] "table.key" → values (TOML literals)
+  /// What the files and overrides did that a reader may not expect (a switch of
+  /// plugin dropped options a file set); the pipeline prints them as notes.
+  std::vector<std::string> notes;
 
   /// Resolved TOML (every default filled in), loadable again as an experiment.
   std::string resolved_toml() const;
@@ -61,6 +64,10 @@ GENFW_API const Schema& guidance_schema_of_run();
 /// Loads `path`, applies `extends` chains and `overrides` ("table.key=value",
 /// value parsed as TOML, else taken as a string), validates against the
 /// registry's schemas. Throws genfw::Error with "file:line:col: ..." messages.
+/// A component table ([data], [model], [objective], [sampler], a [[metrics]]
+/// entry) whose `plugin` an extending file or an override changes is replaced,
+/// not merged: the old plugin's options are dropped (a note each, in `notes`),
+/// the framework's [sampler] keys kept.
 GENFW_API ExperimentConfig load_experiment(const std::string& path,
                                            const std::vector<std::string>& overrides,
                                            const Registry& registry);
@@ -91,6 +98,16 @@ GENFW_API bool is_suite_file(const std::string& path);
 GENFW_API SuiteConfig load_suite(const std::string& path, const std::string& profile);
 
 GENFW_API void check_composition(const ExperimentConfig& config, const Registry& registry);
+
+/// One key whose resolved value differs between two configs: `key` as
+/// "[train] steps" ("seed" for top-level keys, "[[metrics]] #2 plugin" for the
+/// second [[metrics]] entry); `before`/`after` as written in resolved_toml(),
+/// "(absent)" where the key is missing.
+struct ConfigChange {
+  std::string key, before, after;
+};
+/// Every key of `before.resolved_toml()` and `after.resolved_toml()` whose value differs.
+GENFW_API std::vector<ConfigChange> config_changes(const ExperimentConfig& before, const ExperimentConfig& after);
 
 /// Refuses a [train] batch_size or [sampler] num_samples whose samples alone
 /// (float32, `sample_shape` each) exceed this machine's physical memory, naming

@@ -27,6 +27,9 @@ struct RunRequest {
   std::vector<std::string> overrides;     ///< "table.key=value"
   std::string out_dir;                    ///< "" = runs/<name> (a fresh -2, -3... if taken)
   bool resume = false;
+  /// --resume-set: "train.steps=N", "train.lr=X" or "train.groups.NAME.lr=X"; the
+  /// only changes a resumed run accepts to the plan it stored.
+  std::vector<std::string> resume_changes;
   std::string device;                     ///< "" = the experiment's; cpu | cuda | auto
   std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
   std::string sampler;                    ///< `runner sample`: the sampler replacing the parent's
@@ -96,6 +99,8 @@ class GENFW_API Pipeline {
 
   /// Builds every component once; a failure names the component.
   Components& components();
+  /// components() but the [guidance] classifier, which may first have to be trained into the run folder.
+  Components& components_without_classifier();
   /// Trains with [train] into `log`, checkpointing to `checkpoint` (resuming from it when asked).
   TrainOutcome train(RunLog& log, const std::string& checkpoint, bool resume);
   /// Draws [sampler] num_samples in batches of batch_size. Data-parallel, a
@@ -126,8 +131,12 @@ class GENFW_API Pipeline {
   void evaluate_floor(MetricContext context, int64_t count, bool with_labels);
   /// run()'s stages once the run file exists; their failures are marked in it by run().
   std::string run_stages(RunLog& log, const std::string& out_dir);
-  /// --resume: refuses a run whose model or optimizer settings changed.
-  void check_resumable(const RunLog& log) const;
+  /// --resume: the plan becomes the run file's stored config with request_.resume_changes
+  /// applied; a command line that resolves to another plan is refused, naming each key.
+  /// True when the run already completed that plan: nothing is left to do.
+  bool adopt_stored_plan(const std::string& run_file);
+  /// The command that continues this run: the experiment, every --set and --resume-set, --resume --out.
+  std::string continuation_command(const std::string& out_dir) const;
   std::string prepare_guidance_run(const std::string& out_dir);
 
   RunRequest request_;
@@ -142,6 +151,7 @@ class GENFW_API Pipeline {
   bool ranks_told_about_features_ = false;
   RunLog* log_ = nullptr;            // the run file while run() writes one
   int64_t trained_steps_ = 0;        // the step the metrics are logged at
+  bool file_has_sweep_ = false;      // the experiment file has a [sweep]: this run is one of its variants
 };
 
 }  // namespace genfw

@@ -61,6 +61,15 @@ class GENFW_API Registry {
   std::vector<ComponentInfo> components_;
 };
 
+/// A failure of the framework's own services met inside a plugin call, e.g. a
+/// data-parallel all-reduce that failed because another rank died:
+/// call_plugin passes it on as it is instead of blaming the plugin.
+class GENFW_API FrameworkFailure : public Error {
+ public:
+  explicit FrameworkFailure(const std::string& message);
+  ~FrameworkFailure() override;
+};
+
 /// Runs `call` and re-throws any exception with the plugin and call named:
 /// "sampler 'langevin' (libsamplers.so) failed in sample(): <what>".
 template <typename Call>
@@ -69,6 +78,8 @@ auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> de
     return call();
   } catch (const Interrupted&) {
     throw;  // a requested stop, not the plugin's failure
+  } catch (const FrameworkFailure&) {
+    throw;  // nor is the network's
   } catch (const std::exception& e) {
     throw Error(detail::concat(kind_name(info.kind), " '", info.name, "' (", info.library,
                                ") failed in ", what, ": ", e.what()));
