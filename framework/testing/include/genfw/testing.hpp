@@ -81,6 +81,15 @@ inline constexpr double kBatchSizeTolerance = 1e-6;
 GENFW_API std::unique_ptr<FeatureService> attach_features(MetricContext& context,
                                                           const std::map<std::string, OptionValue>& overrides = {});
 
+/// log|det ∂f(x_i)/∂x_i| for each sample x_i of `x` [N, ...], from the full Jacobian of
+/// f (one sample [1, ...] → [1, D], D = the sample's size) built row by row with
+/// autograd: the independent reference for a flow's accumulated log-determinant.
+GENFW_API torch::Tensor autograd_log_det(const std::function<torch::Tensor(const torch::Tensor&)>& f,
+                                         const torch::Tensor& x);
+/// The full Jacobian [D_out, D_in] of f at one sample x [1, ...] by autograd.
+GENFW_API torch::Tensor autograd_jacobian(const std::function<torch::Tensor(const torch::Tensor&)>& f,
+                                          const torch::Tensor& x);
+
 /// Per-mode statistics of 2-D samples assigned to the nearest mean of `mixture`.
 struct ModeStats {
   std::vector<double> weight;
