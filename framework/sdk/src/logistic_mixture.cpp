@@ -51,7 +51,7 @@ torch::Tensor discretized_logistic_mixture_log_prob(const torch::Tensor& x, cons
                                                     int64_t mixtures, int64_t levels) {
   const int64_t channels = x.size(1);
   auto p = split_params(params, channels, mixtures);
-  const double half_bin = 1.0 / double(levels - 1);
+  const double half_bin = 1.0 / double(levels - 1);  // bins of width 2/(L − 1) around the levels
   auto level = torch::round((x + 1.0) / (2.0 * half_bin));
   std::vector<torch::Tensor> earlier;
   torch::Tensor log_prob = torch::log_softmax(p.logits, 1);  // log π_k
@@ -60,15 +60,11 @@ torch::Tensor discretized_logistic_mixture_log_prob(const torch::Tensor& x, cons
     auto centred = xc - conditioned_mean(p, c, earlier);
     auto inv_scale = torch::exp(-p.log_scales[size_t(c)]);
     auto plus_in = inv_scale * (centred + half_bin), min_in = inv_scale * (centred - half_bin);
-    auto log_cdf_plus = plus_in - torch::softplus(plus_in);   // log σ(plus_in): the first bin
-    auto log_one_minus_cdf_min = -torch::softplus(min_in);    // log(1 − σ(min_in)): the last bin
-    auto cdf_delta = torch::sigmoid(plus_in) - torch::sigmoid(min_in);
-    // Where the bin's mass underflows, the density at its centre times its width
-    // (openai/pixel-cnn's fallback; never taken at 8-bit scales above e^−7).
-    auto mid_in = inv_scale * centred;
-    auto log_pdf_mid = mid_in - p.log_scales[size_t(c)] - 2.0 * torch::softplus(mid_in);
-    auto interior = torch::where(cdf_delta > 1e-5, torch::log(cdf_delta.clamp_min(1e-12)),
-                                 log_pdf_mid + std::log(2.0 * half_bin));
+    auto log_cdf_plus = torch::log_sigmoid(plus_in);            // the first bin, (−∞, x + b]
+    auto log_one_minus_cdf_min = torch::log_sigmoid(-min_in);   // the last bin, [x − b, ∞)
+    // Interior bin: σ(a) − σ(b) = σ(a)·σ(−b)·(1 − e^(b − a)), exact in every tail, where
+    // openai/pixel-cnn switches to the density at the centre once the difference is < 1e-5.
+    auto interior = log_cdf_plus + log_one_minus_cdf_min + torch::log(-torch::expm1(min_in - plus_in));
     auto level_c = level.narrow(1, c, 1);
     log_prob = log_prob + torch::where(level_c <= 0, log_cdf_plus,
                                        torch::where(level_c >= double(levels - 1), log_one_minus_cdf_min, interior));

@@ -1,52 +1,61 @@
-"""numpy reference for genfw's discretized logistic mixture (PixelCNN++).
+"""numpy/mpmath reference for genfw's discretized logistic mixture (PixelCNN++).
 
-Writes logistic_mixture_reference.inc: inputs and per-pixel log-probabilities from
-an independent transcription of openai/pixel-cnn's discretized_mix_logistic_loss
-(pixel_cnn_pp/nn.py; Salimans et al. 2017, eq. 2 and §2.2), in genfw's parameter
-layout (genfw/logistic_mixture.hpp). Run it after changing the cases:
+Writes logistic_mixture_reference.inc: inputs and per-pixel log-probabilities
+computed independently of genfw's formula: the parameters are prepared as
+openai/pixel-cnn's discretized_mix_logistic_loss prepares them (pixel_cnn_pp/nn.py:
+log-scales clamped at -7, tanh coefficients, RGB means conditioned on the earlier
+channels, Salimans et al. 2017 §2.2), and each bin's mass F(x + 1/255) - F(x - 1/255)
+of the logistic CDF F (edges 0 and 255 extended to -inf / +inf, eq. 2) is evaluated
+with mpmath at 50 significant digits, so tails are exact where float64 cancels.
+Run it after changing the cases (needs numpy and mpmath):
 
     build/venv/bin/python plugins/model/pixelcnn/logistic_mixture_reference.py
 """
 import os
+
+import mpmath
 import numpy as np
-from scipy.special import expit
+
+mpmath.mp.dps = 50
 
 
-def softplus(x):
-    return np.logaddexp(0.0, x)
+def logistic_cdf(u):
+    return 1 / (1 + mpmath.exp(-u)) if u != -mpmath.inf else mpmath.mpf(0)
+
+
+def bin_log_mass(x, mean, log_scale):
+    """log P(level of x) for one channel, x on the 8-bit grid of [-1, 1]."""
+    x, mean, scale = mpmath.mpf(x), mpmath.mpf(mean), mpmath.exp(mpmath.mpf(log_scale))
+    a = mpmath.inf if x > 0.999 else (x - mean + mpmath.mpf(1) / 255) / scale
+    b = -mpmath.inf if x < -0.999 else (x - mean - mpmath.mpf(1) / 255) / scale
+    if x > mean:  # right of the mean: difference of survival functions, which are small there
+        return mpmath.log(logistic_cdf(-b) - logistic_cdf(-a))
+    return mpmath.log(logistic_cdf(a) - logistic_cdf(b))
 
 
 def log_prob(x, params, k):
     """x [N, C, H, W] on [-1, 1] (8-bit grid), params [N, P, H, W] -> [N, H, W] nats."""
-    c_count = x.shape[1]
+    n, c_count, h, w = x.shape
     logits = params[:, :k]
-    means = params[:, k:k + c_count * k].reshape(x.shape[0], c_count, k, *x.shape[2:])
+    means = params[:, k:k + c_count * k].reshape(n, c_count, k, h, w)
     log_scales = np.maximum(params[:, k + c_count * k:k + 2 * c_count * k].reshape(means.shape), -7.0)
-    coeffs = np.tanh(params[:, k + 2 * c_count * k:].reshape(x.shape[0], -1, k, *x.shape[2:]))
-    xs = x[:, :, None]  # [N, C, 1, H, W]
+    coeffs = np.tanh(params[:, k + 2 * c_count * k:].reshape(n, -1, k, h, w))
     m = means.copy()
     pair = 0
     for c in range(c_count):  # openai: m2 = means[1] + coeffs[0]·x0; m3 = means[2] + coeffs[1]·x0 + coeffs[2]·x1
         for j in range(c):
-            m[:, c] += coeffs[:, pair] * xs[:, j]
+            m[:, c] += coeffs[:, pair] * x[:, j][:, None]
             pair += 1
-    centered = xs - m
-    inv_stdv = np.exp(-log_scales)
-    plus_in = inv_stdv * (centered + 1.0 / 255.0)
-    cdf_plus = expit(plus_in)
-    min_in = inv_stdv * (centered - 1.0 / 255.0)
-    cdf_min = expit(min_in)
-    log_cdf_plus = plus_in - softplus(plus_in)
-    log_one_minus_cdf_min = -softplus(min_in)
-    cdf_delta = cdf_plus - cdf_min
-    mid_in = inv_stdv * centered
-    log_pdf_mid = mid_in - log_scales - 2.0 * softplus(mid_in)
-    log_probs = np.where(xs < -0.999, log_cdf_plus,
-                         np.where(xs > 0.999, log_one_minus_cdf_min,
-                                  np.where(cdf_delta > 1e-5, np.log(np.maximum(cdf_delta, 1e-12)),
-                                           log_pdf_mid - np.log(127.5))))
-    log_mix = log_probs.sum(axis=1) + (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))
-    return np.logaddexp.reduce(log_mix, axis=1)
+    out = np.zeros((n, h, w))
+    for i in np.ndindex(n, h, w):
+        b, r, q = i
+        log_pi = [mpmath.mpf(v) for v in logits[b, :, r, q]]
+        log_norm = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in log_pi))
+        terms = [log_pi[j] - log_norm + mpmath.fsum(bin_log_mass(x[b, c, r, q], m[b, c, j, r, q],
+                                                                  log_scales[b, c, j, r, q]) for c in range(c_count))
+                 for j in range(k)]
+        out[i] = float(mpmath.log(mpmath.fsum(mpmath.exp(t) for t in terms)))
+    return out
 
 
 def case(rng, n, c, h, w, k):
@@ -59,7 +68,8 @@ def case(rng, n, c, h, w, k):
     params = rng.normal(size=(n, p, h, w))
     params[:, k:k + c * k] *= 0.7  # means inside [-1, 1] mostly
     params[:, k + c * k:k + 2 * c * k] = rng.uniform(-6.0, 0.5, size=(n, c * k, h, w))  # log-scales, tiny to wide
-    params[0, k + c * k:k + 2 * c * k, 1, 1] = -9.0  # below the clamp at -7: the density fallback
+    params[0, k + c * k:k + 2 * c * k, 1, 1] = -9.0  # below the clamp at -7
+    params[1, k:k + c * k, 0, 0] = 3.0  # means far from every level: masses deep in the tails
     return x, params, log_prob(x, params, k)
 
 

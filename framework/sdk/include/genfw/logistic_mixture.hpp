@@ -14,7 +14,9 @@
 /// Channel c's mean given the earlier channels of the same pixel (§2.2, the RGB case
 /// μ_G = μ + α·x_R, μ_B = μ + β·x_R + γ·x_G): μ̃_c = μ_c + Σ_{j<c} tanh(a_{c,j})·x_j.
 /// One channel's bin mass: σ((x + b − μ̃)/s) − σ((x − b − μ̃)/s) with the first and last
-/// bins extended to ∓∞ (§2.1, eq. 2).
+/// bins extended to ∓∞ (§2.1, eq. 2), computed as σ(a)·σ(−b)·(1 − e^(b − a)) in log space,
+/// exact in the tails (openai/pixel-cnn replaces masses below 1e-5 by density × width),
+/// so the probabilities of all L^C values of a pixel sum to 1 to rounding.
 #include <torch/torch.h>
 
 #include "genfw/export.hpp"
