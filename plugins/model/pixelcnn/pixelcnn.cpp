@@ -83,6 +83,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
     const int64_t filters = options.integer("filters"), blocks = options.integer("num_resnet");
     const int64_t resolutions = options.integer("resolutions"), c = data_.shape[0];
     const int64_t factor = int64_t(1) << (resolutions - 1);
+    row_multiple_ = factor;
     GENFW_CHECK(data_.shape[1] % factor == 0 && data_.shape[2] % factor == 0, "model 'pixelcnn': option "
                 "'resolutions' = ", resolutions, " needs height and width divisible by ", factor);
     const double dropout = options.real("dropout");
@@ -173,7 +174,10 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
     eval();
     for (int64_t t = 0; t < h * w; ++t) {
       const int64_t i = t / w, j = t % w;
-      auto params = mixture_params(x).narrow(2, i, 1).narrow(3, j, 1);
+      // Rows at and above i only: every layer is causal in rows, so the cropped image gives
+      // the same parameters there (rounded up to whole rows of the coarsest resolution).
+      const int64_t rows = std::min(h, (i / row_multiple_ + 1) * row_multiple_);
+      auto params = mixture_params(x.narrow(2, 0, rows)).narrow(2, i, 1).narrow(3, j, 1);
       context.nfe += 1;
       auto noise = context.uniform({mixtures_ + c}).to(x.device()).view({n, mixtures_ + c, 1, 1});
       auto pixel = genfw::sample_discretized_logistic_mixture(params, c, mixtures_, noise.narrow(1, 0, mixtures_),
@@ -191,6 +195,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
 
   genfw::DataInfo data_;
   int64_t mixtures_;
+  int64_t row_multiple_ = 1;  // image heights the resolutions divide
   ShiftedConv2d u_input_{nullptr}, ul_input_down_{nullptr}, ul_input_right_{nullptr};
   std::vector<std::shared_ptr<StreamBlocks>> up_, down_;
   std::vector<ShiftedConv2d> u_downsample_, ul_downsample_;
