@@ -173,6 +173,16 @@ std::map<std::string, double> fit(Model& model, Objective& objective,
   return sums;
 }
 
+void perturb_density_model(Model& model, const torch::Tensor& x, double scale, int passes) {
+  auto* density = as<DensityModel>(model);
+  GENFW_CHECK(density != nullptr, "perturb_density_model: the model offers no 'density'");
+  model.train();
+  for (int i = 0; i < passes; ++i) density->log_prob(x);
+  torch::NoGradGuard guard;
+  for (auto& p : model.parameters()) p.add_(scale * torch::randn_like(p));
+  model.eval();
+}
+
 torch::Tensor autograd_jacobian(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x) {
   auto input = x.detach().clone().requires_grad_(true);
   auto output = f(input).reshape({-1});

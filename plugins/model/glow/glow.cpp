@@ -6,7 +6,10 @@
 //
 // Density convention (genfw/likelihood.hpp): log_prob(x) is the log-density in nats
 // of the data-space value x, all Jacobians included. Pixels are mapped linearly to
-// [−½, ½] as in Glow (−D·log(high − low)); discrete data is uniformly dequantised
+// [−½, ½] as in Glow (−D·log(high − low)), or optionally to RealNVP's logit space
+// (logit_alpha > 0: a near-constant background, such as Fashion-MNIST's black, is a
+// near-point mass that couplings whose scales sigmoid(·) ≤ 1 can only shrink, so
+// only actnorm can widen it; the logit spreads it); discrete data is uniformly dequantised
 // first, so bits/dim is the published number (Glow eq. 2). The split priors are
 // folded into the bijection (ε = (z₂ − μ(z₁))·exp(−log σ(z₁))), so the latent is
 // N(0, I) and sampling at temperature T draws every ε with standard deviation T
@@ -106,11 +109,14 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
         .choice("coupling", "affine", {"affine", "additive"}, "affine (Glow) or additive (NICE) couplings")
         .choice("permutation", "conv1x1", {"conv1x1", "reverse"},
                 "channel mixing before each coupling: LU-decomposed invertible 1x1 convolution (Glow) or reversal")
+        .real("logit_alpha", 0.0,
+              "0: pixels mapped linearly to [-1/2, 1/2] (Glow); > 0: to logit(alpha + (1 - 2 alpha) u) as RealNVP",
+              genfw::Range{0.0, 0.49})
         .boolean("dequantize", true, "uniform dequantisation of discrete data in log_prob");
   }
 
   Glow(const genfw::Options& options, const genfw::BuildContext& context)
-      : data_(context.data), dequantize_(options.flag("dequantize")) {
+      : data_(context.data), alpha_(options.real("logit_alpha")), dequantize_(options.flag("dequantize")) {
     GENFW_CHECK(data_.is_image(), "model 'glow' needs image data [C, H, W], got ", data_.shape.size(), " dimensions");
     const int64_t levels = options.integer("levels"), steps = options.integer("steps_per_level");
     int64_t c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
@@ -147,9 +153,7 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
 
   std::pair<Tensor, Tensor> to_latent(const Tensor& x) override {
     Tensor logdet = torch::zeros({x.size(0)}, x.options());
-    const double range = data_.high - data_.low;
-    Tensor h = (x - data_.low) / range - 0.5;  // Glow's pixel scale [−½, ½]
-    logdet = logdet - double(data_.dim()) * std::log(range);
+    Tensor h = to_flow_space(x, logdet);
     std::vector<Tensor> pieces;
     for (size_t level = 0; level < levels_.size(); ++level) {
       for (auto& layer : levels_[level]) h = layer->forward(h, logdet);
@@ -171,7 +175,7 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
       if (level < int64_t(splits_.size())) h = torch::cat({h, splits_[level]->from_noise(h, pieces[level])}, 1);
       for (auto it = levels_[level].rbegin(); it != levels_[level].rend(); ++it) h = (*it)->inverse(h);
     }
-    return data_.low + (data_.high - data_.low) * (h + 0.5);
+    return alpha_ > 0.0 ? genfw::from_logit_space(h, data_, alpha_) : data_.low + (data_.high - data_.low) * (h + 0.5);
   }
 
   Tensor log_prob(const Tensor& x) override {
@@ -187,7 +191,16 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
   Tensor sample_from_latent(const Tensor& z) override { return genfw::onto_data_levels(from_latent(z), data_); }
 
  private:
+  /// Glow's pixel scale [−½, ½] (a linear Jacobian), or RealNVP's logit space.
+  Tensor to_flow_space(const Tensor& x, Tensor& logdet) const {
+    if (alpha_ > 0.0) return genfw::to_logit_space(x, data_, alpha_, logdet);
+    const double range = data_.high - data_.low;
+    logdet = logdet - double(data_.dim()) * std::log(range);
+    return (x - data_.low) / range - 0.5;
+  }
+
   genfw::DataInfo data_;
+  double alpha_;
   bool dequantize_;
   std::vector<std::vector<std::shared_ptr<FlowLayer>>> levels_;
   std::vector<std::shared_ptr<SplitPrior>> splits_;

@@ -17,19 +17,15 @@ std::map<std::string, OptionValue> small(int64_t levels, const std::string& perm
           {"permutation", permutation}, {"coupling", coupling}};
 }
 
+std::map<std::string, OptionValue> logit(std::map<std::string, OptionValue> options) {
+  options["logit_alpha"] = 0.05;
+  return options;
+}
+
 std::unique_ptr<genfw::Model> make_glow(const genfw::BuildContext& context, std::map<std::string, OptionValue> options) {
   return genfw::testing::make<genfw::Model>(genfw::Kind::model, "glow", options, context);
 }
 
-/// Initialises actnorm with one training-mode pass, then perturbs every parameter
-/// (the zero-initialised convolutions would otherwise make couplings and split priors identities).
-void randomise(genfw::Model& model, const torch::Tensor& x, double scale) {
-  model.train();
-  genfw::as<genfw::DensityModel>(model)->log_prob(x);
-  torch::NoGradGuard guard;
-  for (auto& p : model.parameters()) p.add_(scale * torch::randn_like(p));
-  model.eval();
-}
 
 genfw::InvertibleFlow& flow_of(genfw::Model& model) { return *genfw::as<genfw::InvertibleFlow>(model); }
 
@@ -93,7 +89,7 @@ TEST(Glow, ActNormDataDependentInit) {
 
 // The accumulated log-det equals log|det ∂z/∂x| of the whole flow from autograd, for
 // grey and RGB images, 1 and 2 levels (split priors included), 1×1 conv or reversal,
-// affine or additive couplings (float64, 1e-8: a missing term — a split prior's
+// affine or additive couplings, linear or logit pixel space (float64, 1e-8: a missing term — a split prior's
 // scale, the data range — is off by ≥ 0.1); log_prob = log N(z; 0, I) + log-det.
 TEST(Glow, LogDetMatchesAutogradJacobian) {
   torch::manual_seed(0);
@@ -104,12 +100,13 @@ TEST(Glow, LogDetMatchesAutogradJacobian) {
   std::vector<Case> cases{{{1, 4, 4}, small(2)},
                           {{3, 4, 4}, small(2)},
                           {{1, 4, 4}, small(1, "reverse", "additive")},
-                          {{2, 4, 4}, small(2, "reverse", "affine")}};
+                          {{2, 4, 4}, small(2, "reverse", "affine")},
+                          {{1, 4, 4}, logit(small(1))}};
   for (const auto& c : cases) {
     auto context = genfw::testing::context_for(c.shape);
     auto model = make_glow(context, c.options);
     model->to(torch::kFloat64);
-    randomise(*model, images(c.shape, 32), 0.1);
+    genfw::testing::perturb_density_model(*model, images(c.shape, 32), 0.1);
     auto& flow = flow_of(*model);
     auto x = images(c.shape, 3);
     auto [z, logdet] = flow.to_latent(x);
@@ -127,7 +124,7 @@ TEST(Glow, InverseOfForwardIsIdentity) {
   torch::manual_seed(0);
   auto context = genfw::testing::context_for({1, 28, 28});
   auto model = make_glow(context, {{"levels", int64_t(2)}, {"steps_per_level", int64_t(4)}, {"hidden", int64_t(16)}});
-  randomise(*model, images({1, 28, 28}, 16, torch::kFloat32), 0.02);
+  genfw::testing::perturb_density_model(*model, images({1, 28, 28}, 16, torch::kFloat32), 0.02);
   auto& flow = flow_of(*model);
   torch::NoGradGuard guard;
   auto x = images({1, 28, 28}, 4, torch::kFloat32);
@@ -147,7 +144,7 @@ TEST(Glow, SamplingTemperatureAndBatchIndependence) {
   auto context = genfw::testing::context_for({1, 8, 8});
   context.data.discrete_levels = true;
   auto model = make_glow(context, small(2));
-  randomise(*model, images({1, 8, 8}, 16, torch::kFloat32), 0.02);
+  genfw::testing::perturb_density_model(*model, images({1, 8, 8}, 16, torch::kFloat32), 0.02);
   auto sampler = genfw::testing::make<genfw::Sampler>(genfw::Kind::sampler, "prior");
   auto x = genfw::testing::run_sampler(*sampler, *model, 6, {1, 8, 8});
   EXPECT_EQ(x.sizes(), (std::vector<int64_t>{6, 1, 8, 8}));

@@ -15,15 +15,6 @@ std::unique_ptr<genfw::Model> make_maf(const genfw::BuildContext& context, std::
   return genfw::testing::make<genfw::Model>(genfw::Kind::model, "maf", options, context);
 }
 
-/// Initialises actnorm with one training-mode pass, then perturbs every parameter
-/// (the zero-initialised output layers would otherwise make every layer the identity).
-void randomise(genfw::Model& model, const torch::Tensor& x, double scale) {
-  model.train();
-  genfw::as<genfw::DensityModel>(model)->log_prob(x);
-  torch::NoGradGuard guard;
-  for (auto& p : model.parameters()) p.add_(scale * torch::randn_like(p));
-  model.eval();
-}
 
 // MADE's outputs (μ and α of variable i) depend exactly on the inputs before i in the
 // order: the autograd Jacobian is zero at every (i, j) with order[j] ≥ order[i] —
@@ -87,7 +78,7 @@ TEST(Maf, LogDetAndInverse) {
     auto context = genfw::testing::context_for(v.shape);
     auto model = make_maf(context, v.options);
     model->to(torch::kFloat64);
-    randomise(*model, inputs(v.shape, 64), 0.1);
+    genfw::testing::perturb_density_model(*model, inputs(v.shape, 64), 0.1);
     auto& flow = *genfw::as<genfw::InvertibleFlow>(*model);
     auto x = inputs(v.shape, 4);
     auto [u, logdet] = flow.to_latent(x);
@@ -104,7 +95,7 @@ TEST(Maf, InverseFloat32Image28) {
   torch::manual_seed(0);
   auto context = genfw::testing::context_for({1, 28, 28});
   auto model = make_maf(context, {{"num_layers", int64_t(2)}, {"hidden", int64_t(32)}, {"logit_alpha", 0.05}});
-  randomise(*model, inputs({1, 28, 28}, 16, torch::kFloat32), 0.01);
+  genfw::testing::perturb_density_model(*model, inputs({1, 28, 28}, 16, torch::kFloat32), 0.01);
   auto& flow = *genfw::as<genfw::InvertibleFlow>(*model);
   torch::NoGradGuard guard;
   auto x = inputs({1, 28, 28}, 2, torch::kFloat32);
@@ -149,7 +140,7 @@ TEST(Maf, SamplingFromContextNoise) {
   torch::manual_seed(0);
   auto context = genfw::testing::context_for({3});
   auto model = make_maf(context, {{"num_layers", int64_t(3)}, {"hidden", int64_t(16)}});
-  randomise(*model, torch::randn({64, 3}), 0.1);
+  genfw::testing::perturb_density_model(*model, torch::randn({64, 3}), 0.1);
   auto sampler = genfw::testing::make<genfw::Sampler>(genfw::Kind::sampler, "prior");
   EXPECT_LT(genfw::testing::batch_size_spread(*sampler, *model, 16, context.data, 4, "prior maf"),
             genfw::testing::kBatchSizeTolerance);

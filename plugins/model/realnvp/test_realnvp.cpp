@@ -15,16 +15,9 @@ std::unique_ptr<genfw::Model> make_flow(const genfw::BuildContext& context,
   return genfw::testing::make<genfw::Model>(genfw::Kind::model, "realnvp", overrides, context);
 }
 
-/// Makes the flow non-trivial: initialises actnorm / running statistics with one
-/// training-mode pass, then perturbs every parameter (the zero-initialised last
-/// layers would otherwise make every coupling the identity).
+/// Actnorm's init / batch norm's running statistics from three passes, then perturbed parameters.
 void randomise(genfw::Model& model, const torch::Tensor& x, double scale) {
-  model.train();
-  auto* density = genfw::as<genfw::DensityModel>(model);
-  for (int i = 0; i < 3; ++i) density->log_prob(x);
-  torch::NoGradGuard guard;
-  for (auto& p : model.parameters()) p.add_(scale * torch::randn_like(p));
-  model.eval();
+  genfw::testing::perturb_density_model(model, x, scale, 3);
 }
 
 genfw::InvertibleFlow& flow_of(genfw::Model& model) {
