@@ -168,7 +168,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
   /// pixels < t, which are final. Channels within the pixel are drawn in order.
   Tensor sample_autoregressively(genfw::SampleContext& context) override {
     const int64_t n = context.num_samples, c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
-    auto x = torch::zeros({n, c, h, w}, torch::TensorOptions().device(context.device));
+    auto x = torch::zeros({n, c, h, w}, parameters().front().options().device(context.device));
     torch::NoGradGuard no_grad;
     const bool was_training = is_training();
     eval();
@@ -179,7 +179,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
       const int64_t rows = std::min(h, (i / row_multiple_ + 1) * row_multiple_);
       auto params = mixture_params(x.narrow(2, 0, rows)).narrow(2, i, 1).narrow(3, j, 1);
       context.nfe += 1;
-      auto noise = context.uniform({mixtures_ + c}).to(x.device()).view({n, mixtures_ + c, 1, 1});
+      auto noise = context.uniform({mixtures_ + c}).to(x.options()).view({n, mixtures_ + c, 1, 1});
       auto pixel = genfw::sample_discretized_logistic_mixture(params, c, mixtures_, noise.narrow(1, 0, mixtures_),
                                                               noise.narrow(1, mixtures_, c), data_.levels);
       x.narrow(2, i, 1).narrow(3, j, 1).copy_(pixel);
