@@ -112,7 +112,8 @@ torch::Tensor to_logit_space(const torch::Tensor& x, const DataInfo& data, doubl
   auto p = alpha + (1.0 - 2.0 * alpha) * (x - data.low) / range;
   auto log_p = torch::log(p), log_1mp = torch::log1p(-p);
   // d y / d x = (1 − 2α) / (range · p · (1 − p)) per element.
-  logdet = logdet - double(data.dim()) * std::log(range) + per_sample_sum(std::log(1.0 - 2.0 * alpha) - log_p - log_1mp);
+  logdet = logdet - double(data.dim()) * std::log(range) +
+           per_sample_sum(std::log(1.0 - 2.0 * alpha) - log_p - log_1mp);
   return log_p - log_1mp;
 }
 

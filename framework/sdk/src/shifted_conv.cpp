@@ -31,8 +31,8 @@ ShiftedConvTranspose2dImpl::ShiftedConvTranspose2dImpl(int64_t in, int64_t out, 
                                                        int64_t kernel_w)
     : shift_(shift), kernel_h_(kernel_h), kernel_w_(kernel_w) {
   // output_padding 1: the size TensorFlow's 'VALID' deconvolution gives, in·2 + kernel − 1.
-  conv = register_module("conv", torch::nn::ConvTranspose2d(
-                                     torch::nn::ConvTranspose2dOptions(in, out, {kernel_h, kernel_w}).stride(2).output_padding(1)));
+  auto options = torch::nn::ConvTranspose2dOptions(in, out, {kernel_h, kernel_w}).stride(2).output_padding(1);
+  conv = register_module("conv", torch::nn::ConvTranspose2d(options));
 }
 
 torch::Tensor ShiftedConvTranspose2dImpl::forward(const torch::Tensor& x) {

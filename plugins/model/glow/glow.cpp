@@ -86,7 +86,9 @@ struct ReverseChannels : FlowLayer {
 /// Gaussian prior of the factored-out half given the kept half, as a bijection
 /// z₂ → ε = (z₂ − μ(z₁))·exp(−log σ(z₁)), log|det| = −Σ log σ (openai/glow's split2d).
 struct SplitPrior : torch::nn::Module {
-  SplitPrior(int64_t kept, int64_t factored) { net_ = register_module("net", std::make_shared<ZeroConv>(kept, 2 * factored)); }
+  SplitPrior(int64_t kept, int64_t factored) {
+    net_ = register_module("net", std::make_shared<ZeroConv>(kept, 2 * factored));
+  }
   Tensor to_noise(const Tensor& kept, const Tensor& factored, Tensor& logdet) {
     auto parts = net_->forward(kept).chunk(2, 1);
     logdet = logdet - genfw::per_sample_sum(parts[1]);
@@ -135,7 +137,8 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
         } else {
           layers.push_back(std::make_shared<ReverseChannels>());
         }
-        layers.push_back(std::make_shared<Coupling>(c, options.integer("hidden"), options.string("coupling") == "affine"));
+        layers.push_back(
+            std::make_shared<Coupling>(c, options.integer("hidden"), options.string("coupling") == "affine"));
       }
       const std::string prefix = "level" + std::to_string(level) + "_";
       for (size_t i = 0; i < layers.size(); ++i) register_module(prefix + "layer" + std::to_string(i), layers[i]);
@@ -211,6 +214,6 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
 
 GENFW_PLUGIN(manifest) {
   manifest.add<genfw_glow::Glow>("glow", genfw::Kind::model,
-                                 "Glow, Kingma & Dhariwal 2018: actnorm, invertible 1x1 convolutions, affine couplings, "
-                                 "multi-scale with learned split priors");
+                                 "Glow, Kingma & Dhariwal 2018: actnorm, invertible 1x1 convolutions, affine "
+                                 "couplings, multi-scale with learned split priors");
 }

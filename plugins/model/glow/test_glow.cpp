@@ -22,7 +22,8 @@ std::map<std::string, OptionValue> logit(std::map<std::string, OptionValue> opti
   return options;
 }
 
-std::unique_ptr<genfw::Model> make_glow(const genfw::BuildContext& context, std::map<std::string, OptionValue> options) {
+std::unique_ptr<genfw::Model> make_glow(const genfw::BuildContext& context,
+                                        std::map<std::string, OptionValue> options) {
   return genfw::testing::make<genfw::Model>(genfw::Kind::model, "glow", options, context);
 }
 
@@ -111,7 +112,8 @@ TEST(Glow, LogDetMatchesAutogradJacobian) {
     auto x = images(c.shape, 3);
     auto [z, logdet] = flow.to_latent(x);
     EXPECT_EQ(z.sizes(), (std::vector<int64_t>{3, context.data.dim()}));
-    auto reference = genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
+    auto reference =
+        genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
     EXPECT_LT((logdet - reference).abs().max().item<double>(), 1e-8) << logdet << reference;
     auto expected = -0.5 * (z.pow(2) + std::log(2 * M_PI)).sum(1) + reference;
     EXPECT_LT((genfw::as<genfw::DensityModel>(*model)->log_prob(x) - expected).abs().max().item<double>(), 1e-8);

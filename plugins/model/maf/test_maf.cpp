@@ -82,7 +82,8 @@ TEST(Maf, LogDetAndInverse) {
     auto& flow = *genfw::as<genfw::InvertibleFlow>(*model);
     auto x = inputs(v.shape, 4);
     auto [u, logdet] = flow.to_latent(x);
-    auto reference = genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
+    auto reference =
+        genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
     EXPECT_LT((logdet - reference).abs().max().item<double>(), 1e-8) << logdet << reference;
     auto expected = -0.5 * (u.pow(2) + std::log(2 * M_PI)).sum(1) + reference;
     EXPECT_LT((genfw::as<genfw::DensityModel>(*model)->log_prob(x) - expected).abs().max().item<double>(), 1e-8);

@@ -53,11 +53,10 @@ struct StreamBlocks : torch::nn::Module {
   StreamBlocks(int64_t blocks, int64_t filters, double dropout, bool decoding) {
     for (int64_t i = 0; i < blocks; ++i) {
       // Up pass: u alone, ul sees u. Down pass: u sees the saved u, ul sees [u, saved ul].
-      u_.push_back(register_module("u" + std::to_string(i),
-                                   std::make_shared<GatedResnet>(filters, Shift::down, decoding ? filters : 0, dropout)));
-      ul_.push_back(register_module("ul" + std::to_string(i), std::make_shared<GatedResnet>(
-                                                                  filters, Shift::down_right,
-                                                                  decoding ? 2 * filters : filters, dropout)));
+      auto u = std::make_shared<GatedResnet>(filters, Shift::down, decoding ? filters : 0, dropout);
+      auto ul = std::make_shared<GatedResnet>(filters, Shift::down_right, decoding ? 2 * filters : filters, dropout);
+      u_.push_back(register_module("u" + std::to_string(i), u));
+      ul_.push_back(register_module("ul" + std::to_string(i), ul));
     }
   }
   std::vector<std::shared_ptr<GatedResnet>> u_, ul_;

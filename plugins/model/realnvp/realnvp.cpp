@@ -4,7 +4,7 @@
 // scales; additive coupling = NICE (Dinh et al. 2015). Vectors use MLP
 // couplings with alternating half masks.
 //
-// Density convention (see plugins/latent_shared/bits_per_dim.hpp): log_prob(x)
+// Density convention (see genfw/likelihood.hpp): log_prob(x)
 // is the log-density in nats of the data-space value x, all Jacobians included:
 //   images: x ∈ [low, high] → u = (x − low)/(high − low) ∈ [0, 1]   (−D·log(high − low))
 //           → y = logit(α + (1 − 2α)u)                               (exact log-det)

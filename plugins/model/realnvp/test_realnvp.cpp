@@ -100,7 +100,8 @@ TEST(RealNvp, LogDetMatchesAutogradJacobian) {
     randomise(*model, inputs(v.shape, 32, context.data.is_image()), 0.05);
     auto& flow = flow_of(*model);
     auto logdet = flow.to_latent(x).second;
-    auto reference = genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
+    auto reference =
+        genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
     EXPECT_LT((logdet - reference).abs().max().item<double>(), 1e-8)
         << "flow " << logdet << " autograd " << reference;
     // log_prob = log N(z; 0, I) + log-det (no dequantisation for continuous data).
