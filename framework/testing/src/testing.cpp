@@ -173,4 +173,33 @@ std::map<std::string, double> fit(Model& model, Objective& objective,
   return sums;
 }
 
+void perturb_density_model(Model& model, const torch::Tensor& x, double scale, int passes) {
+  auto* density = as<DensityModel>(model);
+  GENFW_CHECK(density != nullptr, "perturb_density_model: the model offers no 'density'");
+  model.train();
+  for (int i = 0; i < passes; ++i) density->log_prob(x);
+  torch::NoGradGuard guard;
+  for (auto& p : model.parameters()) p.add_(scale * torch::randn_like(p));
+  model.eval();
+}
+
+torch::Tensor autograd_jacobian(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x) {
+  auto input = x.detach().clone().requires_grad_(true);
+  auto output = f(input).reshape({-1});
+  std::vector<torch::Tensor> rows;
+  for (int64_t r = 0; r < output.size(0); ++r) {
+    auto row = torch::autograd::grad({output[r]}, {input}, {}, /*retain_graph=*/true, false, /*allow_unused=*/true)[0];
+    rows.push_back(row.defined() ? row.reshape({-1}) : torch::zeros({input.numel()}, input.options()));
+  }
+  return torch::stack(rows);
+}
+
+torch::Tensor autograd_log_det(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x) {
+  std::vector<torch::Tensor> result;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    result.push_back(std::get<1>(torch::slogdet(autograd_jacobian(f, x.narrow(0, i, 1)))));
+  }
+  return torch::stack(result);
+}
+
 }  // namespace genfw::testing

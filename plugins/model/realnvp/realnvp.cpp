@@ -4,7 +4,7 @@
 // scales; additive coupling = NICE (Dinh et al. 2015). Vectors use MLP
 // couplings with alternating half masks.
 //
-// Density convention (see plugins/latent_shared/bits_per_dim.hpp): log_prob(x)
+// Density convention (see genfw/likelihood.hpp): log_prob(x)
 // is the log-density in nats of the data-space value x, all Jacobians included:
 //   images: x ∈ [low, high] → u = (x − low)/(high − low) ∈ [0, 1]   (−D·log(high − low))
 //           → y = logit(α + (1 − 2α)u)                               (exact log-det)
@@ -22,43 +22,10 @@ namespace genfw_realnvp {
 
 using torch::Tensor;
 
-/// One invertible step; forward adds its log|det| to `logdet` [N].
-struct FlowLayer : torch::nn::Module {
-  virtual Tensor forward(const Tensor& x, Tensor& logdet) = 0;
-  virtual Tensor inverse(const Tensor& y) = 0;
-};
-
-Tensor per_sample_sum(const Tensor& t) { return t.flatten(1).sum(1); }
-
-/// Per-channel (images) or per-dimension (vectors) affine map with data-dependent
-/// initialisation (Kingma & Dhariwal 2018, Glow).
-struct ActNorm : FlowLayer {
-  ActNorm(int64_t channels, bool image) : image_(image) {
-    std::vector<int64_t> shape = image ? std::vector<int64_t>{1, channels, 1, 1} : std::vector<int64_t>{1, channels};
-    bias_ = register_parameter("bias", torch::zeros(shape));
-    log_scale_ = register_parameter("log_scale", torch::zeros(shape));
-    initialized_ = register_buffer("initialized", torch::zeros({1}));
-  }
-  Tensor forward(const Tensor& x, Tensor& logdet) override {
-    // One host read of the buffer (it may come from a checkpoint), then a C++ flag.
-    if (!known_initialized_) known_initialized_ = initialized_.item<double>() != 0.0;
-    if (is_training() && !known_initialized_) {
-      torch::NoGradGuard guard;
-      std::vector<int64_t> dims = image_ ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
-      auto mean = x.mean(dims, true), std = x.std(dims, false, true);
-      bias_.copy_(-mean);
-      log_scale_.copy_(-torch::log(std + 1e-6));
-      initialized_.fill_(1.0);
-      known_initialized_ = true;
-    }
-    const double spatial = image_ ? static_cast<double>(x.size(2) * x.size(3)) : 1.0;
-    logdet = logdet + log_scale_.sum() * spatial;
-    return (x + bias_) * torch::exp(log_scale_);
-  }
-  Tensor inverse(const Tensor& y) override { return y * torch::exp(-log_scale_) - bias_; }
-  bool image_, known_initialized_ = false;
-  Tensor bias_, log_scale_, initialized_;
-};
+using genfw::ActNorm;
+using genfw::FlowLayer;
+using genfw::per_sample_sum;
+using genfw::Squeeze;
 
 /// Batch normalisation as a flow layer (RealNVP §3.7): batch statistics in
 /// training, running averages in eval (where the map is a fixed affine bijection).
@@ -187,18 +154,6 @@ struct ImageCoupling : FlowLayer {
   Tensor scale_;
 };
 
-/// Space-to-depth: [C, H, W] → [4C, H/2, W/2] (volume preserving, log-det 0).
-struct Squeeze : FlowLayer {
-  Tensor forward(const Tensor& x, Tensor&) override {
-    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-    return x.view({n, c, h / 2, 2, w / 2, 2}).permute({0, 1, 3, 5, 2, 4}).reshape({n, 4 * c, h / 2, w / 2});
-  }
-  Tensor inverse(const Tensor& y) override {
-    const int64_t n = y.size(0), c = y.size(1) / 4, h = y.size(2), w = y.size(3);
-    return y.view({n, c, 2, 2, h, w}).permute({0, 1, 4, 2, 5, 3}).reshape({n, c, 2 * h, 2 * w});
-  }
-};
-
 /// Vector coupling with a binary mask b [D] (alternating halves).
 struct VectorCoupling : FlowLayer {
   VectorCoupling(int64_t dim, int64_t parity, bool affine, int64_t width, int64_t layers) : affine_(affine) {
@@ -306,64 +261,35 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
 
   std::pair<Tensor, Tensor> to_latent(const Tensor& x) override {
     Tensor h = x, logdet = torch::zeros({x.size(0)}, x.options());
-    const double d = static_cast<double>(data_.dim());
-    if (data_.is_image()) {
-      // Data space → [0, 1] (linear Jacobian) → logit space.
-      const double range = data_.high - data_.low;
-      auto u = (x - data_.low) / range;
-      auto p = alpha_ + (1.0 - 2.0 * alpha_) * u;
-      h = torch::log(p) - torch::log1p(-p);
-      logdet = logdet - d * std::log(range) +
-               per_sample_sum(std::log(1.0 - 2.0 * alpha_) - torch::log(p) - torch::log1p(-p));
-    }
+    if (data_.is_image()) h = genfw::to_logit_space(x, data_, alpha_, logdet);
     std::vector<Tensor> pieces;
     for (size_t s = 0; s < scales_.size(); ++s) {
       for (auto& layer : scales_[s]) h = layer->forward(h, logdet);
       if (s + 1 < scales_.size()) {
         auto halves = h.chunk(2, 1);
-        pieces.push_back(halves[1].flatten(1));
+        pieces.push_back(halves[1]);
         h = halves[0];
       }
     }
-    pieces.push_back(h.flatten(1));
-    return {torch::cat(pieces, 1), logdet};
+    pieces.push_back(h);
+    return {genfw::join_latent(pieces), logdet};
   }
 
   Tensor from_latent(const Tensor& z) override {
-    const int64_t n = z.size(0);
-    std::vector<Tensor> pieces;
-    int64_t offset = 0;
-    for (const auto& shape : factored_shapes_) {
-      int64_t size = 1;
-      for (int64_t v : shape) size *= v;
-      std::vector<int64_t> full{n};
-      full.insert(full.end(), shape.begin(), shape.end());
-      pieces.push_back(z.narrow(1, offset, size).reshape(full));
-      offset += size;
-    }
+    auto pieces = genfw::split_latent(z, factored_shapes_);
     Tensor h = pieces.back();
     for (int64_t s = static_cast<int64_t>(scales_.size()) - 1; s >= 0; --s) {
       if (s + 1 < static_cast<int64_t>(scales_.size())) h = torch::cat({h, pieces[s]}, 1);
       for (auto it = scales_[s].rbegin(); it != scales_[s].rend(); ++it) h = (*it)->inverse(h);
     }
-    if (data_.is_image()) {
-      auto u = (torch::sigmoid(h) - alpha_) / (1.0 - 2.0 * alpha_);
-      h = data_.low + (data_.high - data_.low) * u;
-    }
+    if (data_.is_image()) h = genfw::from_logit_space(h, data_, alpha_);
     return h;
   }
 
   Tensor log_prob(const Tensor& x) override {
-    Tensor point = x;
-    if (data_.discrete_levels && dequantize_) {
-      // u' = (k + U(0,1))/L, k the level of the pixel (see the convention at the top).
-      const double range = data_.high - data_.low, levels = static_cast<double>(data_.levels);
-      auto k = torch::round((x - data_.low) / range * (levels - 1.0));
-      point = data_.low + range * (k + torch::rand_like(x)) / levels;
-    }
-    auto [z, logdet] = to_latent(point);
-    const double log_2pi = std::log(2.0 * M_PI);
-    return (-0.5 * (z.pow(2) + log_2pi)).sum(1) + logdet;
+    // Dequantised point (see the convention at the top), then the change of variables.
+    auto [z, logdet] = to_latent(dequantize_ ? genfw::uniformly_dequantized(x, data_) : x);
+    return genfw::standard_normal_log_density(z) + logdet;
   }
 
   Tensor sample(int64_t n, double temperature) override {
@@ -373,17 +299,7 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
 
   Tensor sample_from_latent(const Tensor& z) override {
     auto x = from_latent(z);
-    if (data_.is_image()) {
-      const double range = data_.high - data_.low;
-      if (data_.discrete_levels) {
-        // Bin [k/L, (k+1)/L) of [0, 1] is pixel level k.
-        const double levels = static_cast<double>(data_.levels);
-        auto k = torch::floor((x - data_.low) / range * levels).clamp(0.0, levels - 1.0);
-        x = data_.low + range * k / (levels - 1.0);
-      } else {
-        x = x.clamp(data_.low, data_.high);
-      }
-    }
+    if (data_.is_image()) x = genfw::onto_data_levels(x, data_);
     return x;
   }
 

@@ -15,37 +15,15 @@ std::unique_ptr<genfw::Model> make_flow(const genfw::BuildContext& context,
   return genfw::testing::make<genfw::Model>(genfw::Kind::model, "realnvp", overrides, context);
 }
 
-/// Makes the flow non-trivial: initialises actnorm / running statistics with one
-/// training-mode pass, then perturbs every parameter (the zero-initialised last
-/// layers would otherwise make every coupling the identity).
+/// Actnorm's init / batch norm's running statistics from three passes, then perturbed parameters.
 void randomise(genfw::Model& model, const torch::Tensor& x, double scale) {
-  model.train();
-  auto* density = genfw::as<genfw::DensityModel>(model);
-  for (int i = 0; i < 3; ++i) density->log_prob(x);
-  torch::NoGradGuard guard;
-  for (auto& p : model.parameters()) p.add_(scale * torch::randn_like(p));
-  model.eval();
+  genfw::testing::perturb_density_model(model, x, scale, 3);
 }
 
 genfw::InvertibleFlow& flow_of(genfw::Model& model) {
   auto* flow = dynamic_cast<genfw::InvertibleFlow*>(&model);
   if (flow == nullptr) throw std::runtime_error("realnvp does not expose InvertibleFlow");
   return *flow;
-}
-
-/// log|det ∂z/∂x| per sample from the full Jacobian, built row by row with autograd.
-torch::Tensor autograd_logdet(genfw::InvertibleFlow& flow, const torch::Tensor& x) {
-  std::vector<torch::Tensor> result;
-  for (int64_t i = 0; i < x.size(0); ++i) {
-    auto xi = x.narrow(0, i, 1).clone().requires_grad_(true);
-    auto z = flow.to_latent(xi).first.view({-1});
-    std::vector<torch::Tensor> rows;
-    for (int64_t r = 0; r < z.size(0); ++r) {
-      rows.push_back(torch::autograd::grad({z[r]}, {xi}, {}, /*retain_graph=*/true)[0].reshape({-1}));
-    }
-    result.push_back(std::get<1>(torch::slogdet(torch::stack(rows))));
-  }
-  return torch::stack(result);
 }
 
 struct Variant {
@@ -122,7 +100,8 @@ TEST(RealNvp, LogDetMatchesAutogradJacobian) {
     randomise(*model, inputs(v.shape, 32, context.data.is_image()), 0.05);
     auto& flow = flow_of(*model);
     auto logdet = flow.to_latent(x).second;
-    auto reference = autograd_logdet(flow, x);
+    auto reference =
+        genfw::testing::autograd_log_det([&](const torch::Tensor& xi) { return flow.to_latent(xi).first; }, x);
     EXPECT_LT((logdet - reference).abs().max().item<double>(), 1e-8)
         << "flow " << logdet << " autograd " << reference;
     // log_prob = log N(z; 0, I) + log-det (no dequantisation for continuous data).

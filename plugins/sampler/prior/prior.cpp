@@ -1,6 +1,8 @@
 // Ancestral sampling from the prior of a latent-variable, flow or GAN model:
 // z ~ N(0, I) from the context's per-sample noise, then one batched network call (VAE decoder, flow inverse at
-// temperature T (Kingma & Dhariwal 2018 §5), or generator). One NFE per call.
+// temperature T (Kingma & Dhariwal 2018 §5), or generator). One NFE per call. An autoregressive
+// density model (PixelCNN++) samples itself position by position from the same per-sample noise,
+// counting and reporting each network pass.
 // Samples are returned as the model gives them in data space (no clamping here).
 #include "genfw/sdk.hpp"
 
@@ -19,6 +21,9 @@ class Prior : public genfw::Sampler {
   torch::Tensor sample(genfw::SampleContext& context) override {
     GENFW_CHECK(context.model != nullptr, "sampler 'prior': no model");
     const int64_t n = context.num_samples;
+    if (auto* autoregressive = genfw::as<genfw::AutoregressiveModel>(*context.model)) {
+      return autoregressive->sample_autoregressively(context).reshape(context.batch_shape(n));
+    }
     torch::Tensor x;
     if (auto* vae = genfw::as<genfw::LatentVariableModel>(*context.model)) {
       x = vae->decode(context.normal({vae->latent_dim()}), mean_);

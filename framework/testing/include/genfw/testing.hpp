@@ -81,6 +81,21 @@ inline constexpr double kBatchSizeTolerance = 1e-6;
 GENFW_API std::unique_ptr<FeatureService> attach_features(MetricContext& context,
                                                           const std::map<std::string, OptionValue>& overrides = {});
 
+/// Makes a flow non-trivial for tests of its bijection: `passes` training-mode log_prob
+/// calls on x (data-dependent init such as actnorm's, batch-norm running statistics),
+/// then every parameter perturbed by N(0, scale²) (zero-initialised last layers would
+/// leave every step the identity); leaves the model in eval mode.
+GENFW_API void perturb_density_model(Model& model, const torch::Tensor& x, double scale, int passes = 1);
+
+/// log|det ∂f(x_i)/∂x_i| for each sample x_i of `x` [N, ...], from the full Jacobian of
+/// f (one sample [1, ...] → [1, D], D = the sample's size) built row by row with
+/// autograd: the independent reference for a flow's accumulated log-determinant.
+GENFW_API torch::Tensor autograd_log_det(const std::function<torch::Tensor(const torch::Tensor&)>& f,
+                                         const torch::Tensor& x);
+/// The full Jacobian [D_out, D_in] of f at one sample x [1, ...] by autograd.
+GENFW_API torch::Tensor autograd_jacobian(const std::function<torch::Tensor(const torch::Tensor&)>& f,
+                                          const torch::Tensor& x);
+
 /// Per-mode statistics of 2-D samples assigned to the nearest mean of `mixture`.
 struct ModeStats {
   std::vector<double> weight;

@@ -1,0 +1,7 @@
+#include "genfw/autoregressive.hpp"
+
+namespace genfw {
+
+AutoregressiveModel::~AutoregressiveModel() = default;
+
+}  // namespace genfw
