@@ -2,6 +2,7 @@
 /// Everything a plugin includes.
 #include "genfw/component.hpp"
 #include "genfw/dataset.hpp"
+#include "genfw/denoiser.hpp"
 #include "genfw/diffusion.hpp"
 #include "genfw/ema.hpp"
 #include "genfw/error.hpp"
