@@ -21,15 +21,18 @@ ScheduleTime::ScheduleTime(const DiffusionSchedule& schedule, DiscreteTime round
 
 torch::Tensor ScheduleTime::timesteps(const torch::Tensor& sigma) {
   if (log_sigmas_.device() != sigma.device()) log_sigmas_ = log_sigmas_.to(sigma.device());  // once per device
-  const auto log_sigma = sigma.detach().to(torch::kFloat64).log().reshape({-1, 1});
-  const auto distance = log_sigma - log_sigmas_.unsqueeze(0);  // [N, T]
-  if (rounding_ == DiscreteTime::nearest) return distance.abs().argmin(1);
-  // The level at or below σ and the one above; a fraction between them, clamped at the ends.
+  const auto log_sigma = sigma.detach().to(torch::kFloat64).log().reshape({-1});
   const int64_t last = log_sigmas_.size(0) - 1;
-  if (last == 0) return torch::zeros({sigma.numel()}, sigma.options().dtype(torch::kFloat32));
-  const auto low = ((distance >= 0).sum(1) - 1).clamp(0, last - 1);
+  if (last == 0) {
+    return torch::zeros_like(log_sigma, rounding_ == DiscreteTime::nearest ? torch::kLong : torch::kFloat32);
+  }
+  // The two levels around σ, log σ_low ≤ log σ < log σ_high, by binary search (the first and
+  // last pair outside the range), and where σ lies between them, clamped to [0, 1].
+  const auto low = (torch::searchsorted(log_sigmas_, log_sigma, /*out_int32=*/false, /*right=*/true) - 1)
+                       .clamp(0, last - 1);
   const auto low_log = log_sigmas_.index_select(0, low), high_log = log_sigmas_.index_select(0, low + 1);
-  const auto fraction = ((log_sigma.squeeze(1) - low_log) / (high_log - low_log)).clamp(0, 1);
+  const auto fraction = ((log_sigma - low_log) / (high_log - low_log)).clamp(0, 1);
+  if (rounding_ == DiscreteTime::nearest) return low + (fraction > 0.5).to(torch::kLong);
   return (low.to(torch::kFloat64) + fraction).to(torch::kFloat32);
 }
 
