@@ -2,6 +2,7 @@
 # Makes the sampler × model table of docs/samplers.md: every sampler that takes a
 # denoiser on every model family that defines a score, with short runs.
 #   docs/samplers_table.sh [RUNNER] [OUT]     (defaults: build/runner, /tmp/genfw_sampler_table)
+#   FAMILIES="ncsn ddpm_unet" docs/samplers_table.sh ...   (some rows only)
 # Families: the exact mixture (analytic_gmm: score; analytic_gmm_eps: ε) and a
 # trained score MLP, DDPM MLP and class-conditional DDPM MLP (classifier-free
 # guidance, s = 2) on toy2d's 0.2·N((−5,−5), I) + 0.8·N((5,5), I); a tiny NCSN and
@@ -145,7 +146,7 @@ numbers() {
   echo "${fid:-fail} ${rate:-? ?}"
 }
 
-for family in analytic_score analytic_eps score_mlp ddpm_mlp guided_ddpm_mlp ncsn ddpm_unet; do
+for family in ${FAMILIES:-analytic_score analytic_eps score_mlp ddpm_mlp guided_ddpm_mlp ncsn ddpm_unet}; do
   if [[ $family == ncsn || $family == ddpm_unet ]]; then domain=fashion n=64; data=$fashion_features; else domain=toy n=2000; data=$toy_data; fi
   guidance=""
   [[ $family == guided_ddpm_mlp ]] && guidance="guidance_scale=2.0"
