@@ -63,13 +63,14 @@ struct GENFW_API SampleContext {
 /// Turns a model (+ noise) into samples in data space, [num_samples, shape...].
 /// Call it through draw(), which sets the grad mode and checks the shape.
 /// Called under torch::NoGradGuard unless needs_gradients(). The built-in samplers
-/// that need no gradients also enter c10::InferenceMode (no autograd bookkeeping),
-/// so a model's score()/predict() must not rely on autograd while sampling.
+/// also enter c10::InferenceMode (no autograd bookkeeping), so a model's
+/// score()/predict() must not rely on autograd while sampling; classifier guidance
+/// (genfw/guidance.hpp) takes the classifier's gradient itself, on fresh leaves.
 class GENFW_API Sampler : public Component {
  public:
   ~Sampler() override;
   virtual torch::Tensor sample(SampleContext& context) = 0;
-  /// Samplers that differentiate through the model (classifier guidance) say so.
+  /// Samplers that differentiate through the model themselves say so.
   virtual bool needs_gradients() const { return false; }
 };
 
