@@ -448,6 +448,47 @@ TEST(Distributed, KilledRankMidSamplingEndsTheOtherWithinTheTimeout) {
   EXPECT_EQ(genfw::RunLog::open(out + "/drawn.h5", false).attribute("/", "status").rfind("failed: ", 0), 0u);
 }
 
+// The same with a sampler that reports no steps (annealed_langevin, record_every = 0)
+// in one long batch: the denoiser's evaluation hook checks the heartbeat, so the
+// other rank still ends within the timeout.
+TEST(Distributed, KilledRankDuringANonReportingSamplerEndsTheOtherWithinTheTimeout) {
+  TempDir dir;
+  const std::string toml = dir.file("quiet.toml", "name = \"quiet\"\nseed = 3\n" + two_mode_mixture_data(200) + R"(
+[model]
+plugin = "analytic_gmm"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5, 0.5]
+[sampler]
+plugin = "annealed_langevin"
+steps_per_level = 1000000
+num_samples = 100000
+batch_size = 50000
+[log]
+progress = "plain"
+)");
+  const int port = free_port();
+  const std::string out = dir / "quiet";
+  std::vector<std::string> arguments{toml, "--out", out, "--dist-timeout", "3", "--cache-dir", dir / "cache"};
+  pid_t rank0 = start_runner(arguments, rank_environment(0, 2, port), dir / "rank0.log");
+  pid_t rank1 = start_runner(arguments, rank_environment(1, 2, port), dir / "rank1.log");
+  for (int i = 0; i < 600 && text_of(dir / "rank0.log").find("sampling: ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto start = Clock::now();
+  ::kill(rank1, SIGKILL);
+  const int status = wait_for(rank0);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  wait_for(rank1);
+  const std::string output = text_of(dir / "rank0.log");
+  std::cerr << "rank 0 ended " << seconds << " s after rank 1 was killed during annealed_langevin\n";
+  EXPECT_NE(status, 0) << output;
+  EXPECT_LT(seconds, 3.0 + 5.0) << output;  // the 3 s timeout, plus slack on a loaded machine
+  EXPECT_CONTAINS(output, "rank 1 has not been heard from");
+  EXPECT_EQ(genfw::RunLog::open(out + "/quiet.h5", false).attribute("/", "status").rfind("failed: ", 0), 0u);
+}
+
 // A checkpoint holds global state only: 2 processes to step 13 (checkpoint at
 // 10), resumed by 1 process to 30, follow the 1-process curve.
 TEST(Distributed, ResumesWithAnotherWorldSize) {

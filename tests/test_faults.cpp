@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -144,6 +145,46 @@ TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
   auto rows = log.read_series("/train/loss/model");
   ASSERT_EQ(int64_t(rows.size()), stopped_at + 5);
   for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].step, int64_t(i));
+}
+
+// annealed_langevin reports no steps by default: one batch of 200 000 samples used to
+// ignore SIGINT until the batch ended (minutes). The denoiser's evaluation hook polls the
+// stop request before every network call, so the run stops within about one evaluation
+// (a few ms here) and is marked interrupted.
+TEST(Signals, SigintStopsANonReportingSamplerMidBatchWithinTwoSeconds) {
+  TempDir dir;
+  const std::string experiment = dir.file("langevin.toml", "name = \"langevin\"\nseed = 1\n" +
+                                                               two_mode_mixture_data(100) + R"(
+[model]
+plugin = "analytic_gmm"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5, 0.5]
+[sampler]
+plugin = "annealed_langevin"
+steps_per_level = 1000000
+num_samples = 200000
+batch_size = 200000
+[log]
+progress = "plain"
+)");
+  const std::string out = dir / "langevin";
+  pid_t child = start_runner({experiment, "--out", out}, {}, dir / "stderr.txt");
+  for (int i = 0; i < 600 && text_of(dir / "stderr.txt").find("sampling: ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // mid-batch, well past its first evaluations
+  const auto start = std::chrono::steady_clock::now();
+  ::kill(child, SIGINT);
+  const int status = wait_for(child);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string errors = file_text(dir / "stderr.txt");
+  std::cerr << "the runner ended " << seconds << " s after SIGINT mid-batch\n";
+  EXPECT_EQ(status, 128 + SIGINT) << errors;
+  EXPECT_LT(seconds, 2.0) << errors;
+  EXPECT_CONTAINS(errors, "interrupted by SIGINT while sampling");
+  EXPECT_CONTAINS(genfw::RunLog::open(out + "/langevin.h5", false).attribute("/", "status"),
+                  "interrupted: interrupted by SIGINT");
 }
 
 TEST(Status, AnExceptionWhileSamplingMarksTheRunFailedWithTheReason) {

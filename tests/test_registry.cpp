@@ -133,3 +133,26 @@ TEST(Registry, ObjectsCrossTheBoundaryWithTheirTypes) {
   EXPECT_NEAR(genfw::as<genfw::DensityModel>(*model)->log_prob(torch::zeros({1, 2})).item<double>(), -std::log(2 * M_PI),
               1e-6);
 }
+
+// A sampler option named like a framework [sampler] key would be shadowed by the
+// framework's value: refused when the plugin registers, naming both and the library.
+TEST(Registry, RefusesASamplerOptionNamedLikeAFrameworkSamplerKey) {
+  genfw::ComponentInfo info;
+  info.name = "shadowed";
+  info.kind = genfw::Kind::sampler;
+  info.library = "/plugins/shadowed.so";
+  info.schema = genfw::Schema().integer("steps", 10, "steps").integer("batch_size", 8, "the sampler's own batch");
+  try {
+    genfw::check_sampler_options(info);
+    ADD_FAILURE() << "expected a genfw::Error";
+  } catch (const genfw::Error& e) {
+    EXPECT_CONTAINS(e.what(), "/plugins/shadowed.so");
+    EXPECT_CONTAINS(e.what(), "sampler 'shadowed' declares an option 'batch_size'");
+    EXPECT_CONTAINS(e.what(), "framework [sampler] key");
+  }
+  info.schema = genfw::Schema().integer("steps", 10, "steps");
+  EXPECT_NO_THROW(genfw::check_sampler_options(info));
+  info.kind = genfw::Kind::model;  // other kinds have no framework table to collide with
+  info.schema = genfw::Schema().integer("batch_size", 8, "a model's own key");
+  EXPECT_NO_THROW(genfw::check_sampler_options(info));
+}

@@ -1,6 +1,6 @@
 // The SDK's SDEs (genfw/sde.hpp) against their definitions: closed-form marginals
 // checked through the moment equations and by simulating the forward SDE, prior
-// densities, the DDPM correspondence, the score adapter's two routes, and the
+// densities, the DDPM correspondence, and the
 // Dormand–Prince solver on ODEs with known solutions.
 #include <gtest/gtest.h>
 
@@ -135,46 +135,6 @@ TEST(Sde, VpIsTheContinuousLimitOfTheDdpmSchedule) {
   // VE's discrete chain: G_i² = σ(t)² − σ(t − Δt)².
   auto ve_step = kVe.discretize(0.5, 0.1);
   EXPECT_NEAR(std::pow(ve_step.noise_std, 2), std::pow(kVe.sigma(0.5), 2) - std::pow(kVe.sigma(0.4), 2), 1e-9);
-}
-
-// SdeScore's two routes against GaussianMixture's exact scores:
-//  * a DDPM ε-model under its VP SDE at t = 300/999 answers at timestep 300 exactly;
-//  * a VE score model under VP goes through VE coordinates: exact at any t, since the
-//    VP marginal is the law of m·X + s·ε, i.e. score_vp with ᾱ = m².
-TEST(Sde, ScoreAdapterRoutes) {
-  torch::manual_seed(2);
-  const genfw::Matrix means{{-2.0, 1.0}, {3.0, 0.5}};
-  auto mixture = genfw::GaussianMixture::from_options(means, {0.4, 0.6}, {0.7, 1.2});
-  auto context = genfw::testing::context_for({2});
-  auto eps_model = genfw::testing::make<genfw::Model>(
-      genfw::Kind::model, "analytic_gmm_eps",
-      {{"means", means}, {"weights", std::vector<double>{0.4, 0.6}}, {"stds", std::vector<double>{0.7, 1.2}}}, context);
-  auto score_model = genfw::testing::make<genfw::Model>(
-      genfw::Kind::model, "analytic_gmm",
-      {{"means", means}, {"weights", std::vector<double>{0.4, 0.6}}, {"stds", std::vector<double>{0.7, 1.2}}}, context);
-  auto x = 2 * torch::randn({32, 2}, torch::kFloat64);
-  auto schedule = genfw::as<genfw::NoisePredictor>(*eps_model)->schedule();
-  auto vp = genfw::VpSde::for_schedule(schedule);
-  int64_t nfe = 0;
-  genfw::SdeScore discrete(*eps_model, vp, &nfe);
-  const double t = 300.0 / 999.0;
-  EXPECT_EQ(discrete.model_timestep(t), 300);
-  auto expected = mixture.score_vp(x, torch::full({32}, schedule.alphas_cumprod[300].item<double>(), torch::kFloat64));
-  EXPECT_LT((discrete(x, t) - expected).abs().max().item<double>(), 1e-9);
-  EXPECT_EQ(nfe, 1);
-
-  for (double u : {0.05, 0.4, 0.9}) {
-    genfw::SdeScore continuous(*score_model, kVp, &nfe);
-    EXPECT_EQ(continuous.model_timestep(u), -1);
-    const double m = kVp.mean_coefficient(u);
-    auto exact = mixture.score_vp(x, torch::full({32}, m * m, torch::kFloat64));
-    EXPECT_LT((continuous(x, u) - exact).abs().max().item<double>(), 1e-8 * (1 + exact.abs().max().item<double>()));
-    // Probability-flow drift f − ½g² s.
-    auto flow = continuous.probability_flow(x, u);
-    auto expected_flow = -0.5 * kVp.beta(u) * x - 0.5 * kVp.beta(u) * exact;
-    EXPECT_LT((flow - expected_flow).abs().max().item<double>(), 1e-7 * (1 + expected_flow.abs().max().item<double>()));
-  }
-  EXPECT_EQ(nfe, 1 + 6);
 }
 
 // Dormand–Prince on dy/dt = cos(t)·y (y = y0·e^{sin t}), forwards and backwards, and on

@@ -3,7 +3,8 @@
 // through Stochastic Differential Equations", Eq. 6 and App. C; score_sde's
 // EulerMaruyamaPredictor). A plugin built outside the framework's tree against
 // the installed SDK; it runs on every model with a score, learned (NCSN,
-// score_mlp) or derived from a noise predictor (DDPM), through context.score().
+// score_mlp) or derived from a noise predictor (DDPM), through the model's denoiser
+// (genfw/denoiser.hpp), guided when guidance_scale > 0.
 //
 // Symbols, named once:
 //   σ(t) = σ_min (σ_max/σ_min)^t, t ∈ [0, 1]         the VE noise level
@@ -27,11 +28,13 @@ class EulerMaruyama : public genfw::Sampler {
         .real("sigma_min", 0.0, "σ_min = σ(0); 0 = the model's smallest noise level", genfw::at_least(0.0))
         .boolean("denoise", true, "return the last step's mean, without its noise (score_sde's noise_removal)")
         .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
-                 genfw::at_least(0));
+                 genfw::at_least(0))
+        .merge(genfw::denoiser_schema());
   }
 
   EulerMaruyama(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_(options.integer("steps")),
+      : options_(options),
+        steps_(options.integer("steps")),
         sigma_max_(options.real("sigma_max")),
         sigma_min_(options.real("sigma_min")),
         denoise_(options.flag("denoise")),
@@ -41,13 +44,13 @@ class EulerMaruyama : public genfw::Sampler {
   }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
-    genfw::ScoreFunction score = context.score();
+    c10::InferenceMode inference;  // the score is only evaluated
+    auto denoiser = genfw::sampling_denoiser(context, options_);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
 
     // 1. The σ range: the options, or the levels the model was trained for.
-    torch::Tensor levels = score.noise_levels();
-    double sigma_max = sigma_max_ > 0 ? sigma_max_ : levels.max().item<double>();
-    double sigma_min = sigma_min_ > 0 ? sigma_min_ : levels.min().item<double>();
+    const double sigma_max = sigma_max_ > 0 ? sigma_max_ : denoiser->levels().sigma_max;
+    const double sigma_min = sigma_min_ > 0 ? sigma_min_ : denoiser->levels().sigma_min;
     GENFW_CHECK(sigma_min < sigma_max, "sigma_min (", sigma_min, ") must be below sigma_max (", sigma_max,
                 "): set both options or neither");
     const double log_ratio = std::log(sigma_max / sigma_min);
@@ -62,7 +65,7 @@ class EulerMaruyama : public genfw::Sampler {
       const double t = 1.0 - double(i) * dt;
       const double sigma = sigma_min * std::pow(sigma_max / sigma_min, t);
       const double g2 = 2.0 * sigma * sigma * log_ratio;
-      torch::Tensor s = score(x, torch::full({context.num_samples}, sigma, options));
+      torch::Tensor s = denoiser->score(x, sigma);
       if (record_every_ > 0 && i % record_every_ == 0) {
         // Tweedie: E[x0 | x] = x + σ² ∇ log p_σ(x), free since s is at hand.
         context.report(genfw::StepRecord{i, steps_, sigma, x, x + sigma * sigma * s});
@@ -75,6 +78,7 @@ class EulerMaruyama : public genfw::Sampler {
   }
 
  private:
+  genfw::Options options_;
   int64_t steps_;
   double sigma_max_;
   double sigma_min_;

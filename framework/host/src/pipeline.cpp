@@ -189,6 +189,17 @@ class SamplingProgress {
          detail::concat(", step ", record.index + 1, "/", record.total, " of batch ", batch + 1, "/", share_batches_),
          false);
   }
+  /// The sampler's denoiser is about to make the batch's evaluation number `nfe`: progress by
+  /// NFE, for samplers that report no steps (its fraction of the batch once the first batch
+  /// has told the NFE per batch).
+  void evaluated(int64_t drawn, int64_t batch, int64_t batch_samples, int64_t nfe) {
+    if (!display_.due(false)) return;
+    const double fraction_of_batch = nfe_per_batch_ > 0 ? std::min(1.0, double(nfe) / double(nfe_per_batch_)) : 0.0;
+    show(double(drawn) + fraction_of_batch * double(batch_samples),
+         detail::concat(", NFE ", nfe, nfe_per_batch_ > 0 ? detail::concat("/", nfe_per_batch_) : "", " of batch ",
+                        batch + 1, "/", share_batches_),
+         false);
+  }
   /// This rank's batch of `batch_samples` after `drawn` earlier samples is drawn, with `nfe` evaluations.
   void batch_done(int64_t drawn, int64_t batch_samples, int64_t nfe) {
     if (!planned_) plan(nfe, "");
@@ -199,6 +210,7 @@ class SamplingProgress {
  private:
   void plan(int64_t nfe_per_batch, const char* about) {
     planned_ = true;
+    nfe_per_batch_ = nfe_per_batch;
     const int64_t evaluations = nfe_per_batch * batches_;
     if (evaluations <= kManyNetworkEvaluations || !is_rank0()) return;
     std::string budgets;  // the sampler's own step counts, the usual budget options
@@ -229,6 +241,7 @@ class SamplingProgress {
   ProgressDisplay display_;
   const Clock::time_point start_ = Clock::now();
   bool planned_ = false;
+  int64_t nfe_per_batch_ = 0;  // known once planned
 };
 
 /// Records how a run ended; a run file that cannot be written any more (a full
@@ -405,6 +418,13 @@ SampleOutcome Pipeline::sample() {
     context.classifier = c.classifier.object.get();
     if (out.labels.defined()) context.labels = out.labels.slice(0, first, first + context.num_samples).to(device_);
     if (x_init.defined()) context.x_init = x_init.slice(0, first, first + context.num_samples).to(device_);
+    // Every network evaluation (the sampler's denoiser calls this) is where a stop request,
+    // a dead rank and progress are noticed: within one evaluation, reporting sampler or not.
+    context.on_evaluation = [&](int64_t nfe) {
+      stop_here_if_requested("while sampling");
+      if (group != nullptr) group->check_others_alive();
+      progress.evaluated(drawn, int64_t(b), context.num_samples, nfe);
+    };
     context.on_step = [&, first_batch = first == 0](const StepRecord& record) {
       stop_here_if_requested("while sampling");
       if (group != nullptr) group->check_others_alive();

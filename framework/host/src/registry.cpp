@@ -2,6 +2,8 @@
 #define BOOST_DLL_USE_STD_FS
 #include "genfw/registry.hpp"
 
+#include "genfw/config.hpp"
+
 #include <dlfcn.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -62,6 +64,18 @@ void check_permissions(const fs::path& file) {
 
 }  // namespace
 
+void check_sampler_options(const ComponentInfo& info) {
+  if (info.kind != Kind::sampler) return;
+  for (const OptionSpec& own : info.schema.specs()) {
+    for (const OptionSpec& framework : sampling_schema().specs()) {
+      GENFW_CHECK(own.name != framework.name, "plugin library ", info.library, ": sampler '", info.name,
+                  "' declares an option '", own.name, "', but '", framework.name,
+                  "' is a framework [sampler] key (", framework.doc,
+                  ") and would shadow it; rename the sampler's option");
+    }
+  }
+}
+
 void Registry::load_library(const std::string& path) {
   GENFW_CHECK(fs::exists(path), "plugin library ", fs::absolute(path).string(), " does not exist");
   // The resolved path is both checked and loaded: a symlink retargeted in between changes nothing.
@@ -112,6 +126,7 @@ void Registry::load_library(const std::string& path) {
     GENFW_CHECK(info.factory != nullptr, "plugin library ", file.string(), " has a malformed manifest: ",
                 kind_name(info.kind), " '", info.name, "' has no factory (add it with Manifest::add<T>)");
     info.library = file.string();
+    check_sampler_options(info);
     if (const ComponentInfo* taken = try_find(info.name, info.kind)) {
       throw Error(detail::concat(kind_name(info.kind), " name '", info.name, "' is taken twice: by ",
                                  taken->library, " and by ", file.string(),

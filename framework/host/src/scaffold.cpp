@@ -53,13 +53,14 @@ class @CLASS@ : public genfw::Sampler {
   static genfw::Schema schema() {
     return genfw::Schema()
         .integer("steps_per_level", 100, "Langevin steps at each noise level of the model", genfw::at_least(1))
-        .real("step_size", 0.2, "relative step: the step at level σ is step_size·σ²", genfw::at_least(0.0));
+        .real("step_size", 0.2, "relative step: the step at level σ is step_size·σ²", genfw::at_least(0.0))
+        .merge(genfw::denoiser_schema());  // guidance_scale, discrete_time
   }
 
   // Built once per run from the validated options; the BuildContext describes
   // the data (shape, range) and the device. Check here what the schema cannot.
   @CLASS@(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_per_level_(options.integer("steps_per_level")), step_size_(options.real("step_size")) {
+      : options_(options), steps_per_level_(options.integer("steps_per_level")), step_size_(options.real("step_size")) {
     GENFW_CHECK(step_size_ > 0, options.owner(), ": option 'step_size' must be > 0, got ", step_size_);
   }
 
@@ -67,13 +68,13 @@ class @CLASS@ : public genfw::Sampler {
   // space on context.device. Runs under torch::NoGradGuard (override
   // needs_gradients() to differentiate through the model).
   torch::Tensor sample(genfw::SampleContext& context) override {
-    // s(x, σ) ≈ ∇x log p_σ(x), the model's own or derived from ε; every call
-    // counts one network evaluation (NFE) in the run's timing.
-    genfw::ScoreFunction score = context.score();
+    // The model's denoiser D(x, σ) (genfw/denoiser.hpp): its score s(x, σ) ≈
+    // ∇x log p_σ(x), the model's own or derived from ε; every call counts one
+    // network evaluation (NFE) and lets the run stop there on Ctrl-C.
+    auto denoiser = genfw::sampling_denoiser(context, options_);
     // The model's noise levels, descending, read once on the host so that the
     // loop never waits on the device.
-    torch::Tensor levels = score.noise_levels().to(torch::kCPU, torch::kFloat64).contiguous();
-    std::vector<double> sigmas(levels.data_ptr<double>(), levels.data_ptr<double>() + levels.numel());
+    const std::vector<double> sigmas = genfw::host_values(denoiser->levels().sigmas);
 
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     torch::Tensor x = context.x_init.defined()
@@ -81,9 +82,8 @@ class @CLASS@ : public genfw::Sampler {
                           : sigmas.front() * context.normal(context.data.shape);
     for (size_t level = 0; level < sigmas.size(); ++level) {
       const double alpha = step_size_ * sigmas[level] * sigmas[level];
-      torch::Tensor sigma = torch::full({context.num_samples}, sigmas[level], options);
       for (int64_t t = 0; t < steps_per_level_; ++t) {
-        x = x + 0.5 * alpha * score(x, sigma) + std::sqrt(alpha) * context.normal_like(x);
+        x = x + 0.5 * alpha * denoiser->score(x, sigmas[level]) + std::sqrt(alpha) * context.normal_like(x);
       }
       // Every sampler reports its steps the same way; the runner logs the
       // first batch's records as the run's trajectory.
@@ -93,6 +93,7 @@ class @CLASS@ : public genfw::Sampler {
   }
 
  private:
+  genfw::Options options_;
   int64_t steps_per_level_;
   double step_size_;
 };
@@ -259,11 +260,11 @@ std::unique_ptr<genfw::Model> make_model() {
 class DenoisingScoreMatching : public genfw::LossObjective {
  public:
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
-    genfw::ScoreFunction score(model);
-    torch::Tensor levels = score.noise_levels().to(batch.x.options());
+    genfw::ModelDenoiser denoiser(model);
+    torch::Tensor levels = denoiser.levels().sigmas.to(batch.x.options());
     torch::Tensor sigma = levels.index_select(0, torch::randint(levels.size(0), {batch.x.size(0)}, torch::kLong));
     torch::Tensor z = torch::randn_like(batch.x);
-    torch::Tensor s = score(batch.x + genfw::per_sample(sigma, batch.x) * z, sigma);
+    torch::Tensor s = denoiser.score(batch.x + genfw::per_sample(sigma, batch.x) * z, sigma);
     return 0.5 * (genfw::per_sample(sigma, s) * s + z).pow(2).sum(1).mean();
   }
 };
@@ -325,13 +326,13 @@ class @CLASS@ : public genfw::LossObjective {
   // parameters; the trainer backpropagates it and steps the optimizer of the
   // parameter group "model". batch.x is in data space, on the run's device.
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
-    genfw::ScoreFunction score(model);  // the model's score, or one derived from ε
+    genfw::ModelDenoiser denoiser(model);  // the model's score, or one derived from ε
     const torch::Tensor& x = batch.x;
-    torch::Tensor levels = score.noise_levels().to(x.options());
+    torch::Tensor levels = denoiser.levels().sigmas.to(x.options());
     auto index_options = torch::TensorOptions().dtype(torch::kLong).device(x.device());
     torch::Tensor sigma = levels.index_select(0, torch::randint(levels.size(0), {x.size(0)}, index_options));
-    torch::Tensor z = context.normal_like(x);
-    torch::Tensor s = score(x + genfw::per_sample(sigma, x) * z, sigma);
+    torch::Tensor z = torch::randn_like(x);
+    torch::Tensor s = denoiser.score(x + genfw::per_sample(sigma, x) * z, sigma);
     torch::Tensor target = -z / genfw::per_sample(sigma, x);  // ∇ log N(x̃; x, σ²I)
     torch::Tensor squared_error = (s - target).pow(2).reshape({x.size(0), -1}).sum(1);
     return (0.5 * squared_error * sigma.pow(anneal_power_)).mean();

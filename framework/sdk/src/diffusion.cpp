@@ -27,9 +27,18 @@ DiffusionSettings DiffusionSettings::from_options(const Options& options) {
 }
 
 torch::Tensor alpha_bar_at(const DiffusionSchedule& schedule, const torch::Tensor& t, const torch::Tensor& like) {
-  return schedule.alphas_cumprod.to(t.device())
-      .index_select(0, t.to(torch::kLong))
-      .to(like.device(), like.scalar_type());
+  if (!t.is_floating_point() || schedule.num_steps() == 1) {
+    return schedule.alphas_cumprod.to(t.device())
+        .index_select(0, t.to(torch::kLong))
+        .to(like.device(), like.scalar_type());
+  }
+  // Fractional t: log σ linear between the two timesteps around it (ScheduleTime's inverse).
+  const auto log_sigmas = schedule.ve_sigmas().log().to(t.device());
+  const auto time = t.to(torch::kFloat64).clamp(0, double(schedule.num_steps() - 1));
+  const auto low = time.floor().clamp(0, double(schedule.num_steps() - 2)).to(torch::kLong);
+  const auto fraction = time - low.to(torch::kFloat64);
+  const auto log_sigma = (1 - fraction) * log_sigmas.index_select(0, low) + fraction * log_sigmas.index_select(0, low + 1);
+  return (1 + (2 * log_sigma).exp()).reciprocal().to(like.device(), like.scalar_type());
 }
 
 std::vector<double> host_values(const torch::Tensor& values) {

@@ -2,18 +2,20 @@
 
 #include <algorithm>
 
-#include "genfw/diffusion.hpp"
 #include "genfw/error.hpp"
 
 namespace genfw {
 
-Schema guidance_schema() {
-  return Schema().real(
-      "guidance_scale", 0.0,
-      "guidance strength s (0 = off). Classifier-free guidance when the model is class-conditional: "
-      "ε(x,∅) + s(ε(x,y) − ε(x,∅)); classifier guidance with the same s when the experiment names a "
-      "classifier ([guidance]): ε − √(1−ᾱ_t) s ∇x log p(y|x_t)",
-      at_least(0.0));
+Schema denoiser_schema() {
+  return Schema()
+      .real("guidance_scale", 0.0,
+            "guidance strength s (0 = off). Classifier-free guidance when the model is class-conditional: "
+            "D(x,∅) + s(D(x,y) − D(x,∅)); classifier guidance with the same s when the experiment names a "
+            "classifier ([guidance]): D + s σ² ∇x log p(y|x)",
+            at_least(0.0))
+      .choice("discrete_time", "nearest", {"nearest", "interpolated"},
+              "how a noise predictor is asked about a σ between its levels: the nearest timestep, or a "
+              "fractional one interpolated in log σ (k-diffusion's sigma_to_t)");
 }
 
 torch::Tensor sampling_labels(const SampleContext& context, int64_t n, int64_t num_classes) {
@@ -25,76 +27,84 @@ torch::Tensor sampling_labels(const SampleContext& context, int64_t n, int64_t n
   return torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(context.device)).remainder(num_classes);
 }
 
-torch::Tensor classifier_guided_eps(const torch::Tensor& eps, const torch::Tensor& x_t, const torch::Tensor& t,
-                                   Model& classifier, const torch::Tensor& y, double scale,
-                                   const torch::Tensor& alpha_bar) {
-  auto* net = as<NoisyClassifier>(classifier);
-  GENFW_CHECK(net != nullptr, "classifier guidance: the classifier model offers no 'classifier'");
+// ---- classifier-free guidance --------------------------------------------------
+
+ClassifierFreeGuidance::ClassifierFreeGuidance(std::shared_ptr<ModelDenoiser> conditional, torch::Tensor labels,
+                                               double scale)
+    : Denoiser(conditional->levels()), conditional_(std::move(conditional)), labels_(std::move(labels)),
+      scale_(scale) {
+  GENFW_CHECK(conditional_->num_classes() > 0, "classifier-free guidance: the model is not class-conditional");
+}
+
+torch::Tensor ClassifierFreeGuidance::denoise(const torch::Tensor& x, const torch::Tensor& sigma) {
+  const int64_t n = x.size(0);
+  const auto null = torch::full_like(labels_, conditional_->num_classes());
+  const auto both = conditional_->denoise_given(torch::cat({x, x}), torch::cat({sigma, sigma}),
+                                                torch::cat({labels_, null}));
+  const auto conditioned = both.slice(0, 0, n), unconditioned = both.slice(0, n);
+  return unconditioned + scale_ * (conditioned - unconditioned);
+}
+
+// ---- classifier guidance ------------------------------------------------------
+
+namespace {
+NoisyClassifier& classifier_of(Model& model) {
+  auto* classifier = as<NoisyClassifier>(model);
+  GENFW_CHECK(classifier != nullptr, "classifier guidance: the [guidance] model offers no 'classifier'");
+  return *classifier;
+}
+}  // namespace
+
+ClassifierGuidance::ClassifierGuidance(std::shared_ptr<Denoiser> inner, Model& classifier, torch::Tensor labels,
+                                       double scale, DiscreteTime rounding)
+    : Denoiser(inner->levels()),
+      inner_(std::move(inner)),
+      classifier_(&classifier_of(classifier)),
+      time_(classifier_->schedule(), rounding),
+      labels_(std::move(labels)),
+      scale_(scale) {}
+
+torch::Tensor ClassifierGuidance::denoise(const torch::Tensor& x, const torch::Tensor& sigma) {
+  const auto denoised = inner_->denoise(x, sigma);
   torch::Tensor grad;
   {
     // Inference mode cannot be left by enabling grad, so the gradient is taken
-    // outside it on a fresh leaf.
+    // outside it on fresh leaves.
     c10::InferenceMode off(false);
     torch::AutoGradMode enable(true);
-    auto x = x_t.detach().clone().requires_grad_(true);
-    auto log_probs = torch::log_softmax(net->classify(x, t), 1);
-    auto selected = log_probs.gather(1, y.to(log_probs.device()).reshape({-1, 1})).sum();
-    grad = torch::autograd::grad({selected}, {x})[0].detach();
+    auto leaf = x.detach().clone().requires_grad_(true);
+    const auto s = sigma.detach().clone();
+    const auto x_t = leaf * per_sample((1 + s.to(x.dtype()).pow(2)).rsqrt(), leaf);
+    auto log_probs = torch::log_softmax(classifier_->classify(x_t, time_.timesteps(s).clone()), 1);
+    auto selected = log_probs.gather(1, labels_.to(log_probs.device()).reshape({-1, 1})).sum();
+    grad = torch::autograd::grad({selected}, {leaf})[0].detach();
   }
-  return eps - per_sample(torch::sqrt(1 - alpha_bar), eps) * scale * grad;
+  const auto s = per_sample(sigma, x);
+  return denoised + scale_ * s * s * grad;
 }
 
-GuidedEps::GuidedEps(SampleContext& context, double guidance_scale)
-    : context_(context), scale_(guidance_scale), classifier_(context.classifier) {
-  net_ = as<NoisePredictor>(*context.model);
-  GENFW_CHECK(net_ != nullptr, "diffusion sampler: the model offers no 'noise-prediction'");
-  alphas_cumprod_ = host_values(net_->schedule().alphas_cumprod);
+// ---- the sampler's denoiser ---------------------------------------------------
+
+std::shared_ptr<Denoiser> sampling_denoiser(SampleContext& context, const Options& options) {
+  GENFW_CHECK(context.model != nullptr, "sampler: no model");
+  const double scale = options.real("guidance_scale");
+  const DiscreteTime rounding = parse_discrete_time(options.string("discrete_time"));
+  auto model = std::make_shared<ModelDenoiser>(*context.model, rounding);
   const int64_t n = context.num_samples;
-  if (net_->num_classes() > 0) {
-    labels_ = sampling_labels(context, n, net_->num_classes());
-  } else if (classifier_ != nullptr && scale_ > 0) {
-    auto* classifier = as<NoisyClassifier>(*classifier_);
-    GENFW_CHECK(classifier != nullptr, "classifier guidance: the [guidance] model offers no 'classifier'");
-    const DiffusionSchedule& own = net_->schedule();
-    const DiffusionSchedule& theirs = classifier->schedule();
-    GENFW_CHECK(own.num_steps() == theirs.num_steps() &&
-                    torch::allclose(own.alphas_cumprod, theirs.alphas_cumprod, 1e-6, 1e-9),
-                "classifier guidance: the classifier was trained under another β schedule (",
-                theirs.num_steps(), " steps) than the sampled model (", own.num_steps(),
-                " steps); train it with the model's num_train_timesteps, beta_schedule, beta_start, beta_end");
-    labels_ = sampling_labels(context, n, std::max<int64_t>(classifier->num_classes(), 1));
-  }
-}
-
-const DiffusionSchedule& GuidedEps::schedule() const { return net_->schedule(); }
-PredictionType GuidedEps::prediction_type() const { return net_->prediction_type(); }
-
-torch::Tensor GuidedEps::operator()(const torch::Tensor& x_t, int64_t t) {
-  const int64_t n = x_t.size(0);
-  auto ts = torch::full({n}, t, torch::TensorOptions().dtype(torch::kLong).device(x_t.device()));
-  auto alpha_bar = torch::full({n}, alphas_cumprod_[size_t(t)], x_t.options());
-  torch::Tensor eps;
-  if (net_->num_classes() > 0 && scale_ > 0) {
-    // Classifier-free guidance: one batched call on [x; x] with labels [y; ∅],
-    // counted as 2 evaluations (it costs two) — ε̃ = ε(x,∅) + s (ε(x,y) − ε(x,∅)).
-    auto null = torch::full_like(labels_, net_->num_classes());
-    auto out = net_->predict(torch::cat({x_t, x_t}), torch::cat({ts, ts}), torch::cat({labels_, null}));
-    context_.nfe += 2;
-    auto both = eps_from_prediction(prediction_type(), out, torch::cat({x_t, x_t}),
-                                    torch::cat({alpha_bar, alpha_bar}));
-    auto cond = both.slice(0, 0, n), uncond = both.slice(0, n);
-    eps = uncond + scale_ * (cond - uncond);
-  } else {
+  std::shared_ptr<Denoiser> denoiser = model;
+  if (model->num_classes() > 0) {
+    auto labels = sampling_labels(context, n, model->num_classes());
     // Guidance off: a conditional model is conditioned on the labels (s = 1).
-    auto out = net_->predict(x_t, ts, net_->num_classes() > 0 ? labels_ : torch::Tensor());
-    context_.nfe += 1;
-    eps = eps_from_prediction(prediction_type(), out, x_t, alpha_bar);
+    model->condition_on(labels);
+    if (scale > 0) denoiser = std::make_shared<ClassifierFreeGuidance>(model, labels, scale);
   }
-  if (classifier_ != nullptr && scale_ > 0) {
-    eps = classifier_guided_eps(eps, x_t, ts, *classifier_, labels_, scale_, alpha_bar);
-    context_.nfe += 1;
+  if (context.classifier != nullptr && scale > 0) {
+    const int64_t classes = std::max<int64_t>(classifier_of(*context.classifier).num_classes(), 1);
+    denoiser = std::make_shared<ClassifierGuidance>(denoiser, *context.classifier,
+                                                    sampling_labels(context, n, classes), scale, rounding);
   }
-  return eps;
+  denoiser->set_evaluation_hook([&context](int64_t evaluations) { context.count_evaluations(evaluations); });
+  return denoiser;
 }
 
 }  // namespace genfw

@@ -90,6 +90,11 @@ torch::Tensor draw(Sampler& sampler, SampleContext& context) {
   return x;
 }
 
+void SampleContext::count_evaluations(int64_t evaluations) {
+  nfe += evaluations;
+  if (on_evaluation) on_evaluation(nfe);
+}
+
 std::vector<int64_t> SampleContext::batch_shape(int64_t n) const {
   std::vector<int64_t> shape{n};
   shape.insert(shape.end(), data.shape.begin(), data.shape.end());

@@ -128,36 +128,7 @@ torch::Tensor eps_from_score(const torch::Tensor& score, const torch::Tensor& al
   return -score * torch::sqrt(1 - per_sample(alpha_bar, score));
 }
 
-// ---- score derivation -------------------------------------------------------
-
-ScoreFunction::ScoreFunction(Model& model, int64_t* nfe) : model_(&model), nfe_(nfe) {
-  direct_ = as<ScoreModel>(model);
-  if (direct_ == nullptr) {
-    eps_ = as<NoisePredictor>(model);
-    GENFW_CHECK(eps_ != nullptr,
-                "model offers neither 'score' nor 'noise-prediction', so it has no score");
-    ve_sigmas_ = eps_->schedule().ve_sigmas();
-  }
-}
-
-torch::Tensor ScoreFunction::noise_levels() const {
-  return direct_ != nullptr ? direct_->noise_levels() : ve_sigmas_.flip(0);
-}
-
-torch::Tensor ScoreFunction::operator()(const torch::Tensor& x, const torch::Tensor& sigma) {
-  if (nfe_ != nullptr) ++*nfe_;
-  if (direct_ != nullptr) return direct_->score(x, sigma);
-  // Nearest timestep whose VE level matches σ, then s(x̃, σ_t) = −ε(√ᾱ_t x̃, t)/σ_t.
-  auto levels = ve_sigmas_.to(torch::kFloat64);
-  auto target = sigma.detach().to(torch::kCPU, torch::kFloat64);
-  auto t = (levels.log().unsqueeze(0) - target.log().unsqueeze(1)).abs().argmin(1);
-  auto alpha_bar = eps_->schedule().alphas_cumprod.index_select(0, t);
-  auto sigma_t = levels.index_select(0, t);
-  auto x_t = x * per_sample(alpha_bar.sqrt(), x);
-  auto output = eps_->predict(x_t, t.to(x.device()), torch::Tensor());
-  auto eps = eps_from_prediction(eps_->prediction_type(), output, x_t, alpha_bar.to(x.device()));
-  return -eps / per_sample(sigma_t, x);
-}
+// ---- derivable capabilities ------------------------------------------------
 
 bool can_derive(const std::vector<Capability>& offered, Capability capability) {
   auto has = [&](Capability c) {

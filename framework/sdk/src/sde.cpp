@@ -115,28 +115,27 @@ void check_sde_options(const Options& options) {
 }
 
 namespace {
-std::unique_ptr<Sde> make_ve(const Options& options, Model& model) {
-  const auto levels = ScoreFunction(model).noise_levels();
+std::unique_ptr<Sde> make_ve(const Options& options, const NoiseLevels& levels) {
   double sigma_min = options.real("sigma_min"), sigma_max = options.real("sigma_max");
-  if (sigma_min == 0) sigma_min = levels.min().item<double>();
-  if (sigma_max == 0) sigma_max = levels.max().item<double>();
+  if (sigma_min == 0) sigma_min = levels.sigma_min;
+  if (sigma_max == 0) sigma_max = levels.sigma_max;
   GENFW_CHECK(sigma_min < sigma_max, options.owner(), ": option 'sigma_min' (", sigma_min,
               ") must be below 'sigma_max' (", sigma_max, ")");
   return std::make_unique<VeSde>(sigma_min, sigma_max);
 }
 
-std::unique_ptr<Sde> make_vp(const Options& options, Model& model, bool sub_vp) {
+std::unique_ptr<Sde> make_vp(const Options& options, const DiffusionSchedule* schedule, bool sub_vp) {
   double beta_min = options.real("beta_min"), beta_max = options.real("beta_max");
-  auto* eps = as<NoisePredictor>(model);
-  if (beta_min == 0 && beta_max == 0 && eps != nullptr && !sub_vp) {
+  if (beta_min == 0 && beta_max == 0 && schedule != nullptr && !sub_vp) {
     try {
-      return std::make_unique<VpSde>(VpSde::for_schedule(eps->schedule()));
+      return std::make_unique<VpSde>(VpSde::for_schedule(*schedule));
     } catch (const Error& e) {
       throw Error(options.owner() + ": " + e.what());
     }
   }
-  if (beta_min == 0) beta_min = eps ? eps->schedule().betas[0].item<double>() * eps->schedule().num_steps() : 0.1;
-  if (beta_max == 0) beta_max = eps ? eps->schedule().betas[-1].item<double>() * eps->schedule().num_steps() : 20.0;
+  const double steps = schedule ? double(schedule->num_steps()) : 0.0;
+  if (beta_min == 0) beta_min = schedule ? schedule->betas[0].item<double>() * steps : 0.1;
+  if (beta_max == 0) beta_max = schedule ? schedule->betas[-1].item<double>() * steps : 20.0;
   GENFW_CHECK(beta_min <= beta_max, options.owner(), ": option 'beta_min' (", beta_min,
               ") must not exceed 'beta_max' (", beta_max, ")");
   if (sub_vp) return std::make_unique<SubVpSde>(beta_min, beta_max);
@@ -144,55 +143,34 @@ std::unique_ptr<Sde> make_vp(const Options& options, Model& model, bool sub_vp) 
 }
 }  // namespace
 
-std::unique_ptr<Sde> make_sde(const Options& options, Model& model) {
+std::unique_ptr<Sde> make_sde(const Options& options, const Denoiser& denoiser) {
+  const NoiseLevels& levels = denoiser.levels();
   std::string kind = options.string("sde");
-  if (kind == "auto") kind = as<NoisePredictor>(model) != nullptr ? "vp" : "ve";
-  if (kind == "ve") return make_ve(options, model);
-  return make_vp(options, model, kind == "subvp");
+  if (kind == "auto") kind = levels.schedule != nullptr ? "vp" : "ve";
+  if (kind == "ve") return make_ve(options, levels);
+  return make_vp(options, levels.schedule, kind == "subvp");
 }
 
-// ---- the score under an SDE -------------------------------------------------
+// ---- a denoiser under an SDE --------------------------------------------------
 
-SdeScore::SdeScore(Model& model, const Sde& sde, int64_t* nfe) : sde_(&sde), nfe_(nfe) {
-  auto* eps = as<NoisePredictor>(model);
-  auto* vp = dynamic_cast<const VpSde*>(&sde);
-  if (eps != nullptr && vp != nullptr && vp->name() == "vp" && vp->discrete_steps() == eps->schedule().num_steps()) {
-    eps_ = eps;
-  } else {
-    ve_score_ = std::make_unique<ScoreFunction>(model, nfe);
-  }
+torch::Tensor SdeView::score(const torch::Tensor& x, double t) {
+  // x/m carries noise σ̃ = s/m; the chain rule gives the 1/m.
+  const double m = sde_->mean_coefficient(t);
+  return denoiser_->score(x / m, sde_->ve_sigma(t)) / m;
 }
 
-SdeScore::~SdeScore() = default;
-SdeScore::SdeScore(SdeScore&&) noexcept = default;
-
-int64_t SdeScore::model_timestep(double t) const {
-  if (eps_ == nullptr) return -1;
-  const int64_t steps = eps_->schedule().num_steps();
-  return std::clamp<int64_t>(std::llround(t * double(steps - 1)), 0, steps - 1);
-}
-
-torch::Tensor SdeScore::operator()(const torch::Tensor& x, double t) {
-  const int64_t n = x.size(0);
-  if (eps_ == nullptr) {
-    // VE coordinates: x/m carries noise σ̃ = s/m; the chain rule gives the 1/m.
-    const double m = sde_->mean_coefficient(t);
-    auto sigma = torch::full({n}, sde_->ve_sigma(t), x.options());
-    return (*ve_score_)(x / m, sigma) / m;
-  }
-  // score_sde's DDPM route: the model's own timestep and its discrete ᾱ_k.
-  if (nfe_ != nullptr) ++*nfe_;
-  const int64_t k = model_timestep(t);
-  const double alpha_bar = eps_->schedule().alphas_cumprod[k].item<double>();
-  auto steps = torch::full({n}, k, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-  auto output = eps_->predict(x, steps, torch::Tensor());
-  auto eps = eps_from_prediction(eps_->prediction_type(), output, x, torch::full({n}, alpha_bar, x.options()));
-  return -eps / std::sqrt(1 - alpha_bar);
-}
-
-torch::Tensor SdeScore::probability_flow(const torch::Tensor& x, double t) {
+torch::Tensor SdeView::probability_flow(const torch::Tensor& x, double t) {
   const double g = sde_->diffusion(t);
-  return sde_->drift(x, t) - 0.5 * g * g * (*this)(x, t);
+  return sde_->drift(x, t) - 0.5 * g * g * score(x, t);
+}
+
+torch::Tensor SdeView::denoised(const torch::Tensor& x, double t) {
+  return (*denoiser_)(x / sde_->mean_coefficient(t), sde_->ve_sigma(t));
+}
+
+torch::Tensor SdeView::denoised_from_score(const torch::Tensor& x, const torch::Tensor& score, double t) const {
+  const double spread = sde_->marginal_std(t);
+  return (x + spread * spread * score) / sde_->mean_coefficient(t);
 }
 
 // ---- Dormand–Prince 5(4) ----------------------------------------------------
@@ -307,7 +285,7 @@ FieldDivergence divergence(const std::function<torch::Tensor(const torch::Tensor
   return {value.detach(), total.detach()};
 }
 
-OdeLikelihood ode_log_likelihood(SdeScore& score, const torch::Tensor& x, double eps, double rtol, double atol,
+OdeLikelihood ode_log_likelihood(SdeView& view, const torch::Tensor& x, double eps, double rtol, double atol,
                                  const std::vector<torch::Tensor>& probes) {
   const int64_t n = x.size(0);
   const auto shape = x.sizes().vec();
@@ -316,7 +294,7 @@ OdeLikelihood ode_log_likelihood(SdeScore& score, const torch::Tensor& x, double
   // The state [x, Δ]: Δ accumulates ∫ ∇·(dx/dt) dt (Chen et al. 2018, eq. 4).
   auto rhs = [&](const torch::Tensor& state, double t) {
     auto position = state.slice(1, 0, dim).reshape(shape);
-    auto flow = divergence([&](const torch::Tensor& y) { return score.probability_flow(y, t); }, position, probes);
+    auto flow = divergence([&](const torch::Tensor& y) { return view.probability_flow(y, t); }, position, probes);
     return torch::cat({flow.value.reshape({n, -1}), flow.divergence.reshape({n, 1}).to(state.dtype())}, 1);
   };
   OdeLikelihood out;
@@ -324,7 +302,7 @@ OdeLikelihood ode_log_likelihood(SdeScore& score, const torch::Tensor& x, double
   out.prior_point = out.solution.y.slice(1, 0, dim).reshape(shape);
   const auto delta = out.solution.y.select(1, dim).to(torch::kFloat64);
   // log p_eps(x) = log p_1(x(1)) + ∫_eps^1 ∇·f̃ dt (Song et al. 2021, eq. 40).
-  out.log_prob = score.sde().prior_log_prob(out.prior_point.to(torch::kFloat64)) + delta;
+  out.log_prob = view.sde().prior_log_prob(out.prior_point.to(torch::kFloat64)) + delta;
   return out;
 }
 

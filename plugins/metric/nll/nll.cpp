@@ -95,11 +95,14 @@ class Nll : public Metric {
     std::vector<torch::Tensor> bits;
     std::unique_ptr<Sde> sde;
     int64_t nfe = 0, batches = 0;
-    std::optional<SdeScore> ode_score;
+    std::optional<ModelDenoiser> denoiser;
+    std::optional<SdeView> ode_view;
     const bool exact_trace = divergence_ == "exact" || (divergence_ == "auto" && data.dim() <= 8);
     if (estimator == "ode") {
-      sde = make_sde(options_, model);
-      ode_score.emplace(model, *sde, &nfe);
+      denoiser.emplace(model);
+      denoiser->set_evaluation_hook([&nfe](int64_t evaluations) { nfe += evaluations; });
+      sde = make_sde(options_, *denoiser);
+      ode_view.emplace(*denoiser, *sde);
     }
     for (int64_t start = 0; start < n; start += batch_size_) {
       Batch batch = context.test_data->get(indices.slice(0, start, std::min(n, start + batch_size_)));
@@ -111,7 +114,7 @@ class Nll : public Metric {
         b = genfw::bits_per_dim(genfw::iwae_log_likelihood(*latent, x, k_).to(torch::kFloat64), data);
       } else if (estimator == "ode") {
         if (data.discrete_levels && dequantize_) x = dequantized(x, data);
-        auto likelihood = ode_log_likelihood(*ode_score, x, options_.real("eps"), rtol_, atol_,
+        auto likelihood = ode_log_likelihood(*ode_view, x, options_.real("eps"), rtol_, atol_,
                                              exact_trace ? std::vector<torch::Tensor>() : draw_probes(x));
         b = genfw::bits_per_dim(likelihood.log_prob, data);
         ++batches;

@@ -272,7 +272,8 @@ TEST(NllMetric, HutchinsonAgreesWithTheExactTrace) {
   auto model = mixture_model("analytic_gmm_eps");
   auto x = ode_mixture().sample(500).to(torch::kFloat32);
   auto vp = VpSde::for_schedule(as<NoisePredictor>(*model)->schedule());
-  SdeScore score(*model, vp);
+  ModelDenoiser denoiser(*model);
+  SdeView score(denoiser, vp);
   auto exact = ode_log_likelihood(score, x, 1e-3, 1e-5, 1e-5, {}).log_prob;
   for (bool gaussian : {false, true}) {
     std::vector<torch::Tensor> probes;

@@ -33,7 +33,8 @@ class AnalyticGmmEps : public genfw::Model, public genfw::NoisePredictor {
   torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
                         const torch::Tensor& y) override {
     auto flat = x_t.reshape({x_t.size(0), -1});
-    auto alpha_bar = settings_.schedule.alphas_cumprod.index_select(0, t.to(torch::kCPU, torch::kLong));
+    // A fractional t (a denoiser's interpolated time) answers at the σ it interpolates.
+    auto alpha_bar = genfw::alpha_bar_at(settings_.schedule, t.to(torch::kCPU), torch::empty({0}, torch::kFloat64));
     auto score = mixture_.score_vp(flat.to(torch::kFloat64), alpha_bar);
     auto ab = alpha_bar.to(score.device());
     auto eps = genfw::eps_from_score(score, ab);

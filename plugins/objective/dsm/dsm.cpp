@@ -27,16 +27,16 @@ class DenoisingScoreMatching : public genfw::LossObjective {
   }
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
-    genfw::ScoreFunction score(model);
+    genfw::ModelDenoiser denoiser(model);
     auto x = batch.x;
     auto n = x.size(0);
-    const auto& levels = levels_like(sigmas_.defined() ? sigmas_ : score.noise_levels(), x);
+    const auto& levels = levels_like(sigmas_.defined() ? sigmas_ : denoiser.levels().sigmas, x);
     auto index = torch::randint(levels.size(0), {n}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
     auto sigma = levels.index_select(0, index);
     auto z = torch::randn_like(x);
     auto sigma_x = genfw::per_sample(sigma, x);
     auto perturbed = x + sigma_x * z;
-    auto s = score(perturbed, sigma);
+    auto s = denoiser.score(perturbed, sigma);
     auto residual = s + z / sigma_x;  // s − target, target = −z/σ = −(x̃ − x)/σ² (one op fewer, same bits)
     auto per_sample_loss = 0.5 * residual.pow(2).reshape({n, -1}).sum(1) * sigma.pow(anneal_power_);
     return per_sample_loss.mean();

@@ -28,15 +28,15 @@ class ExactScoreMatching : public genfw::LossObjective {
   }
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
-    genfw::ScoreFunction score(model);
+    genfw::ModelDenoiser denoiser(model);
     auto n = batch.x.size(0);
     auto x = batch.x.reshape({n, -1});
     int64_t d = x.size(1);
     check_dim(d);
-    double sigma = sigma_ > 0 ? sigma_ : score.noise_levels().min().item<double>();
+    const double sigma = sigma_ > 0 ? sigma_ : denoiser.levels().sigma_min;
     auto sigmas = torch::full({n}, sigma, x.options());
     auto perturbed = (x + sigma * torch::randn_like(x)).detach().requires_grad_(true);
-    auto s = score(perturbed.view(batch.x.sizes()), sigmas).reshape({n, d});
+    auto s = denoiser.score(perturbed.view(batch.x.sizes()), sigmas).reshape({n, d});
     auto trace = torch::zeros({n}, x.options());
     for (int64_t i = 0; i < d; ++i) {
       auto grad = torch::autograd::grad({s.select(1, i).sum()}, {perturbed}, {}, /*retain_graph=*/true,

@@ -33,10 +33,10 @@ class SlicedScoreMatching : public genfw::LossObjective {
         variance_reduction_(options.flag("variance_reduction")) {}
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
-    genfw::ScoreFunction score(model);
+    genfw::ModelDenoiser denoiser(model);
     auto n = batch.x.size(0);
     auto x = batch.x.reshape({n, -1});
-    double sigma = sigma_ > 0 ? sigma_ : score.noise_levels().min().item<double>();
+    const double sigma = sigma_ > 0 ? sigma_ : denoiser.levels().sigma_min;
     // Each sample repeated M times, each copy with its own projection.
     auto repeated = x.repeat({projections_, 1});
     auto perturbed = (repeated + sigma * torch::randn_like(repeated)).detach().requires_grad_(true);
@@ -44,7 +44,7 @@ class SlicedScoreMatching : public genfw::LossObjective {
     if (rademacher_) v = torch::sign(torch::randint_like(repeated, 0, 2) - 0.5);
     std::vector<int64_t> shape = batch.x.sizes().vec();
     shape[0] = perturbed.size(0);
-    auto s = score(perturbed.view(shape), torch::full({perturbed.size(0)}, sigma, x.options()))
+    auto s = denoiser.score(perturbed.view(shape), sigma)
                  .reshape(perturbed.sizes());
     auto vs = (v * s).sum(1);
     auto grad = torch::autograd::grad({vs.sum()}, {perturbed}, {}, /*retain_graph=*/true,

@@ -1,7 +1,8 @@
 // annealed_langevin: Algorithm 1 of Song & Ermon 2019. For σ_1 > … > σ_L:
 //   α_i = ε·σ_i²/σ_L²;  T times: x ← x + (α_i/2)·s(x, σ_i) + √α_i·z.
 // Optional final denoising step x + σ_L²·s(x, σ_L) (Tweedie; Song & Ermon 2020,
-// NCSNv2, and Jolicoeur-Martineau et al. 2020).
+// NCSNv2, and Jolicoeur-Martineau et al. 2020). s = the score of the model's
+// denoiser (genfw/denoiser.hpp), guided when guidance_scale > 0.
 #include <genfw/sdk.hpp>
 
 namespace genfw_score {
@@ -20,11 +21,13 @@ class AnnealedLangevin : public genfw::Sampler {
         .reals("sigmas", {}, "noise levels, descending; empty = the model's noise_levels()",
                genfw::at_least(0.0))
         .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
-                 genfw::at_least(0));
+                 genfw::at_least(0))
+        .merge(genfw::denoiser_schema());
   }
 
   AnnealedLangevin(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_per_level_(options.integer("steps_per_level")),
+      : options_(options),
+        steps_per_level_(options.integer("steps_per_level")),
         step_size_(options.real("step_size")),
         uniform_init_(options.string("init") == "uniform"),
         init_scale_(options.real("init_scale")),
@@ -42,13 +45,9 @@ class AnnealedLangevin : public genfw::Sampler {
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // no autograd bookkeeping: the score is only evaluated
-    auto score = context.score();
+    auto denoiser = genfw::sampling_denoiser(context, options_);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
-    std::vector<double> sigmas = sigmas_;
-    if (sigmas.empty()) {
-      auto levels = score.noise_levels().to(torch::kCPU, torch::kFloat64).contiguous();
-      sigmas.assign(levels.data_ptr<double>(), levels.data_ptr<double>() + levels.numel());
-    }
+    const std::vector<double> sigmas = sigmas_.empty() ? genfw::host_values(denoiser->levels().sigmas) : sigmas_;
     torch::Tensor x;
     if (context.x_init.defined()) {
       x = context.x_init.to(options).clone();
@@ -64,10 +63,9 @@ class AnnealedLangevin : public genfw::Sampler {
       // 1. step size for this level, α_i = ε σ_i² / σ_L²
       const double sigma = sigmas[i];
       const double alpha = step_size_ * (sigma / sigma_last) * (sigma / sigma_last);
-      auto sigma_batch = torch::full({context.num_samples}, sigma, options);
       for (int64_t t = 0; t < steps_per_level_; ++t) {
         // 2. Langevin step with the score of p_{σ_i}
-        auto s = score(x, sigma_batch);
+        auto s = denoiser->score(x, sigma);
         const int64_t step = i * steps_per_level_ + t;
         const bool record = record_every_ > 0 && (step + 1) % record_every_ == 0;
         // x0_pred: Tweedie's denoised estimate x + σ²∇log p_σ(x) of the iterate the score was taken at.
@@ -79,12 +77,13 @@ class AnnealedLangevin : public genfw::Sampler {
     }
     if (denoise_) {
       // 3. final denoising, x + σ_L² s(x, σ_L)
-      x = x + sigma_last * sigma_last * score(x, torch::full({context.num_samples}, sigma_last, options));
+      x = (*denoiser)(x, sigma_last);  // D(x, σ_L) = x + σ_L² s(x, σ_L)
     }
     return x;  // unclamped, as Algorithm 1 (the reference code clamps only for display)
   }
 
  private:
+  genfw::Options options_;
   int64_t steps_per_level_;
   double step_size_;
   bool uniform_init_;

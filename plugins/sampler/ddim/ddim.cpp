@@ -3,11 +3,13 @@
 // τ' the next element of τ (ᾱ = 1 after the last when set_alpha_to_one).
 // Timestep spacings as diffusers' DDIMScheduler.set_timesteps; η = 0 is the
 // deterministic probability-flow-like map, which `invert` runs backwards
-// (x0 → x_T, "DDIM inversion", Song et al. 2021 §4.3/5.4).
+// (x0 → x_T, "DDIM inversion", Song et al. 2021 §4.3/5.4). ε̃ is the model's
+// denoiser at the VP point (genfw/denoiser.hpp; guided when guidance_scale > 0),
+// ᾱ its levels' VP schedule (vp_schedule): a noise predictor's own, or a score
+// model's noise levels as timesteps.
 #include <genfw/sdk.hpp>
 
 #include <cmath>
-#include <optional>
 
 namespace {
 
@@ -46,35 +48,30 @@ class DdimSampler : public genfw::Sampler {
         .boolean("clip_sample", false, "clip the predicted x0 to the data range [low, high]")
         .boolean("invert", false,
                  "run DDIM (η = 0) backwards: encode context.x_init (x0) into x_T")
-        .merge(genfw::guidance_schema());
+        .merge(genfw::denoiser_schema());
   }
 
   DdimSampler(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_(options.integer("num_inference_steps")),
+      : options_(options),
+        steps_(options.integer("num_inference_steps")),
         eta_(options.real("eta")),
         spacing_(options.string("timestep_spacing")),
         offset_(options.integer("steps_offset")),
         alpha_to_one_(options.flag("set_alpha_to_one")),
         clip_(options.flag("clip_sample")),
-        invert_(options.flag("invert")),
-        guidance_scale_(options.real("guidance_scale")) {
+        invert_(options.flag("invert")) {
     GENFW_CHECK(!invert_ || eta_ == 0.0, options.owner(),
                 ": option 'invert' needs 'eta' = 0 (only the deterministic map inverts), got eta = ",
                 eta_);
   }
 
-  /// Classifier guidance differentiates the run's classifier (SampleContext::classifier).
-  bool needs_gradients() const override { return guidance_scale_ > 0; }
-
   torch::Tensor sample(genfw::SampleContext& context) override {
-    // Inference mode (no autograd bookkeeping) unless a classifier's gradient is needed.
-    std::optional<c10::InferenceMode> inference;
-    if (context.classifier == nullptr || guidance_scale_ == 0) inference.emplace();
-    genfw::GuidedEps eps_fn(context, guidance_scale_);
-    const auto& s = eps_fn.schedule();
+    c10::InferenceMode inference;  // the network is only evaluated (classifier guidance differentiates locally)
+    auto denoiser = genfw::sampling_denoiser(context, options_);
+    const genfw::DiffusionSchedule s = genfw::vp_schedule(denoiser->levels());
     const int64_t train_steps = s.num_steps();
     GENFW_CHECK(steps_ <= train_steps, "sampler 'ddim': option 'num_inference_steps' (", steps_,
-                ") exceeds the model's num_train_timesteps (", train_steps, ")");
+                ") exceeds the model's number of timesteps or noise levels (", train_steps, ")");
     const auto tau = ddim_timesteps(train_steps, steps_, spacing_, offset_);
     for (int64_t t : tau) {
       GENFW_CHECK(t >= 0 && t < train_steps, "sampler 'ddim': timestep ", t,
@@ -84,7 +81,6 @@ class DdimSampler : public genfw::Sampler {
     const double final_alpha = alpha_to_one_ ? 1.0 : alphas_cumprod[0];
     auto alpha_bar_of = [&](int64_t t) { return t < 0 ? final_alpha : alphas_cumprod[size_t(t)]; };
 
-    torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
     torch::Tensor x;
     if (invert_) {
       GENFW_CHECK(context.x_init.defined(), "sampler 'ddim': option 'invert' needs x_init (x0)");
@@ -111,7 +107,7 @@ class DdimSampler : public genfw::Sampler {
       }
       const double a_from = alpha_bar_of(from), a_to = alpha_bar_of(to);
       // 2. ε̃ and x̂0 (clipped x̂0 gives back a consistent ε, as diffusers does).
-      auto eps = eps_fn(x, t_eval);
+      auto eps = denoiser->eps_vp(x, alpha_bar_of(t_eval));
       auto x0 = (x - std::sqrt(1 - a_from) * eps) / std::sqrt(a_from);
       if (clip_) {
         x0 = x0.clamp(context.data.low, context.data.high);
@@ -136,12 +132,12 @@ class DdimSampler : public genfw::Sampler {
   }
 
  private:
+  genfw::Options options_;
   int64_t steps_;
   double eta_;
   std::string spacing_;
   int64_t offset_;
   bool alpha_to_one_, clip_, invert_;
-  double guidance_scale_;
 };
 
 }  // namespace
@@ -151,5 +147,5 @@ GENFW_PLUGIN(manifest) {
       .add<DdimSampler>("ddim", genfw::Kind::sampler,
                         "DDIM sampling and inversion, Song et al. 2021 eq. 12 (+ classifier-free / "
                         "classifier guidance)")
-      .require(genfw::Capability::noise_prediction);
+      .require(genfw::Capability::score);
 }

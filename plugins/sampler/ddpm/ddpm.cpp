@@ -2,10 +2,10 @@
 // x_{t−1} = μ̃_t(x_t, x̂0) + σ_t z, with μ̃ the posterior mean of q(x_{t−1} | x_t, x0)
 // at the predicted x̂0 (optionally clipped to the data range, as in the original
 // code), σ_t² = β̃_t ("fixed_small") or β_t ("fixed_large"), and no noise at t = 0.
-// Guidance (classifier-free / classifier) acts on ε before x̂0 is formed.
+// ε̃ is the model's denoiser at the VP point (genfw/denoiser.hpp; guided when
+// guidance_scale > 0) and ᾱ_t its levels' VP schedule (vp_schedule): a noise
+// predictor's own β schedule, or a score model's noise levels as timesteps.
 #include <genfw/sdk.hpp>
-
-#include <optional>
 
 namespace {
 
@@ -19,38 +19,32 @@ class DdpmSampler : public genfw::Sampler {
         .integer("record_x0_every", 0,
                  "attach the predicted x0 to every k-th step record (0 = never)",
                  genfw::at_least(0))
-        .merge(genfw::guidance_schema());
+        .merge(genfw::denoiser_schema());
   }
 
   DdpmSampler(const genfw::Options& options, const genfw::BuildContext&)
-      : fixed_large_(options.string("variance") == "fixed_large"),
+      : options_(options),
+        fixed_large_(options.string("variance") == "fixed_large"),
         clip_(options.flag("clip_sample")),
-        record_x0_every_(options.integer("record_x0_every")),
-        guidance_scale_(options.real("guidance_scale")) {}
-
-  /// Classifier guidance differentiates the run's classifier (SampleContext::classifier).
-  bool needs_gradients() const override { return guidance_scale_ > 0; }
+        record_x0_every_(options.integer("record_x0_every")) {}
 
   torch::Tensor sample(genfw::SampleContext& context) override {
-    // Inference mode (no autograd bookkeeping) unless a classifier's gradient is needed.
-    std::optional<c10::InferenceMode> inference;
-    if (context.classifier == nullptr || guidance_scale_ == 0) inference.emplace();
-    genfw::GuidedEps eps_fn(context, guidance_scale_);
-    const auto& s = eps_fn.schedule();
+    c10::InferenceMode inference;  // the network is only evaluated (classifier guidance differentiates locally)
+    auto denoiser = genfw::sampling_denoiser(context, options_);
+    const genfw::DiffusionSchedule s = genfw::vp_schedule(denoiser->levels());
     const int64_t steps = s.num_steps();
     // The schedule on the host, read once: the loop does no per-step .item().
     using genfw::host_values;
     const auto alphas_cumprod = host_values(s.alphas_cumprod), coef1 = host_values(s.posterior_mean_coef1),
                coef2 = host_values(s.posterior_mean_coef2),
                variances = host_values(fixed_large_ ? s.betas : s.posterior_variance);
-    torch::NoGradGuard no_grad;  // the classifier's gradient re-enables grad locally
     auto x = context.x_init.defined()
                  ? context.x_init.to(context.device, torch::kFloat32)
                  : context.normal(context.data.shape);
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t n = x.size(0);
       // 1. ε̃(x_t, t) with guidance, 2. x̂0 from it, clipped if asked.
-      auto eps = eps_fn(x, t);
+      auto eps = denoiser->eps_vp(x, alphas_cumprod[size_t(t)]);
       auto alpha_bar = torch::full({n}, alphas_cumprod[size_t(t)], x.options());
       auto x0 = genfw::x0_from_eps(x, eps, alpha_bar);
       if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
@@ -73,9 +67,9 @@ class DdpmSampler : public genfw::Sampler {
   }
 
  private:
+  genfw::Options options_;
   bool fixed_large_, clip_;
   int64_t record_x0_every_;
-  double guidance_scale_;
 };
 
 }  // namespace
@@ -85,5 +79,5 @@ GENFW_PLUGIN(manifest) {
       .add<DdpmSampler>("ddpm", genfw::Kind::sampler,
                         "DDPM ancestral sampling, Ho et al. 2020 Alg. 2 (+ classifier-free / "
                         "classifier guidance)")
-      .require(genfw::Capability::noise_prediction);
+      .require(genfw::Capability::score);
 }

@@ -1,11 +1,13 @@
 // dpm_solver: DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for
 // Guided Sampling of Diffusion Probabilistic Models", Alg. 2): the multistep
 // second-order solver of the diffusion ODE in its data-prediction form, one network
-// evaluation per step, on a noise predictor's own discrete schedule.
+// evaluation per step, on the timesteps of the model's denoiser's VP schedule
+// (genfw/denoiser.hpp, vp_schedule: a noise predictor's own, a score model's noise
+// levels), guided when guidance_scale > 0. x_θ is the denoiser D(x/α_t, σ_t/α_t).
 //
 // Symbols, named once (t an integer timestep of the model, ᾱ_t its schedule):
 //   α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), λ_t = log(α_t/σ_t)      (half log-SNR)
-//   x_θ(x, t) = (x − σ_t ε̃(x, t))/α_t                        (data prediction)
+//   x_θ(x, t) = D(x/α_t, σ_t/α_t)                             (data prediction)
 //   h_i = λ_{t_i} − λ_{t_{i−1}},  r_i = h_{i−1}/h_i
 //   first-order step (= DDIM):  x_{t_i} = (σ_{t_i}/σ_{t_{i−1}}) x − α_{t_i}(e^{−h_i} − 1) x_θ(x, t_{i−1})
 //   2M step: the same with D_i = (1 + 1/(2r_i)) x_θ(t_{i−1}) − 1/(2r_i) x_θ(t_{i−2})
@@ -16,8 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
-
 
 namespace {
 
@@ -69,22 +69,24 @@ class DpmSolverPlusPlus : public genfw::Sampler {
                 "step placement: uniform in λ (Lu et al.'s choice for 2M), uniform in t, or uniform in √t")
         .boolean("lower_order_final", true,
                  "first-order last step when steps < 10 (Lu et al.'s code: stabler at few steps)")
-        .boolean("clip_sample", false, "clip x_θ to the data range [low, high] (\"thresholding\")");
+        .boolean("clip_sample", false, "clip x_θ to the data range [low, high] (\"thresholding\")")
+        .merge(genfw::denoiser_schema());
   }
 
   DpmSolverPlusPlus(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_(options.integer("steps")),
+      : options_(options),
+        steps_(options.integer("steps")),
         spacing_(options.string("skip_type")),
         lower_order_final_(options.flag("lower_order_final")),
         clip_(options.flag("clip_sample")) {}
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the network is only evaluated
-    genfw::GuidedEps eps_fn(context, 0.0);
-    const std::vector<double> alphas_cumprod = genfw::host_values(eps_fn.schedule().alphas_cumprod);
+    auto denoiser = genfw::sampling_denoiser(context, options_);
+    const std::vector<double> alphas_cumprod = genfw::host_values(genfw::vp_schedule(denoiser->levels()).alphas_cumprod);
     const int64_t train_steps = int64_t(alphas_cumprod.size());
     GENFW_CHECK(steps_ < train_steps, "sampler 'dpm_solver': option 'steps' (", steps_,
-                ") must be below the model's num_train_timesteps (", train_steps, ")");
+                ") must be below the model's number of timesteps or noise levels (", train_steps, ")");
     const std::vector<int64_t> t = solver_timesteps(spacing_, steps_, alphas_cumprod);
     auto alpha = [&](int64_t k) { return std::sqrt(alphas_cumprod[k]); };
     auto sigma = [&](int64_t k) { return std::sqrt(1 - alphas_cumprod[k]); };
@@ -95,8 +97,8 @@ class DpmSolverPlusPlus : public genfw::Sampler {
     torch::Tensor previous_x0;  // x_θ at t_{i−2}
     for (int64_t i = 1; i <= steps_; ++i) {
       const int64_t from = t[i - 1], to = t[i];
-      // 1. Data prediction x_θ(x, t_{i−1}) from the network's ε̃.
-      torch::Tensor x0 = (x - sigma(from) * eps_fn(x, from)) / alpha(from);
+      // 1. Data prediction x_θ(x, t_{i−1}) = D(x/α, σ/α).
+      torch::Tensor x0 = (*denoiser)(x / alpha(from), sigma(from) / alpha(from));
       if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
       // 2. h_i and, from the second step on, the 2M combination D_i (Alg. 2, lines 5–6).
       const double h = lambda(to) - lambda(from);
@@ -115,6 +117,7 @@ class DpmSolverPlusPlus : public genfw::Sampler {
   }
 
  private:
+  genfw::Options options_;
   int64_t steps_;
   std::string spacing_;
   bool lower_order_final_, clip_;
@@ -126,5 +129,5 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<DpmSolverPlusPlus>("dpm_solver", genfw::Kind::sampler,
                               "DPM-Solver++(2M), Lu et al. 2022 Alg. 2: multistep 2nd-order data-prediction solver")
-      .require(genfw::Capability::noise_prediction);
+      .require(genfw::Capability::score);
 }

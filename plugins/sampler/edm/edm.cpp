@@ -1,14 +1,14 @@
 // edm: Karras et al. 2022, "Elucidating the Design Space of Diffusion-Based
 // Generative Models", Algorithm 2: Heun's 2nd-order method on the probability-flow
 // ODE dx/dσ = (x − D(x; σ))/σ in VE coordinates (σ(t) = t, s(t) = 1), with the
-// ρ-schedule (eq. 5) and optional stochastic churn. Any model with a score serves:
-// D(x; σ) = x + σ² ∇x log p_σ(x) (Tweedie), through context.score(); a DDPM
-// ε-model answers in its VE coordinates x/√ᾱ at its nearest level (ScoreFunction).
+// ρ-schedule (eq. 5) and optional stochastic churn. D(x; σ) is the model's
+// denoiser (genfw/denoiser.hpp): any model with a score serves, guided when
+// guidance_scale > 0.
 //
 // Symbols, named once:
 //   t_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i < N;  t_N = 0   (eq. 5)
 //   γ_i = min(S_churn/N, √2 − 1) if t_i ∈ [S_tmin, S_tmax], else 0               (Alg. 2, line 4)
-//   d = (x − D(x; t))/t = −t·∇x log p_t(x)
+//   d = (x − D(x; t))/t
 // x_init, when given, is x_0 at σ_max in these VE coordinates.
 #include <genfw/sdk.hpp>
 
@@ -36,11 +36,13 @@ class Edm : public genfw::Sampler {
         .real("S_noise", 1.0, "std multiplier of the churn noise (Karras et al.: 1.003 on ImageNet)",
               genfw::at_least(0.0))
         .boolean("clip_denoised", false,
-                 "clip D(x; σ) to the data range [low, high] (not in Alg. 2; what DDIM's clip_sample does to x̂0)");
+                 "clip D(x; σ) to the data range [low, high] (not in Alg. 2; what DDIM's clip_sample does to x̂0)")
+        .merge(genfw::denoiser_schema());
   }
 
   Edm(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_(options.integer("steps")),
+      : options_(options),
+        steps_(options.integer("steps")),
         sigma_min_(options.real("sigma_min")),
         sigma_max_(options.real("sigma_max")),
         rho_(options.real("rho")),
@@ -57,16 +59,15 @@ class Edm : public genfw::Sampler {
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the score is only evaluated
-    genfw::ScoreFunction score = context.score();
+    auto denoiser = genfw::sampling_denoiser(context, options_);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
-    const int64_t n = context.num_samples;
-    const std::vector<double> t = noise_levels(score.noise_levels());
+    const std::vector<double> t = noise_levels(denoiser->levels());
     // Alg. 2 line 1: x_0 ~ N(0, t_0² I).
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
                                                : t[0] * context.normal(context.data.shape);
-    // d = (x − D(x; σ))/σ with Tweedie's D(x; σ) = x + σ²·s(x, σ) (eq. 3).
+    // d = (x − D(x; σ))/σ (Alg. 2, lines 7 and 10).
     auto slope = [&](const torch::Tensor& y, double sigma) {
-      torch::Tensor denoised = y + sigma * sigma * score(y, torch::full({n}, sigma, options));
+      torch::Tensor denoised = (*denoiser)(y, sigma);
       if (clip_) denoised = denoised.clamp(context.data.low, context.data.high);
       return (y - denoised) / sigma;
     };
@@ -89,9 +90,9 @@ class Edm : public genfw::Sampler {
 
  private:
   // t_0 > … > t_{N−1}, t_N = 0 (eq. 5); unset ends from the model's own noise levels.
-  std::vector<double> noise_levels(const torch::Tensor& model_levels) const {
-    const double sigma_min = sigma_min_ > 0 ? sigma_min_ : model_levels.min().item<double>();
-    const double sigma_max = sigma_max_ > 0 ? sigma_max_ : model_levels.max().item<double>();
+  std::vector<double> noise_levels(const genfw::NoiseLevels& model_levels) const {
+    const double sigma_min = sigma_min_ > 0 ? sigma_min_ : model_levels.sigma_min;
+    const double sigma_max = sigma_max_ > 0 ? sigma_max_ : model_levels.sigma_max;
     GENFW_CHECK(sigma_min < sigma_max, "sampler 'edm': sigma_min (", sigma_min, ") must be below sigma_max (",
                 sigma_max, "): set both options or neither");
     const double lo = std::pow(sigma_min, 1 / rho_), hi = std::pow(sigma_max, 1 / rho_);
@@ -100,6 +101,7 @@ class Edm : public genfw::Sampler {
     return t;
   }
 
+  genfw::Options options_;
   int64_t steps_;
   double sigma_min_, sigma_max_, rho_;
   double churn_, churn_min_, churn_max_, churn_noise_;
@@ -113,6 +115,6 @@ GENFW_PLUGIN(manifest) {
   manifest
       .add<genfw_sde::Edm>("edm", genfw::Kind::sampler,
                            "Karras et al. 2022 Alg. 2: Heun 2nd order on the ρ-schedule, optional churn "
-                           "(D(x;σ) = x + σ²·score)")
+                           "on the model's denoiser D(x;σ)")
       .require(genfw::Capability::score);
 }

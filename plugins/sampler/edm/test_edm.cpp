@@ -53,7 +53,7 @@ TEST(Edm, ChurnRecoversTheMixture) {
 TEST(Edm, EpsModelThroughTheVeView) {
   torch::manual_seed(2);
   auto model = exact_eps_model();
-  const double sigma_max = genfw::ScoreFunction(*model).noise_levels().max().item<double>();
+  const double sigma_max = genfw::ModelDenoiser(*model).levels().sigma_max;
   auto x_init = mixture().transformed(1.0, sigma_max * sigma_max).sample(4000).to(torch::kFloat32);
   auto x = draw(*edm({}), *model, 4000, x_init);
   expect_mixture(x, kTolerance, "edm eps model");

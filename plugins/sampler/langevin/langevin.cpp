@@ -1,7 +1,8 @@
 // langevin: unadjusted Langevin dynamics at one noise level (Song & Ermon
 // 2019, Eq. 4; Welling & Teh 2011): x ← x + (ε/2)·s(x, σ) + √ε·z, T steps.
 // Without annealing it mixes badly between separated modes (the paper's
-// Fig. 3b): that is what the annealed sampler fixes.
+// Fig. 3b): that is what the annealed sampler fixes. s = the score of the
+// model's denoiser (genfw/denoiser.hpp), guided when guidance_scale > 0.
 #include <genfw/sdk.hpp>
 
 namespace genfw_score {
@@ -19,11 +20,13 @@ class Langevin : public genfw::Sampler {
                 "initial x: uniform over [data.low, data.high], or N(0, init_scale²I)")
         .real("init_scale", 1.0, "std of the gaussian initialisation", genfw::at_least(0.0))
         .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
-                 genfw::at_least(0));
+                 genfw::at_least(0))
+        .merge(genfw::denoiser_schema());
   }
 
   Langevin(const genfw::Options& options, const genfw::BuildContext&)
-      : steps_(options.integer("steps")),
+      : options_(options),
+        steps_(options.integer("steps")),
         step_size_(options.real("step_size")),
         sigma_(options.real("sigma")),
         uniform_init_(options.string("init") == "uniform"),
@@ -33,7 +36,8 @@ class Langevin : public genfw::Sampler {
   }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
-    auto score = context.score();
+    c10::InferenceMode inference;  // the score is only evaluated
+    auto denoiser = genfw::sampling_denoiser(context, options_);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     torch::Tensor x;
     if (context.x_init.defined()) {
@@ -43,11 +47,10 @@ class Langevin : public genfw::Sampler {
     } else {
       x = init_scale_ * context.normal(context.data.shape);
     }
-    double sigma = sigma_ > 0 ? sigma_ : score.noise_levels().min().item<double>();
-    auto sigmas = torch::full({context.num_samples}, sigma, options);
+    const double sigma = sigma_ > 0 ? sigma_ : denoiser->levels().sigma_min;
     const double noise_scale = std::sqrt(step_size_);
     for (int64_t t = 0; t < steps_; ++t) {
-      x = x + 0.5 * step_size_ * score(x, sigmas) + noise_scale * context.normal_like(x);
+      x = x + 0.5 * step_size_ * denoiser->score(x, sigma) + noise_scale * context.normal_like(x);
       if (record_every_ > 0 && (t + 1) % record_every_ == 0) {
         context.report(genfw::StepRecord{t, steps_, sigma, x, torch::Tensor()});
       }
@@ -56,6 +59,7 @@ class Langevin : public genfw::Sampler {
   }
 
  private:
+  genfw::Options options_;
   int64_t steps_;
   double step_size_;
   double sigma_;

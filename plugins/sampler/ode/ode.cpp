@@ -23,7 +23,8 @@ class ProbabilityFlowOde : public genfw::Sampler {
                  "ode_sampler denoise)")
         .integer("record_every", 0, "report every k-th accepted solver step through the step callback (0 = off)",
                  genfw::at_least(0))
-        .merge(genfw::sde_schema());
+        .merge(genfw::sde_schema())
+        .merge(genfw::denoiser_schema());
   }
 
   ProbabilityFlowOde(const genfw::Options& options, const genfw::BuildContext&)
@@ -38,8 +39,9 @@ class ProbabilityFlowOde : public genfw::Sampler {
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the score is only evaluated
-    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *context.model);
-    genfw::SdeScore score(*context.model, *sde, &context.nfe);
+    auto denoiser = genfw::sampling_denoiser(context, options_);
+    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *denoiser);
+    genfw::SdeView view(*denoiser, *sde);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     // 1. x(1) from the prior, unless the caller gives a start.
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
@@ -51,15 +53,10 @@ class ProbabilityFlowOde : public genfw::Sampler {
       if (record_every_ > 0 && accepted % record_every_ == 0) context.report({accepted, 0, t, y, {}});
       ++accepted;
     };
-    auto rhs = [&](const torch::Tensor& y, double t) { return score.probability_flow(y, t); };
+    auto rhs = [&](const torch::Tensor& y, double t) { return view.probability_flow(y, t); };
     genfw::OdeSolution solution = genfw::solve_dopri5(rhs, x, 1.0, eps_, rtol_, atol_, report);
     x = solution.y;
-    if (denoise_) {
-      // 3. Tweedie's E[x(0) | x(eps)] in SDE coordinates.
-      const double spread = sde->marginal_std(eps_);
-      x = (x + spread * spread * score(x, eps_)) / sde->mean_coefficient(eps_);
-    }
-    return x;
+    return denoise_ ? view.denoised(x, eps_) : x;  // 3. Tweedie's E[x(0) | x(eps)]
   }
 
  private:

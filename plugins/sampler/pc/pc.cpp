@@ -4,7 +4,7 @@
 // first, then the predictor steps t_i → t_i − Δt.
 //
 // Symbols, named once:
-//   s(x, t) = ∇x log p_t(x)       the model's score under the chosen SDE (genfw::SdeScore)
+//   s(x, t) = ∇x log p_t(x)       the model's denoiser seen through the chosen SDE (genfw::SdeView)
 //   f_i, G_i                      the SDE's discrete step over [t − Δt, t] (Sde::discretize)
 //   r                             the corrector's target signal-to-noise ratio `snr`
 //   α_i = 1 − β_i (VP), 1 (else)  Alg. 5's scale of the Langevin step
@@ -31,7 +31,8 @@ class PredictorCorrector : public genfw::Sampler {
         .boolean("denoise", true, "return the last predictor step's mean (score_sde's noise_removal)")
         .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
                  genfw::at_least(0))
-        .merge(genfw::sde_schema());
+        .merge(genfw::sde_schema())
+        .merge(genfw::denoiser_schema());
   }
 
   PredictorCorrector(const genfw::Options& options, const genfw::BuildContext&)
@@ -53,8 +54,9 @@ class PredictorCorrector : public genfw::Sampler {
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the score is only evaluated
-    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *context.model);
-    genfw::SdeScore score(*context.model, *sde, &context.nfe);
+    auto denoiser = genfw::sampling_denoiser(context, options_);
+    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *denoiser);
+    genfw::SdeView view(*denoiser, *sde);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
                                                : sde->prior_sample(context.noise, context.data.shape, options);
@@ -65,17 +67,17 @@ class PredictorCorrector : public genfw::Sampler {
       const genfw::SdeStep step = sde->discretize(t, dt);
       // 1. Corrector (Alg. 4/5).
       if (langevin_) {
-        for (int64_t j = 0; j < n_corrector_; ++j) x = langevin_step(x, t, step, *sde, score, x_mean, context);
+        for (int64_t j = 0; j < n_corrector_; ++j) x = langevin_step(x, t, step, view, x_mean, context);
       }
       // 2. Predictor.
       if (predictor_ == "reverse_diffusion") {
         // Reverse diffusion (eq. 46): x ← x − f_i·x + G_i²·s + G_i·z.
-        x_mean = x - step.drift_coefficient * x + step.noise_std * step.noise_std * score(x, t);
+        x_mean = x - step.drift_coefficient * x + step.noise_std * step.noise_std * view.score(x, t);
         x = x_mean + step.noise_std * context.normal_like(x);
       } else if (predictor_ == "euler_maruyama") {
         // Euler–Maruyama on the reverse SDE (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
         const double g = sde->diffusion(t);
-        x_mean = x - (sde->drift(x, t) - g * g * score(x, t)) * dt;
+        x_mean = x - (sde->drift(x, t) - g * g * view.score(x, t)) * dt;
         x = x_mean + g * std::sqrt(dt) * context.normal_like(x);
       }
       if (record_every_ > 0 && i % record_every_ == 0) context.report({i, steps_, t, x, x_mean});
@@ -86,11 +88,11 @@ class PredictorCorrector : public genfw::Sampler {
  private:
   // One Langevin step at t with the step size of Alg. 4/5:
   //   ε = 2α (r‖z‖/‖s‖)²  (batch-mean norms, as score_sde),  x ← x + ε s + √(2ε) z.
-  torch::Tensor langevin_step(const torch::Tensor& x, double t, const genfw::SdeStep& step, const genfw::Sde& sde,
-                              genfw::SdeScore& score, torch::Tensor& x_mean, genfw::SampleContext& context) const {
+  torch::Tensor langevin_step(const torch::Tensor& x, double t, const genfw::SdeStep& step, genfw::SdeView& view,
+                              torch::Tensor& x_mean, genfw::SampleContext& context) const {
     const double alpha =
-        sde.name() == "vp" ? (1 + step.drift_coefficient) * (1 + step.drift_coefficient) : 1.0;  // α_i = 1 − β_i
-    auto grad = score(x, t);
+        view.sde().name() == "vp" ? (1 + step.drift_coefficient) * (1 + step.drift_coefficient) : 1.0;  // α_i = 1 − β_i
+    auto grad = view.score(x, t);
     auto noise = context.normal_like(x);
     auto grad_norm = grad.reshape({grad.size(0), -1}).norm(2, 1).mean();
     auto noise_norm = noise.reshape({noise.size(0), -1}).norm(2, 1).mean();

@@ -64,20 +64,23 @@ TEST(PredictorCorrector, OneStepMatchesAlgorithm4AndReverseDiffusion) {
 }
 
 // The VP reverse-diffusion predictor alone is DDPM's ancestral chain in the
-// discrete-DDPM limit: x' = (2 − √(1−β))·x + β·s with 1 − β = m(t)²/m(t−Δt)².
+// discrete-DDPM limit: x' = (2 − √(1−β))·x + β·s with 1 − β = m(t)²/m(t−Δt)², s the
+// score at the SDE's own t (ᾱ = m(t)²): what the ε-model gives between its timesteps
+// with interpolated time. (Until the denoiser, the ε-model was asked at timestep
+// round(t·999) with its discrete ᾱ_999 = 4.04e-5 instead of m(1)² = 4.3e-5.)
 TEST(PredictorCorrector, VpReverseDiffusionIsTheDiscreteChain) {
   torch::manual_seed(3);
   auto model = exact_eps_model();
   auto x = torch::randn({64, 2});
   std::vector<genfw::StepRecord> records;
-  draw(*pc({{"steps", int64_t(4)}, {"corrector", std::string("none")}, {"record_every", int64_t(1)}}), *model, 64, x,
-       nullptr, &records);
+  draw(*pc({{"steps", int64_t(4)}, {"corrector", std::string("none")}, {"record_every", int64_t(1)},
+            {"discrete_time", std::string("interpolated")}}),
+       *model, 64, x, nullptr, &records);
   ASSERT_EQ(records.size(), 4u);
   genfw::VpSde vp(0.1, 20.0);
   const double dt = (1 - 1e-3) / 4, t = 1.0;
   const double one_minus_beta = std::pow(vp.mean_coefficient(t) / vp.mean_coefficient(t - dt), 2);
-  auto* net = genfw::as<genfw::NoisePredictor>(*model);
-  const double alpha_bar = net->schedule().alphas_cumprod[999].item<double>();
+  const double alpha_bar = std::pow(vp.mean_coefficient(t), 2);
   auto xd = x.to(torch::kFloat64);
   auto s = mixture().score_vp(xd, torch::full({64}, alpha_bar, torch::kFloat64));
   auto expected = (2 - std::sqrt(one_minus_beta)) * xd + (1 - one_minus_beta) * s;

@@ -36,7 +36,7 @@ class Prior : public genfw::Sampler {
     } else {
       throw genfw::Error("sampler 'prior' needs a model offering latent-variable, density or generator");
     }
-    context.nfe += 1;
+    context.count_evaluations(1);
     x = x.reshape(context.batch_shape(n));
     context.report(genfw::StepRecord{0, 1, 0.0, x, {}});
     return x;

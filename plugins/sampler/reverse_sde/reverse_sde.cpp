@@ -5,7 +5,7 @@
 //
 // Symbols, named once:
 //   f(x, t) = a(t)·x, g(t)     drift and diffusion of the forward SDE
-//   s(x, t) = ∇x log p_t(x)    the model's score under that SDE (genfw::SdeScore)
+//   s(x, t) = ∇x log p_t(x)    the model's denoiser seen through that SDE (genfw::SdeView)
 //   reverse SDE  dx = [f − g² s] dt + g dw̄,   x(1) ~ prior,  t: 1 → ε
 //   grid        t_i = 1 − i·Δt,  Δt = (1 − ε)/N,  i = 0..N−1
 #include <genfw/sdk.hpp>
@@ -23,7 +23,8 @@ class ReverseSde : public genfw::Sampler {
         .boolean("denoise", true, "return the last step's mean, without its noise (score_sde's noise_removal)")
         .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
                  genfw::at_least(0))
-        .merge(genfw::sde_schema());
+        .merge(genfw::sde_schema())
+        .merge(genfw::denoiser_schema());
   }
 
   ReverseSde(const genfw::Options& options, const genfw::BuildContext&)
@@ -37,9 +38,10 @@ class ReverseSde : public genfw::Sampler {
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the score is only evaluated
-    // 1. The SDE (the model fills unset σ/β) and its score.
-    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *context.model);
-    genfw::SdeScore score(*context.model, *sde, &context.nfe);
+    // 1. The denoiser, the SDE (the model fills unset σ/β) and the score under it.
+    auto denoiser = genfw::sampling_denoiser(context, options_);
+    std::unique_ptr<genfw::Sde> sde = genfw::make_sde(options_, *denoiser);
+    genfw::SdeView view(*denoiser, *sde);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(context.device);
 
     // 2. x(1) from the prior, unless the caller gives a start.
@@ -51,12 +53,8 @@ class ReverseSde : public genfw::Sampler {
       // 3. t_i on the host: no device sync inside the loop.
       const double t = 1.0 - double(i) * dt;
       const double g = sde->diffusion(t);
-      torch::Tensor s = score(x, t);
-      if (record_every_ > 0 && i % record_every_ == 0) {
-        // Tweedie in SDE coordinates: E[x(0) | x(t)] = (x + s(t)²·∇log p_t)/m(t).
-        const double spread = sde->marginal_std(t);
-        context.report({i, steps_, t, x, (x + spread * spread * s) / sde->mean_coefficient(t)});
-      }
+      torch::Tensor s = view.score(x, t);
+      if (record_every_ > 0 && i % record_every_ == 0) context.report({i, steps_, t, x, view.denoised_from_score(x, s, t)});
       // 4. One Euler–Maruyama step back in time (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
       x_mean = x - (sde->drift(x, t) - g * g * s) * dt;
       x = x_mean + g * std::sqrt(dt) * context.normal_like(x);

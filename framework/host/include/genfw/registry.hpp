@@ -13,6 +13,12 @@
 
 namespace genfw {
 
+/// Refuses (genfw::Error naming the library, the component and both keys) a sampler
+/// option named like a framework [sampler] key (sampling_schema(): num_samples,
+/// batch_size, x_init, precision), which the framework's value would silently shadow.
+/// Registry::load_library calls it for every sampler it registers.
+GENFW_API void check_sampler_options(const ComponentInfo& info);
+
 class GENFW_API Registry {
  public:
   /// Loads one library (by its real path, symlinks resolved). Refuses (genfw::Error

@@ -14,7 +14,7 @@ enum class Kind { dataset, model, objective, sampler, metric };
 GENFW_API const char* kind_name(Kind kind);
 
 /// What a model can do. Objectives, samplers and metrics ask for capabilities,
-/// never for model names (DESIGN.md, "Capabilities, not families").
+/// never for model names (docs/design.md, "Capabilities").
 enum class Capability {
   score,             ///< s(x, σ) ≈ ∇x log p_σ(x)                 (ScoreModel)
   noise_prediction,  ///< ε(x_t, t) under a discrete β schedule     (NoisePredictor)

@@ -24,9 +24,12 @@ struct GENFW_API DiffusionSettings {
   static DiffusionSettings from_options(const Options& options);
 };
 
-/// ᾱ at integer timesteps t [N] (any device) as a tensor on t's device in the
-/// dtype of `like`. The schedule goes to t's device, never t to the host: no
-/// device→host sync per step.
+/// ᾱ at timesteps t [N] (any device) as a tensor on t's device in the dtype of
+/// `like`. The schedule goes to t's device, never t to the host: no device→host
+/// sync per step. A floating-point t may be fractional (a denoiser's
+/// interpolated time, genfw/denoiser.hpp): log σ_t = ½ log((1−ᾱ_t)/ᾱ_t) is then
+/// linear between the timesteps around it, so ᾱ is exactly that of the σ it
+/// was looked up for.
 GENFW_API torch::Tensor alpha_bar_at(const DiffusionSchedule& schedule, const torch::Tensor& t,
                                      const torch::Tensor& like);
 

@@ -44,8 +44,10 @@ class GENFW_API ScoreModel {
 class GENFW_API NoisePredictor {
  public:
   virtual ~NoisePredictor();
-  /// x_t: [N, ...], t: int64 [N], y: int64 [N] class labels or undefined
-  /// (for conditional models, label num_classes() means "no class").
+  /// x_t: [N, ...]; t: [N] timesteps, int64, or float32 and fractional when a
+  /// denoiser interpolates between timesteps (DiscreteTime::interpolated: embed t
+  /// as a real number, or read ᾱ through alpha_bar_at); y: int64 [N] class labels
+  /// or undefined (for conditional models, label num_classes() means "no class").
   virtual torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
                                 const torch::Tensor& y) = 0;
   virtual const DiffusionSchedule& schedule() const = 0;
@@ -141,26 +143,8 @@ Interface* as(Model& model) {
   return dynamic_cast<Interface*>(&model);
 }
 
-/// Score of any model that offers one directly or by derivation (done once
-/// here for everybody): a NoisePredictor gives s(x̃, σ_t) = −ε(√ᾱ_t x̃, t)/σ_t
-/// in the VE coordinates x̃ = x_t/√ᾱ_t, at its levels σ_t = √((1−ᾱ_t)/ᾱ_t).
-/// Counts one function evaluation per call in `nfe` when given.
-class GENFW_API ScoreFunction {
- public:
-  ScoreFunction(Model& model, int64_t* nfe = nullptr);
-  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& sigma);
-  torch::Tensor noise_levels() const;
-  bool derived_from_noise_prediction() const { return direct_ == nullptr; }
-
- private:
-  Model* model_;
-  ScoreModel* direct_ = nullptr;
-  NoisePredictor* eps_ = nullptr;
-  torch::Tensor ve_sigmas_;  // derived case: σ_t for t = 0..T-1, ascending
-  int64_t* nfe_;
-};
-
-/// True when `model`'s capabilities can serve `capability` (directly or derived).
+/// True when `model`'s capabilities can serve `capability` (directly or derived: a
+/// noise predictor has a score through its denoiser, genfw/denoiser.hpp).
 GENFW_API bool can_derive(const std::vector<Capability>& offered, Capability capability);
 
 }  // namespace genfw

@@ -33,13 +33,19 @@ struct GENFW_API SampleContext {
   torch::Tensor x_init;                  ///< starting point (e.g. x_T), or undefined
   int64_t nfe = 0;                       ///< network evaluations so far (per batch, not per sample)
   std::function<void(const StepRecord&)> on_step;  ///< may be empty
+  /// Called before every network evaluation with the NFE it brings the batch to (may be
+  /// empty). The pipeline polls the stop request and the other ranks' heartbeat here, and
+  /// advances progress: it may throw, which ends the sampler within one evaluation.
+  std::function<void(int64_t nfe)> on_evaluation;
   /// The noise of these samples, keyed by (run seed, global sample index): a sampler
   /// draws ALL its randomness here so that sample i does not depend on the batch size,
   /// the number of processes or the device. Covers num_samples samples.
   SampleNoise noise;
 
-  /// Score view of the model (direct or derived), counting NFE in `nfe`.
-  ScoreFunction score() { return ScoreFunction(*model, &nfe); }
+  /// The one place NFE is counted: adds `evaluations` to nfe, then calls on_evaluation.
+  /// A sampler's denoiser (sampling_denoiser, genfw/guidance.hpp) calls it on every call;
+  /// a sampler that calls a network directly (prior) calls it itself.
+  void count_evaluations(int64_t evaluations);
   void report(const StepRecord& record) const {
     if (on_step) on_step(record);
   }
@@ -57,13 +63,14 @@ struct GENFW_API SampleContext {
 /// Turns a model (+ noise) into samples in data space, [num_samples, shape...].
 /// Call it through draw(), which sets the grad mode and checks the shape.
 /// Called under torch::NoGradGuard unless needs_gradients(). The built-in samplers
-/// that need no gradients also enter c10::InferenceMode (no autograd bookkeeping),
-/// so a model's score()/predict() must not rely on autograd while sampling.
+/// also enter c10::InferenceMode (no autograd bookkeeping), so a model's
+/// score()/predict() must not rely on autograd while sampling; classifier guidance
+/// (genfw/guidance.hpp) takes the classifier's gradient itself, on fresh leaves.
 class GENFW_API Sampler : public Component {
  public:
   ~Sampler() override;
   virtual torch::Tensor sample(SampleContext& context) = 0;
-  /// Samplers that differentiate through the model (classifier guidance) say so.
+  /// Samplers that differentiate through the model themselves say so.
   virtual bool needs_gradients() const { return false; }
 };
 

@@ -17,16 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "genfw/denoiser.hpp"
 #include "genfw/export.hpp"
 #include "genfw/noise.hpp"
 #include "genfw/options.hpp"
 #include "genfw/schedules.hpp"
 
 namespace genfw {
-
-class Model;
-class ScoreFunction;
-class NoisePredictor;
 
 /// One discrete forward step x_{i+1} = x_i + f_i·x_i + G_i·z of an SDE over
 /// [t − Δt, t] (score_sde's SDE.discretize): the reverse-diffusion predictor
@@ -91,8 +88,7 @@ class GENFW_API VeSde : public Sde {
 class GENFW_API VpSde : public Sde {
  public:
   /// `discrete_steps` > 0: the continuous limit of a DDPM with that many linear β
-  /// steps β_i = β(t_i)/T (score_sde's correspondence β_min = T·β_1, β_max = T·β_T);
-  /// score adapters then evaluate ε-models at the nearest of its timesteps.
+  /// steps β_i = β(t_i)/T (score_sde's correspondence β_min = T·β_1, β_max = T·β_T).
   VpSde(double beta_min, double beta_max, int64_t discrete_steps = 0);
   /// The VP SDE whose discretisation is `schedule` (it must be a linear β schedule).
   static VpSde for_schedule(const DiffusionSchedule& schedule);
@@ -136,34 +132,29 @@ GENFW_API void check_sde_options(const Options& options);
 
 /// The SDE an `Options` table built from sde_schema() asks for, with the model
 /// filling the defaults: auto = VP from a noise predictor's (linear) schedule,
-/// else VE over a score model's noise_levels() (σ_min, σ_max = smallest, largest).
-GENFW_API std::unique_ptr<Sde> make_sde(const Options& options, Model& model);
+/// else VE over a score model's levels (σ_min, σ_max = smallest, largest).
+GENFW_API std::unique_ptr<Sde> make_sde(const Options& options, const Denoiser& denoiser);
 
-/// ∇x log p_t(x) under `sde` for any model with a score, direct or derived
-/// (written once here, like ScoreFunction, and counting one NFE per call):
-///  * a noise predictor under a VpSde with discrete_steps() = its T: score_sde's
-///    DDPM convention, evaluated at timestep k = round(t·(T − 1)) (score_sde
-///    truncates; rounding is the nearest grid time), s = −ε(x, k)/√(1 − ᾱ_k);
-///  * any other model/SDE pair through VE coordinates: x(t)/m(t) is the data plus
-///    noise σ̃ = s/m, so ∇x log p_t(x) = s̃(x/m, σ̃)/m with s̃ = ScoreFunction
-///    (a noise predictor there answers at its nearest VE level).
-class GENFW_API SdeScore {
+/// A denoiser seen through an SDE (written once for every SDE sampler and the ODE
+/// likelihood): x(t)/m(t) is the data plus N(0, σ̃² I) noise, σ̃(t) = s(t)/m(t)
+/// (Sde::ve_sigma), so ∇x log p_t(x) = ∇ log p_σ̃(x/m)/m by the chain rule, whatever
+/// the model and the SDE. One counted denoiser call per method call.
+class GENFW_API SdeView {
  public:
-  SdeScore(Model& model, const Sde& sde, int64_t* nfe = nullptr);
-  ~SdeScore();
-  SdeScore(SdeScore&&) noexcept;
-  torch::Tensor operator()(const torch::Tensor& x, double t);
+  SdeView(Denoiser& denoiser, const Sde& sde) : denoiser_(&denoiser), sde_(&sde) {}
+  /// ∇x log p_t(x).
+  torch::Tensor score(const torch::Tensor& x, double t);
   /// Probability-flow drift f(x, t) − ½ g(t)² ∇x log p_t(x) (Song et al. 2021, eq. 13).
   torch::Tensor probability_flow(const torch::Tensor& x, double t);
+  /// Tweedie's E[x(0) | x(t)] = (x + s(t)²·∇x log p_t(x))/m(t) = D(x/m, σ̃).
+  torch::Tensor denoised(const torch::Tensor& x, double t);
+  /// The same from a score already evaluated at (x, t): no evaluation.
+  torch::Tensor denoised_from_score(const torch::Tensor& x, const torch::Tensor& score, double t) const;
   const Sde& sde() const { return *sde_; }
-  /// The timestep a noise predictor is evaluated at for time t, or −1 on the VE route.
-  int64_t model_timestep(double t) const;
 
  private:
+  Denoiser* denoiser_;
   const Sde* sde_;
-  std::unique_ptr<ScoreFunction> ve_score_;
-  NoisePredictor* eps_ = nullptr;  // set on the discrete-DDPM route only
-  int64_t* nfe_;
 };
 
 /// Result of an adaptive ODE solve.
@@ -209,7 +200,7 @@ struct OdeLikelihood {
 /// likelihood.py): integrate [x, Δ] from t = eps to 1 with dx/dt = f − ½g²∇log p_t and
 /// dΔ/dt = ∇·(dx/dt) (exact or Hutchinson, as `divergence`, probes fixed over the
 /// path), then log p_eps(x) = log p_1(x(1)) + Δ(1), p_1 the SDE's prior.
-GENFW_API OdeLikelihood ode_log_likelihood(SdeScore& score, const torch::Tensor& x, double eps, double rtol,
+GENFW_API OdeLikelihood ode_log_likelihood(SdeView& view, const torch::Tensor& x, double eps, double rtol,
                                            double atol, const std::vector<torch::Tensor>& probes);
 
 }  // namespace genfw

@@ -3,6 +3,7 @@
 #include "genfw/autoregressive.hpp"
 #include "genfw/component.hpp"
 #include "genfw/dataset.hpp"
+#include "genfw/denoiser.hpp"
 #include "genfw/diffusion.hpp"
 #include "genfw/ema.hpp"
 #include "genfw/error.hpp"
