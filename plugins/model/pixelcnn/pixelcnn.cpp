@@ -177,7 +177,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
       // the same parameters there (rounded up to whole rows of the coarsest resolution).
       const int64_t rows = std::min(h, (i / row_multiple_ + 1) * row_multiple_);
       auto params = mixture_params(x.narrow(2, 0, rows)).narrow(2, i, 1).narrow(3, j, 1);
-      context.nfe += 1;
+      context.count_evaluations(1);  // one network pass per pixel: NFE, progress and stop requests
       auto noise = context.uniform({mixtures_ + c}).to(x.options()).view({n, mixtures_ + c, 1, 1});
       auto pixel = genfw::sample_discretized_logistic_mixture(params, c, mixtures_, noise.narrow(1, 0, mixtures_),
                                                               noise.narrow(1, mixtures_, c), data_.levels);
