@@ -19,7 +19,7 @@ CTEST_ARGS ?=
 CMAKE_ARGS ?=
 PACKAGES = cmake ninja-build g++ libtorch-dev libboost-dev libboost-program-options-dev libhdf5-dev libgloo-dev \
   hdf5-tools libtomlplusplus-dev libgtest-dev zlib1g-dev libpng-dev libopenblas0-pthread dataset-fashion-mnist \
-  python3-venv
+  python3-venv python3-h5py python3-matplotlib
 # The torch wheel a TORCH=pip build uses (the version tested; any 2.x wheel with C++ headers works).
 TORCH_PIP_SPEC ?= torch==2.15.0
 VENV = $(BUILD)/venv
@@ -70,7 +70,9 @@ bench: configure
 	@dpkg -s python3-torch >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch)
 	python3 bench/run.py --build $(BUILD)
 
-install: build
+# Builds only what it installs (runner, SDK, host, built-in plugins), not the tests or fuzzers.
+install: configure
+	cmake --build $(BUILD) -j $(JOBS) --target installables
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)
 
 clean:

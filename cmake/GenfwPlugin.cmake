@@ -9,6 +9,11 @@
 # `cmake --install` puts the plugin beside the SDK's built-ins when given the
 # SDK's prefix, where the runner finds it without --plugin-path.
 include(GNUInstallDirs)
+# An outside project that names no build type gets an optimised plugin, as the
+# framework's own are (an empty CMAKE_BUILD_TYPE compiles without any -O).
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Debug, Release, RelWithDebInfo or MinSizeRel" FORCE)
+endif()
 # Here, not inside the function: enable_testing() sets a variable of the calling
 # scope, and an outside project then needs no CTest boilerplate of its own.
 enable_testing()
@@ -29,6 +34,7 @@ function(genfw_add_plugin name)
     target_precompile_headers(${name} REUSE_FROM genfw_pch)
   endif()
   install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/genfw/plugins)
+  set_property(GLOBAL APPEND PROPERTY GENFW_INSTALLED_TARGETS ${name})  # `make install` builds only these
   if(ARG_TESTS AND NOT TARGET GTest::gtest_main)
     find_package(GTest REQUIRED)
   endif()

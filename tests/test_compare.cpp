@@ -184,3 +184,27 @@ TEST(Compare, ACopyOfARunIsNotCountedAsAnotherSeed) {
   EXPECT_EQ(row[seeds], "2");
   EXPECT_CONTAINS(notes.str(), copy + " repeats " + files[0] + " (same config, seed 7)");
 }
+
+// Headers say which way is better and the unit (MetricResult::describe); `runner
+// compare` orders rows as a person reads numbers: steps10, steps50, steps200.
+TEST(Compare, HeadersShowDirectionAndUnitRowsInNaturalOrder) {
+  TempDir dir;
+  std::vector<std::string> files;
+  for (const char* steps : {"200", "10", "50"}) {
+    files.push_back(run_fixture(dir, std::string("s") + steps, fixture_experiment(6), false,
+                                {std::string("name=\"steps") + steps + "\"", std::string("seed=") + steps}));
+  }
+  genfw::CompareOptions options;
+  options.natural_order = true;
+  std::ostringstream table, notes;
+  genfw::write_comparison(files, options, table, notes);
+  const auto lines = lines_of(table.str());
+  ASSERT_EQ(lines.size(), 6u) << table.str();  // header, rule, 3 runs, the floor
+  EXPECT_CONTAINS(lines[0], "| mean_error (data units) ↓ |");
+  EXPECT_CONTAINS(lines[2], "| steps10 |");
+  EXPECT_CONTAINS(lines[3], "| steps50 |");
+  EXPECT_CONTAINS(lines[4], "| steps200 |");
+  std::ostringstream given_order, unused;
+  genfw::write_comparison(files, {}, given_order, unused);  // a suite's order is its own
+  EXPECT_CONTAINS(lines_of(given_order.str())[2], "| steps200 |");
+}

@@ -205,6 +205,15 @@ TEST(Config, SetWithBareWordIsAString) {
   EXPECT_CONTAINS(message, "option 'split' = \"validation\" is not allowed; expected string, one of \"train\" \"test\"");
 }
 
+// A line break in --set would end the value and parse the rest as other keys, which were dropped.
+TEST(Config, SetWithALineBreakOrTwoValuesIsRefused) {
+  TempDir dir;
+  const std::string file = dir.file("good.toml", kGood);
+  EXPECT_CONTAINS(error_of([&] { load(file, {"train.steps=5\ntrain.lr=1"}); }),
+                  "--set \"train.steps=5\\ntrain.lr=1\": the assignment holds a line break");
+  EXPECT_CONTAINS(error_of([&] { load(file, {"train.steps=5 \r"}); }), "holds a line break");
+}
+
 TEST(Options, WithDefaultsChecksOverrides) {
   genfw::Schema schema = genfw::Schema().integer("steps", 10, "", genfw::at_least(1)).reals("sigmas", {1.0}, "");
   auto options = genfw::Options::with_defaults(schema, "sampler 'x'", {{"sigmas", std::vector<int64_t>{3, 2}}});

@@ -156,3 +156,40 @@ TEST(Registry, RefusesASamplerOptionNamedLikeAFrameworkSamplerKey) {
   info.schema = genfw::Schema().integer("batch_size", 8, "a model's own key");
   EXPECT_NO_THROW(genfw::check_sampler_options(info));
 }
+
+// "sampler 'x' (lib) failed in its constructor: sampler 'x': ..." named the component twice.
+TEST(Registry, APluginFailureNamesTheComponentOnce) {
+  EXPECT_EQ(genfw::without_prefix("sampler 'x': option 'steps' must be >= 1", "sampler 'x'"),
+            "option 'steps' must be >= 1");
+  EXPECT_EQ(genfw::without_prefix("model 'y': bad", "sampler 'x'"), "model 'y': bad");
+  const auto& info = fixtures().find("fixture_mean", genfw::Kind::model);
+  const std::string message = error_of([&] {
+    genfw::call_plugin(info, "its constructor", [&]() -> int { throw genfw::Error("model 'fixture_mean': too wide"); });
+  });
+  EXPECT_CONTAINS(message, "model 'fixture_mean' (");
+  EXPECT_CONTAINS(message, ") failed in its constructor: too wide");
+}
+
+// A development build of a built-in plugin on --plugin-path is taken instead of the
+// installed one, with a note; two plugin folders offering one name are still refused.
+TEST(Registry, APluginPathReplacesTheBuiltInOfTheSameNameWithANote) {
+  TempDir dir;
+  const fs::path builtin = fs::path(genfw::Registry::builtin_plugin_dir()) / "prior.so";
+  ASSERT_TRUE(fs::exists(builtin)) << builtin;
+  fs::create_directories(dir / "dev");
+  fs::copy_file(builtin, dir / "dev/prior.so");
+  genfw::Registry registry;
+  testing::internal::CaptureStderr();
+  registry.load_search_path({dir / "dev"});
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(registry.find("prior", genfw::Kind::sampler).library, fs::canonical(dir / "dev/prior.so").string());
+  EXPECT_CONTAINS(said, "note: sampler 'prior' from " + fs::canonical(dir / "dev/prior.so").string() +
+                            " replaces the built-in one");
+
+  fs::create_directories(dir / "dev2");
+  fs::copy_file(builtin, dir / "dev2/prior.so");
+  genfw::Registry twice;
+  testing::internal::CaptureStderr();
+  EXPECT_CONTAINS(error_of([&] { twice.load_search_path({dir / "dev", dir / "dev2"}); }), "is taken twice");
+  testing::internal::GetCapturedStderr();
+}

@@ -17,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "genfw/config.hpp"
+#include "genfw/images.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
 #include "support.hpp"
@@ -460,4 +461,20 @@ TEST(RunFiles, CorruptRunFilesAreErrorsWhenResumingAndSampling) {
       EXPECT_CONTAINS(text_of(log), "run file " + run_file + ": ");
     }
   }
+}
+
+// A symbolic link planted where the runner writes its picture (OUT/NAME.png) is
+// replaced by the picture; the file it pointed to, outside --out, is untouched.
+TEST(Reliability, APlantedLinkAtThePicturesNameIsReplacedNotFollowed) {
+  TempDir dir;
+  const std::string outside = dir.file("outside.txt", "precious");
+  fs::create_directories(dir / "out");
+  const fs::path picture = dir / "out/run.png";
+  fs::create_symlink(outside, picture);
+  fs::create_symlink(outside, picture.string() + ".tmp");  // and at its temporary's name
+  genfw::write_png(picture.string(), torch::zeros({4, 5, 3}, torch::kUInt8));
+  EXPECT_EQ(text_of(outside), "precious");
+  EXPECT_FALSE(fs::is_symlink(picture));
+  EXPECT_EQ(text_of(picture.string()).substr(1, 3), "PNG");
+  EXPECT_FALSE(fs::exists(picture.string() + ".tmp"));
 }

@@ -89,6 +89,53 @@ TEST(Run, SamplerSweepTrainsOnceTrainingSweepTrainsEach) {
   }
 }
 
+// A swept string value with a relative path in it ("../a") still names a run: '/' and
+// ".." become '_' (a run name may hold neither).
+TEST(Run, SweepOverRelativePathsNamesItsRuns) {
+  TempDir dir;
+  genfw::RunRequest request;
+  request.experiment = dir.file("p.toml", fixture_experiment(6));
+  request.out_dir = dir / "paths";
+  auto files = genfw::run_with_sweep(request, fixtures(), {"metrics.fixture_mean_error.provenance_tag=../a,../b"});
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(fs::path(files[0]).stem(), "fx-provenance_tag__a");
+  EXPECT_EQ(fs::path(files[1]).stem(), "fx-provenance_tag__b");
+  EXPECT_EQ(genfw::RunLog::open(files[1], false).attribute("/metrics/mean_error", "provenance.tag"), "../b");
+}
+
+// Without --out each sweep has a folder of its own under runs/, so the next sweep's
+// table and pictures never land on its.
+TEST(Run, ASweepWithoutOutGetsItsOwnFolder) {
+  TempDir dir;
+  const auto previous = fs::current_path();
+  fs::current_path(dir.path);
+  genfw::RunRequest request;
+  request.experiment = dir.file("w.toml", fixture_experiment(3));
+  auto first = genfw::run_with_sweep(request, fixtures(), {"sampler.num_samples=10,20"});
+  auto second = genfw::run_with_sweep(request, fixtures(), {"sampler.num_samples=10,20"});
+  fs::current_path(previous);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(fs::path(first[1]).parent_path().parent_path().filename(), "fx");
+  EXPECT_EQ(fs::path(second[1]).parent_path().parent_path().filename(), "fx-2");
+  EXPECT_EQ(fs::path(first[1]).stem(), "fx-num_samples20");
+}
+
+// A run sampled from another states the sampler options it used, not its parent's:
+// "ddpm-guidance_scale0" sampled with guidance_scale = 2 is "ddpm-ddim-guidance_scale2".
+TEST(Run, ASampledRunIsNamedByTheOptionsItUsed) {
+  const std::vector<std::string> all{"name", "seed", "plugin", "guidance_scale", "num_samples", "s", "steps",
+                                     "steps_per_level", "lr", "eta"};
+  EXPECT_EQ(genfw::sampled_run_name("ddpm-guidance_scale0", {"plugin", "guidance_scale"}, all, "ddim",
+                                    {"sampler.guidance_scale=2"}),
+            "ddpm-ddim-guidance_scale2");
+  EXPECT_EQ(genfw::sampled_run_name("fx-seed8", {"s"}, all, "prior", {"seed=8"}), "fx-seed8-prior");
+  EXPECT_EQ(genfw::sampled_run_name("fx-steps_per_level10-lr0.1", {"steps", "steps_per_level"}, all, "ode", {}),
+            "fx-lr0.1-ode");
+  EXPECT_EQ(genfw::sampled_run_name("fx-eta-1e-3-lr0.1", {"eta"}, all, "", {"sampler.eta=0.5"}), "fx-lr0.1-eta0.5");
+  EXPECT_EQ(genfw::name_part("metrics.fid.reference=../data/x"), "-reference__data_x");
+}
+
 // The runner's own command line, each way of sweeping a sampler option: `runner
 // sample RUN.h5 --sampler NAME --sweep`, and an experiment's sampler-only sweep.
 TEST(Run, RunnerSampleSweepsASamplerOptionOneRunFilePerValue) {

@@ -29,8 +29,17 @@ import re
 import sys
 import tempfile
 
-import h5py
-import numpy as np
+MISSING_MODULE_EXIT = 3  # the runner prints nothing more: this script said what is missing
+
+try:
+    import h5py
+    import matplotlib
+    import numpy as np
+except ImportError as missing:  # one line, never a traceback: the runs are written, only pictures are missing
+    print(f"plots: not drawn, {sys.executable} lacks the module '{missing.name}' "
+          "(make deps, or apt-get install python3-h5py python3-matplotlib); GENFW_PLOTS=off skips them",
+          file=sys.stderr)
+    sys.exit(MISSING_MODULE_EXIT)
 
 try:
     import tomllib
@@ -41,7 +50,7 @@ TRAIN_COLUMNS = "step,value,wall_seconds"
 OLD_METRIC_COLUMNS = "value,step,wall_seconds"
 ERROR_SUFFIXES = ("_std", "_sem")
 
-Run = collections.namedtuple("Run", "path attrs config losses records metrics extractors nfe floors")
+Run = collections.namedtuple("Run", "path attrs config losses records metrics extractors nfe floors points")
 
 
 def text(value):
@@ -93,8 +102,11 @@ def read_run(path):
         # The real-data floor: {metric: (value, count)} (/floor/<metric>, attribute count).
         floors = {name: (values[-1], text(f["floor"][name].attrs.get("count", "?")))
                   for name, (_, values) in read_group(f, "floor", TRAIN_COLUMNS).items()}
+        points = None  # 2-D samples, for a histogram with axes
+        if "samples" in f and f["samples"].ndim == 2 and f["samples"].shape[1] == 2:
+            points = np.asarray(f["samples"][()], float)
         return Run(path, attrs, config, read_group(f, "train/loss", TRAIN_COLUMNS),
-                   read_group(f, "train/record", TRAIN_COLUMNS), metrics, extractors, nfe, floors)
+                   read_group(f, "train/record", TRAIN_COLUMNS), metrics, extractors, nfe, floors, points)
 
 
 def run_title(run):
@@ -124,7 +136,12 @@ def plot_series(ax, series, ylabel):
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    legend_outside(ax)
+
+
+def legend_outside(ax):
+    """The legend to the right of the axes, where it covers no data."""
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def plot_losses(plt, run, output):
@@ -133,8 +150,42 @@ def plot_losses(plt, run, output):
     for ax, (series, ylabel) in zip(axes[0], panels):
         plot_series(ax, series, ylabel)
     fig.suptitle(run_title(run), fontsize="medium")
-    fig.tight_layout()
-    fig.savefig(output, dpi=110)
+    fig.savefig(output, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_histogram(plt, run, output):
+    """The 2-D samples as a histogram with axes, a colour scale and the sample count."""
+    x, y = run.points[:, 0], run.points[:, 1]
+    finite = np.isfinite(x) & np.isfinite(y)
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    bins = int(np.clip(np.sqrt(finite.sum()), 20, 100))  # ~√N bins a side: a few samples per occupied bin
+    counts = ax.hist2d(x[finite], y[finite], bins=bins, cmap="viridis", cmin=1)[3]
+    fig.colorbar(counts, ax=ax, label="samples per bin")
+    ax.set_xlabel("x[0]")
+    ax.set_ylabel("x[1]")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(f"{run_title(run)}\n{finite.sum()} samples" +
+                 (f" ({(~finite).sum()} not finite, left out)" if (~finite).any() else ""), fontsize="medium")
+    fig.savefig(output, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_seed_losses(plt, runs, output):
+    """Runs that differ only in their seed: each seed's smoothed loss, overlaid, per loss group."""
+    groups = sorted({name for run in runs for name in run.losses})
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.4 * len(groups), 4.2), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for run in runs:
+            if group in run.losses:
+                steps, values = run.losses[group]
+                ax.plot(steps, smoothed(values), linewidth=1.2, label=f"seed {run.config.get('seed', '?')}")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"loss ({group})")
+        ax.grid(True, which="both", alpha=0.3)
+        legend_outside(ax)
+    fig.suptitle(f"{run_title(runs[0])}\n{len(runs)} seeds", fontsize="medium")
+    fig.savefig(output, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -178,20 +229,52 @@ def metric_points(runs, metric, x_key):
     return collections.defaultdict(list, {label: over_seeds(points) for label, points in lines.items()})
 
 
+def differing_keys(runs):
+    """Config keys whose values differ between the runs (name and seed aside: seeds are averaged)."""
+    keys = set().union(*(run.config for run in runs)) - {"name", "seed"}
+    return sorted(key for key in keys if len({repr(run.config.get(key)) for run in runs}) > 1)
+
+
+def budget_keys(runs, keys):
+    """Of `keys`, those that set a run's NFE: two runs equal in every other key but this one
+    have different NFE (a sampler's step count). They lie along the NFE axis; the others make lines."""
+    budget = set()
+    for key in keys:
+        others = [k for k in keys if k != key]
+        by_rest = collections.defaultdict(set)
+        for run in runs:
+            by_rest[tuple(repr(run.config.get(k)) for k in others)].add((repr(run.config.get(key)), run.nfe))
+        if any(len({v for v, _ in pairs}) > 1 and len({n for _, n in pairs}) > 1 for pairs in by_rest.values()):
+            budget.add(key)
+    return budget
+
+
+def line_label(run, keys, prefix=""):
+    shown = ", ".join(f"{key.split('.')[-1]}={run.config.get(key)}" for key in keys)
+    return " · ".join(part for part in (prefix, shown) if part)
+
+
 def metric_points_per_run(runs, metric, x_key):
+    """One line per configuration: runs that differ in anything but the x variable (and the
+    seed) are separate lines, so no line zigzags between configurations."""
     error_names = [metric + suffix for suffix in ERROR_SUFFIXES]
-    models = {run.attrs.get("model", "") for run in runs}
+    with_metric = [run for run in runs if metric in run.metrics and not (x_key == "nfe" and run.nfe is None)]
+    keys = differing_keys(with_metric)
+    if x_key == "nfe":
+        line_keys = [k for k in keys if k not in budget_keys(with_metric, keys) and k != "sampler.plugin"]
+    else:
+        line_keys = [k for k in keys if k != x_key]
+    models = {run.attrs.get("model", "") for run in with_metric}
     lines = collections.defaultdict(list)
-    for run in runs:
-        if metric not in run.metrics or (x_key == "nfe" and run.nfe is None):
-            continue
+    for run in with_metric:
         error = next((run.metrics[name] for name in error_names if name in run.metrics), None)
         if x_key == "nfe":
             sampler = run.attrs.get("sampler", "?")
-            label = sampler if len(models) == 1 else f"{run.attrs.get('model', '?')} · {sampler}"
-            lines[label].append((run.nfe, run.metrics[metric], error))
+            prefix = sampler if len(models) == 1 else f"{run.attrs.get('model', '?')} · {sampler}"
+            model_keys = [k for k in line_keys if not k.startswith("model.")] if len(models) > 1 else line_keys
+            lines[line_label(run, model_keys, prefix)].append((run.nfe, run.metrics[metric], error))
         else:
-            lines[""].append((run.config[x_key], run.metrics[metric], error))
+            lines[line_label(run, line_keys)].append((run.config[x_key], run.metrics[metric], error))
     return lines
 
 
@@ -204,9 +287,14 @@ def plot_metric(plt, runs, metric, x_key, output):
     for label, points in sorted(lines.items()):
         points.sort(key=lambda p: p[0] if numeric else categories.index(repr(p[0])))
         x = [p[0] if numeric else categories.index(repr(p[0])) for p in points]
-        errors = [p[2] if p[2] is not None else 0.0 for p in points]
-        ax.errorbar(x, [p[1] for p in points], yerr=errors if any(errors) else None, marker="o", capsize=3,
-                    linestyle="-" if numeric else "none", label=label or None)  # no line between categories
+        errors = np.array([p[2] if p[2] is not None else 0.0 for p in points])
+        y = np.array([p[1] for p in points])
+        if numeric and len(points) >= 2 and errors.any():  # a band: the spread along the whole line
+            line = ax.plot(x, y, marker="o", label=label or None)[0]
+            ax.fill_between(x, y - errors, y + errors, color=line.get_color(), alpha=0.2, linewidth=0)
+        else:
+            ax.errorbar(x, y, yerr=errors if errors.any() else None, marker="o", capsize=3,
+                        linestyle="-" if numeric else "none", label=label or None)  # no line between categories
     if numeric and min(xs) > 0 and max(xs) / min(xs) >= 20:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(lambda value, _: f"{value:g}")  # 100, not 10^2
@@ -224,10 +312,11 @@ def plot_metric(plt, runs, metric, x_key, output):
     ax.set_xlabel("NFE per sample" if x_key == "nfe" else x_key)
     ax.set_ylabel(metric)
     ax.grid(True, which="both", alpha=0.3)
-    if any(lines) or floors:
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(output, dpi=110)
+    if all(p[1] >= 0 for points in lines.values() for p in points):
+        ax.set_ylim(bottom=0)  # a non-negative metric: an interval reaching below 0 is cut at 0
+    if any(label for label in lines) or floors:
+        legend_outside(ax)
+    fig.savefig(output, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -252,7 +341,6 @@ def choose_x(runs, forced):
 
 def plot_runs(paths, directory=None, x_forced=None, metrics=None):
     """Writes the pictures; returns their paths."""
-    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -269,8 +357,19 @@ def plot_runs(paths, directory=None, x_forced=None, metrics=None):
         if run.losses:
             plot_losses(plt, run, output)
             written.append(output)
+        if run.points is not None and len(run.points):
+            histogram = output[:-len("_loss.png")] + "_samples.png"
+            plot_histogram(plt, run, histogram)
+            written.append(histogram)
+    with_losses = [run for run in runs if run.losses]
+    only_seeds = len(runs) >= 2 and not differing_keys(runs) and len({run.config.get("seed") for run in runs}) > 1
+    if only_seeds and with_losses:  # repetitions of one experiment: their losses on one picture
+        folder = directory or os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
+        output = os.path.join(folder, "loss_over_seeds.png")
+        plot_seed_losses(plt, with_losses, output)
+        written.append(output)
     runs = [run for run in runs if run.metrics]  # a run that only trains says nothing about the x axis
-    if len(runs) >= 2:
+    if len(runs) >= 2 and not only_seeds:  # seeds alone give one point: compare's table says it better
         x_key = choose_x(runs, x_forced)
         if x_key != "nfe" and not all(x_key in run.config for run in runs):
             sys.exit(f"--x {x_key}: not a config key of every run with metrics "
@@ -288,15 +387,17 @@ def plot_runs(paths, directory=None, x_forced=None, metrics=None):
     return written
 
 
-def write_fake_run(path, sampler, steps, fid, nfe, new_columns, seed):
+def write_fake_run(path, sampler, steps, fid, nfe, new_columns, seed, eta=0.0, config_seed=0, points=False):
     """A small run file with what plot_runs reads; fid in the new or the old column order."""
     rng = np.random.default_rng(seed)
     step = np.arange(1, 301, dtype=float)
     with h5py.File(path, "w") as f:
         f.attrs.update({"experiment": os.path.basename(path)[:-3], "model": "ddpm_unet",
                         "objective": "ddpm", "sampler": sampler, "status": "completed"})
-        f["config"] = (f'name = "{os.path.basename(path)}"\nseed = 0\n[sampler]\nplugin = "{sampler}"\n'
-                       f'steps = {steps}\n[[metrics]]\nplugin = "fid"\n').encode()
+        f["config"] = (f'name = "{os.path.basename(path)}"\nseed = {config_seed}\n[sampler]\nplugin = "{sampler}"\n'
+                       f'steps = {steps}\neta = {eta}\n[[metrics]]\nplugin = "fid"\n').encode()
+        if points:
+            f["samples"] = rng.normal(size=(500, 2)).astype(np.float32)
         loss = 1 / np.sqrt(step) + 0.05 * rng.random(300)
         f["train/loss/model"] = np.stack([step, loss, step * 0.1], 1)
         f["train/loss/discriminator"] = np.stack([step, np.sin(step / 30) - 0.2, step * 0.1], 1)  # not all positive
@@ -325,6 +426,32 @@ def self_test():
         written += plot_runs(sweep + [edm], directory=os.path.join(folder, "plots"))
         assert os.path.basename(written[-1]) == "fid_vs_nfe.png", written
         assert all(os.path.getsize(p) > 10000 for p in written), written
+
+        # Two η values along one NFE axis: two lines (one per configuration), never one zigzag.
+        eta = []
+        for steps in (10, 20):
+            for value in (0.0, 1.0):
+                path = os.path.join(folder, f"eta{value}_steps{steps}.h5")
+                write_fake_run(path, "ddim", steps, fid=50.0 / steps + value, nfe=steps, new_columns=True,
+                               seed=steps, eta=value)
+                eta.append(path)
+        lines = metric_points_per_run([read_run(p) for p in eta], "fid", "nfe")
+        assert sorted(lines) == ["ddim · eta=0.0", "ddim · eta=1.0"], sorted(lines)
+        assert all(len(points) == 2 for points in lines.values()), lines
+
+        # Three seeds of one experiment: their losses overlaid, no one-point metric plot;
+        # 2-D samples: a histogram with axes.
+        seeds = []
+        for k in range(3):
+            path = os.path.join(folder, "seeds", f"fx-seed{k}.h5")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_fake_run(path, "ddim", 10, fid=5.0 + k, nfe=10, new_columns=True, seed=k, config_seed=k,
+                           points=k == 0)
+            seeds.append(path)
+        names = [os.path.basename(p) for p in plot_runs(seeds)]
+        assert "loss_over_seeds.png" in names and "fx-seed0_samples.png" in names, names
+        assert not any(name.startswith("fid_vs") for name in names), names
+        written += names
         print(f"self-test passed: {len(written)} pictures from fake run files")
 
 

@@ -1,5 +1,6 @@
 // runner: the one executable. See `runner --help`.
 #include <boost/program_options.hpp>
+#include <set>
 #include <sstream>
 #include <filesystem>
 #include <iomanip>
@@ -30,7 +31,8 @@ usage:
                                        torchrun or SLURM; collectives time out after --dist-timeout,
                                        default 300 s)
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
-  runner sample RUN.h5 --sampler NAME  sample a trained run with another sampler (also --nproc N)
+  runner sample RUN.h5 [--sampler S]  sample a trained run again: another sampler, or --set sampler.KEY=V
+                                       on its own (also --nproc N)
   runner compare RUN.h5...             one table across runs (runs that differ only in their seed: mean ± 95% CI)
   runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
@@ -58,6 +60,18 @@ void add_common(po::options_description& options, Common& common) {
        "compute with subnormal floats instead of flushing them to zero (slow on CPUs)")
       ("release-freed-memory", po::bool_switch(&common.release_freed_memory),
        "glibc malloc's default: return freed memory to the kernel (more page faults)");
+}
+
+// A count given on the command line below its least meaningful value is refused, never replaced.
+struct Count {
+  const char* option;
+  int64_t value, least;
+};
+void check_counts(std::initializer_list<Count> counts) {
+  for (const auto& count : counts) {
+    GENFW_CHECK(count.value >= count.least, count.option, " ", count.value, ": expected an integer >= ", count.least,
+                count.least == 0 ? " (0 = the default)" : "");
+  }
 }
 
 genfw::Registry load_registry(const Common& common) {
@@ -109,6 +123,12 @@ std::string requirement_list(const std::vector<std::vector<genfw::Capability>>& 
   return out;
 }
 
+// A summary's first sentence, for one-line listings.
+std::string first_sentence(const std::string& summary) {
+  const auto end = summary.find(". ");
+  return end == std::string::npos ? summary : summary.substr(0, end + 1);
+}
+
 int cmd_plugins(int argc, char** argv) {
   Common common;
   po::options_description options("runner plugins options");
@@ -124,9 +144,24 @@ int cmd_plugins(int argc, char** argv) {
     std::string caps = info->kind == genfw::Kind::model ? "offers " + capability_list(info->offers)
                                                          : requirement_list(info->requires_all);
     rows.push_back({info->name, genfw::kind_name(info->kind), caps, info->version, info->library});
+    rows.push_back({"", first_sentence(info->summary)});  // under kind: the last cell is never padded
   }
   print_columns(rows);
   return 0;
+}
+
+// "runner describe sampler": the components of that kind, one line each. False when
+// `kind` names no kind.
+bool print_components_of_kind(const genfw::Registry& registry, const std::string& kind) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto* info : registry.components()) {
+    if (genfw::kind_name(info->kind) == kind) rows.push_back({info->name, first_sentence(info->summary)});
+  }
+  if (rows.empty()) return false;
+  std::sort(rows.begin(), rows.end());
+  rows.insert(rows.begin(), {kind, "(runner describe NAME for its options)"});
+  print_columns(rows);
+  return true;
 }
 
 void print_schema(const genfw::Schema& schema) {
@@ -181,10 +216,14 @@ int cmd_describe(int argc, char** argv) {
   for (const auto* info : registry.components()) {
     if (info->name == name && (kind.empty() || kind == genfw::kind_name(info->kind))) matches.push_back(info);
   }
+  if (matches.empty() && print_components_of_kind(registry, name)) return 0;  // "runner describe sampler"
   if (matches.empty()) {
-    std::vector<std::string> names;
-    for (const auto* info : registry.components()) names.push_back(info->name);
-    throw genfw::Error("unknown component '" + name + "'" + genfw::unknown_name_hint(name, names));
+    std::set<std::string> names;  // a name offered by two kinds is one suggestion
+    for (const auto* info : registry.components()) names.insert(info->name);
+    for (const auto& [table, _] : framework_tables) names.insert(table);
+    throw genfw::Error("unknown component or table '" + name + "'" +
+                       genfw::unknown_name_hint(name, std::vector<std::string>(names.begin(), names.end())) +
+                       " (runner plugins lists every component)");
   }
   for (const auto* info : matches) {
     std::cout << info->name << " (" << genfw::kind_name(info->kind) << ", version " << info->version << ")\n  "
@@ -206,8 +245,9 @@ int cmd_compare(int argc, char** argv) {
   std::vector<std::string> files;
   std::string format = "markdown";
   genfw::CompareOptions compare;
+  compare.natural_order = true;
   po::options_description options("runner compare options");
-  options.add_options()("runs", po::value(&files)->multitoken()->required(), "run files (.h5)")
+  options.add_options()("runs", po::value(&files)->multitoken(), "run files (.h5)")
       ("format", po::value(&format)->default_value("markdown"), "markdown or csv")
       ("force", po::bool_switch(&compare.force), "put values of different provenance in one column anyway")
       ("all", po::bool_switch(&compare.include_unfinished), "also show runs that did not complete (running, interrupted, failed)")
@@ -216,6 +256,7 @@ int cmd_compare(int argc, char** argv) {
   positional.add("runs", -1);
   if (!parse(argc, argv, options, positional,
              "usage: runner compare RUN.h5... [--format markdown|csv] [--force] [--all] [--per-seed]")) return 0;
+  if (files.empty()) throw genfw::Error("runner compare: no run files given; usage: runner compare RUN.h5... (e.g. runs/NAME/*.h5)");
   if (format != "markdown" && format != "csv") throw genfw::Error("--format must be markdown or csv, got '" + format + "'");
   compare.format = format == "csv" ? genfw::TableFormat::csv : genfw::TableFormat::markdown;
   // A CSV stays rectangular for CSV readers: its notes go to stderr.
@@ -291,7 +332,8 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
       ("cache-dir", po::value(&request.cache_dir),
        "cached classifiers and reference statistics (default $GENFW_CACHE_DIR, $XDG_CACHE_HOME/genfw or ~/.cache/genfw)");
   if (sample_mode) {
-    options.add_options()("sampler", po::value(&sampler)->required(), "sampler to use (its options via --set sampler.KEY=V)");
+    options.add_options()("sampler", po::value(&sampler),
+                          "sampler to use (its options via --set sampler.KEY=V; default: the run's own sampler and options)");
   } else {
     options.add_options()("resume", po::bool_switch(&request.resume),
                           "continue the last run of this experiment from its checkpoint, with the plan it stored "
@@ -317,16 +359,19 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
   add_common(options, common);
   po::positional_options_description positional;
   positional.add("input", 1);
-  const char* usage = sample_mode ? "usage: runner sample RUN.h5 --sampler NAME [--set sampler.key=value]..."
+  const char* usage = sample_mode ? "usage: runner sample RUN.h5 [--sampler NAME] [--set sampler.key=value]..."
                                   : "usage: runner EXPERIMENT.toml [--set table.key=value]... [--out DIR] [--resume]\n"
                                     "       [--device cpu|cuda|auto] [--threads N] [--plugin-path DIR]...";
   if (!parse(argc, argv, options, positional, usage)) return 0;
   po::variables_map vm;
   po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(), vm);
   std::string input = vm["input"].as<std::string>();
+  check_counts({{"--nproc", nproc, 1}, {"--members-at-once", members_at_once, 1}, {"--threads", common.process.threads, 0}});
+  GENFW_CHECK(distributed.timeout_seconds > 0, "--dist-timeout ", distributed.timeout_seconds,
+              ": expected a number of seconds > 0");
   if (sample_mode) {
     request.parent_run = input;
-    request.sampler = sampler;  // starts from its own defaults, not the parent sampler's options
+    request.sampler = sampler;  // a named sampler starts from its own defaults, not the parent sampler's options
   } else {
     request.experiment = input;
   }

@@ -165,6 +165,45 @@ bool comparable_key(const std::string& key) {
   return key != "num_samples" && key != "sample_count" && key != "samples" && key != "estimator";
 }
 
+// "steps10" < "steps50" < "steps200": runs of digits compare as numbers, the rest as text.
+bool natural_less(const std::string& a, const std::string& b) {
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      size_t i_end = i, j_end = j;
+      while (i_end < a.size() && digit(a[i_end])) ++i_end;
+      while (j_end < b.size() && digit(b[j_end])) ++j_end;
+      std::string x = a.substr(i, i_end - i), y = b.substr(j, j_end - j);
+      x.erase(0, std::min(x.find_first_not_of('0'), x.size()));  // leading zeros do not count
+      y.erase(0, std::min(y.find_first_not_of('0'), y.size()));
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      i = i_end, j = j_end;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i, ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+// "fid ↓", "nll_bpd (bits/dim) ↓": the direction and unit its metric declared
+// (MetricResult::describe), from the first run that recorded them.
+std::string metric_header(const std::string& metric, const std::vector<RunRow>& rows) {
+  std::string header = metric;
+  for (const auto& row : rows) {
+    auto provenance = row.provenance.find(metric);
+    if (provenance == row.provenance.end()) continue;
+    const auto& entries = provenance->second;
+    auto unit = entries.find("unit." + metric), better = entries.find("better." + metric);
+    if (better == entries.end()) continue;
+    if (unit != entries.end()) header += " (" + unit->second + ")";
+    return header + (better->second == "lower" ? " ↓" : " ↑");
+  }
+  return header;
+}
+
 // The metric that `name` is the spread of ("fid" for "fid_std"/"fid_sem"), or "".
 std::string spread_of(const std::string& name, const std::set<std::string>& metrics) {
   for (const std::string suffix : {"_std", "_sem"}) {
@@ -439,7 +478,8 @@ std::vector<std::string> text_columns(const std::vector<Line>& lines) {
   return columns;
 }
 
-void write_markdown(const std::vector<Line>& lines, const std::set<std::string>& metrics, std::ostream& out) {
+void write_markdown(const std::vector<Line>& lines, const std::set<std::string>& metrics,
+                    const std::map<std::string, std::string>& headers, std::ostream& out) {
   const auto columns = text_columns(lines);
   std::vector<std::string> shown_metrics;
   for (const auto& metric : metrics) {
@@ -447,7 +487,7 @@ void write_markdown(const std::vector<Line>& lines, const std::set<std::string>&
   }
   out << "|";
   for (const auto& c : columns) out << " " << c << " |";
-  for (const auto& m : shown_metrics) out << " " << m << " |";
+  for (const auto& m : shown_metrics) out << " " << headers.at(m) << " |";
   out << "\n|";
   for (const auto& c : columns) out << (c == "experiment" || c == "dataset" || c == "model" || c == "objective" ||
                                                 c == "sampler" || c == "sampler options" || c == "status"
@@ -502,7 +542,9 @@ void write_comparison(const std::vector<std::string>& all_run_files, const Compa
   GENFW_CHECK(!all_run_files.empty(), "compare needs at least one run file");
   std::vector<RunRow> rows;
   std::vector<std::string> run_files, left_out;
-  for (const auto& file : all_run_files) {
+  std::vector<std::string> ordered_files = all_run_files;
+  if (options.natural_order) std::stable_sort(ordered_files.begin(), ordered_files.end(), natural_less);
+  for (const auto& file : ordered_files) {
     RunRow row = read_row_isolated(file);
     if (!options.include_unfinished && row.cells["status"] != "completed") {
       left_out.push_back(file + " (" + (row.cells["status"].empty() ? "no status" : row.cells["status"]) + ")");
@@ -546,8 +588,10 @@ void write_comparison(const std::vector<std::string>& all_run_files, const Compa
   std::vector<Line> lines = lines_of_runs(rows, metric_names, options.per_seed);
   add_sampler_options(rows, lines);
   for (auto& floor : floor_lines(rows)) lines.push_back(std::move(floor));
+  std::map<std::string, std::string> headers;
+  for (const auto& metric : metric_names) headers[metric] = metric_header(metric, rows);
   if (options.format == TableFormat::csv) write_csv(lines, metric_names, table);
-  else write_markdown(lines, metric_names, table);
+  else write_markdown(lines, metric_names, headers, table);
 
   if (std::any_of(lines.begin(), lines.end(), [](const Line& l) { return l.seeds > 1; })) {
     notes_out << "\nrows with seeds > 1: the mean over runs that differ only in their seed, ± the 95% confidence "

@@ -243,6 +243,10 @@ void apply_override(toml::table& root, const std::string& assignment, std::vecto
   GENFW_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment,
               ": expected table.key=value (e.g. --set sampler.steps_per_level=50)");
   std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  // A line break would end the value early and parse the rest as other keys, silently dropped.
+  GENFW_CHECK(assignment.find_first_of("\n\r") == std::string::npos, "--set ", format_value(OptionValue(assignment)),
+              ": the assignment holds a line break; --set takes one line, table.key=value (put a multi-line value "
+              "in the experiment file)");
   check_toml_nesting(path + " = " + text, "--set " + assignment);  // the path's dots nest tables too
   toml::table parsed;
   try {
@@ -250,6 +254,8 @@ void apply_override(toml::table& root, const std::string& assignment, std::vecto
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"value", text}};  // a bare word is a string
   }
+  GENFW_CHECK(parsed.size() == 1, "--set ", assignment, ": the value must be one TOML value, e.g. 3, 0.5, \"text\" "
+              "or [1, 2]");
   toml::table* table = &root;
   toml::array* tables = nullptr;  // set when the previous part named an array of tables
   size_t start = 0;

@@ -2,6 +2,7 @@
 // process group, the collectives the trainer and sampling need, and `runner
 // --nproc`'s local launcher.
 #include "genfw/distributed.hpp"
+#include "genfw/replicas.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -240,6 +241,8 @@ DataParallel::DataParallel(const LaunchEnvironment& launch, const DistributedSet
                                settings.timeout_seconds, " s (--dist-timeout): ", e.what()));
   }
   start_heartbeat();
+  // Initialisation from data (ActNorm) reads the global batch through the SDK.
+  set_replica_mean([this](const torch::Tensor& values) { return mean_over_ranks(values, "data-dependent initialisation"); });
 }
 
 namespace {
@@ -339,7 +342,7 @@ std::string DataParallel::share_from_rank0_when_ready(const std::string& key, co
   return shared;
 }
 
-DataParallel::~DataParallel() = default;
+DataParallel::~DataParallel() { set_replica_mean(nullptr); }
 
 void DataParallel::wait(const std::string& collective, std::function<void()> body) {
   try {
@@ -426,9 +429,9 @@ void DataParallel::broadcast_from_rank0(const std::vector<torch::Tensor>& tensor
   });
 }
 
-torch::Tensor DataParallel::mean_over_ranks(const torch::Tensor& values) {
+torch::Tensor DataParallel::mean_over_ranks(const torch::Tensor& values, const std::string& what) {
   std::vector<torch::Tensor> buffer{values.detach().to(impl_->collective_device).contiguous().clone()};
-  wait("all-reduce of the logged losses",
+  wait("all-reduce of " + what,
        [&] { impl_->group->allreduce(buffer)->wait(milliseconds(settings_.timeout_seconds)); });
   return buffer[0].div_(world_size()).to(values.device());
 }

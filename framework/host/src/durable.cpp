@@ -59,7 +59,9 @@ std::string write_error(const std::string& path, int error_number) {
 
 void write_file_durably(const std::string& path, const std::string& bytes) {
   const std::string temporary = temporary_of(path);
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A fresh file, never one reached through a link planted under the temporary's name.
+  ::unlink(temporary.c_str());
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(write_error(temporary, errno));
   bool written = write_all(fd, bytes) && ::fsync(fd) == 0;
   int error_number = errno;

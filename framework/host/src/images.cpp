@@ -5,23 +5,33 @@
 #include <cmath>
 #include <cstdio>
 
+#include "genfw/durable.hpp"
 #include "genfw/error.hpp"
 
 namespace genfw {
 
+namespace {
+
+void append_to_string(png_structp png, png_bytep data, png_size_t length) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), length);
+}
+
+}  // namespace
+
+// Encoded in memory, then written by write_file_durably: a temporary renamed over
+// `path`, so a symbolic link planted at `path` is replaced, never followed out of
+// the run folder, and a reader never sees half an image.
 void write_png(const std::string& path, const torch::Tensor& rgb_in) {
   auto rgb = rgb_in.to(torch::kCPU, torch::kUInt8).contiguous();
   GENFW_CHECK(rgb.dim() == 3 && rgb.size(2) == 3, "write_png expects [H, W, 3] uint8, got ", rgb.sizes());
-  FILE* file = std::fopen(path.c_str(), "wb");
-  GENFW_CHECK(file != nullptr, "cannot write image ", path);
+  std::string bytes;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
-    std::fclose(file);
-    throw Error("libpng failed writing " + path);
+    throw Error("libpng failed encoding " + path);
   }
-  png_init_io(png, file);
+  png_set_write_fn(png, &bytes, append_to_string, nullptr);
   auto height = png_uint_32(rgb.size(0)), width = png_uint_32(rgb.size(1));
   png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -30,7 +40,7 @@ void write_png(const std::string& path, const torch::Tensor& rgb_in) {
   for (png_uint_32 y = 0; y < height; ++y) png_write_row(png, data + size_t(y) * width * 3);
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  std::fclose(file);
+  write_file_durably(path, bytes);
 }
 
 void write_image_grid(const std::string& path, const torch::Tensor& samples, double low, double high,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <set>
 
@@ -20,6 +21,7 @@
 #include "genfw/run_file_guard.hpp"
 #include "genfw/run_log.hpp"
 #include "resume_plan.hpp"
+#include "toml_text.hpp"
 
 namespace genfw {
 
@@ -254,6 +256,26 @@ void mark_status(RunLog& log, const std::string& status) {
   }
 }
 
+// The keys of a stored config: those of its [sampler] table, and every key at any depth
+// (the names its runs' names may state, genfw/run.hpp sampled_run_name).
+std::pair<std::vector<std::string>, std::vector<std::string>> keys_of(const std::string& config_text,
+                                                                      const std::string& origin) {
+  const toml::table config = parse_toml_text(config_text, origin + ":/config");
+  std::vector<std::string> sampler_keys, all_keys;
+  if (const auto* sampler = config["sampler"].as_table()) {
+    for (const auto& [key, _] : *sampler) sampler_keys.emplace_back(key.str());
+  }
+  std::function<void(const toml::node&)> collect = [&](const toml::node& node) {
+    if (const auto* table = node.as_table()) {
+      for (const auto& [key, value] : *table) all_keys.emplace_back(key.str()), collect(value);
+    } else if (const auto* array = node.as_array()) {
+      for (const auto& element : *array) collect(element);
+    }
+  };
+  collect(config);
+  return {sampler_keys, all_keys};
+}
+
 }  // namespace
 
 Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : request_(request), registry_(registry) {
@@ -262,11 +284,13 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry) : reques
     check_run_file_readable(request.parent_run);  // a corrupt file is an error here, not a crash or a hang
     parent_checkpoint_ = RecordedCheckpoint::of_run(request.parent_run);
     std::string parent_config = RunLog::open(request.parent_run, false).read_string("/config");
+    const std::string parent_config_as_stored = parent_config;
     if (!request.sampler.empty()) parent_config = with_sampler(parent_config, request.parent_run, request.sampler);
     config_ = load_experiment_text(parent_config, request.parent_run, request.overrides, registry);
     config_.train.reset();
     config_.objective.reset();
-    if (!request.sampler.empty()) config_.name += "-" + request.sampler;
+    const auto [sampler_keys, all_keys] = keys_of(parent_config_as_stored, request.parent_run);
+    config_.name = sampled_run_name(config_.name, sampler_keys, all_keys, request.sampler, request.overrides);
   } else {
     config_ = load_experiment(request.experiment, request.overrides, registry);
   }

@@ -2,6 +2,8 @@
 #define BOOST_DLL_USE_STD_FS
 #include "genfw/registry.hpp"
 
+#include <iostream>
+
 #include "genfw/config.hpp"
 
 #include <dlfcn.h>
@@ -128,9 +130,13 @@ void Registry::load_library(const std::string& path) {
     info.library = file.string();
     check_sampler_options(info);
     if (const ComponentInfo* taken = try_find(info.name, info.kind)) {
-      throw Error(detail::concat(kind_name(info.kind), " name '", info.name, "' is taken twice: by ",
-                                 taken->library, " and by ", file.string(),
-                                 "; remove one of them from the plugin path"));
+      const bool replaces_builtin = !builtin_dir_.empty() && fs::path(taken->library).parent_path() == builtin_dir_ &&
+                                    file.parent_path() != builtin_dir_;
+      GENFW_CHECK(replaces_builtin, kind_name(info.kind), " name '", info.name, "' is taken twice: by ",
+                  taken->library, " and by ", file.string(), "; remove one of them from the plugin path");
+      std::cerr << "note: " << kind_name(info.kind) << " '" << info.name << "' from " << file.string()
+                << " replaces the built-in one in " << taken->library << " (a plugin path comes first)\n";
+      components_.erase(components_.begin() + (taken - components_.data()));
     }
     components_.push_back(std::move(info));
   }
@@ -148,7 +154,10 @@ void Registry::load_directory(const std::string& dir) {
 
 void Registry::load_search_path(const std::vector<std::string>& extra) {
   std::string builtin = builtin_plugin_dir();
-  if (fs::is_directory(builtin)) load_directory(builtin);
+  if (fs::is_directory(builtin)) {
+    builtin_dir_ = fs::weakly_canonical(builtin).string();  // libraries are named by their real paths
+    load_directory(builtin);
+  }
   for (const auto& dir : extra) load_directory(dir);
   if (const char* env = std::getenv("GENFW_PLUGIN_PATH")) {
     std::string paths = env;
@@ -207,6 +216,12 @@ std::string Registry::builtin_plugin_dir() {
   // tree it was installed from, which may since have changed.
   std::string installed = installed_plugin_dir();
   return !installed.empty() && fs::is_directory(installed) ? installed : build_plugin_dir();
+}
+
+std::string without_prefix(const std::string& message, const std::string& prefix) {
+  if (message.rfind(prefix, 0) != 0) return message;
+  const size_t rest = message.find_first_not_of(": ", prefix.size());
+  return rest == std::string::npos ? message : message.substr(rest);
 }
 
 }  // namespace genfw

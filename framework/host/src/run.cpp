@@ -41,6 +41,47 @@ std::string default_run_folder(const std::string& name, bool resume) {
   return candidate.string();
 }
 
+std::string name_part(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  const size_t dot = assignment.rfind('.', eq);
+  const std::string key = assignment.substr(dot == std::string::npos ? 0 : dot + 1, eq - (dot == std::string::npos ? 0 : dot + 1));
+  std::string value = assignment.substr(eq + 1);
+  // Run names allow [A-Za-z0-9._-]: any other character of the value becomes '_',
+  std::replace_if(value.begin(), value.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-'; }, '_');
+  // and so does ".." (a relative path's), which a run name may not hold.
+  for (auto dots = value.find(".."); dots != std::string::npos; dots = value.find("..")) value.replace(dots, 2, "_");
+  return "-" + key + value;
+}
+
+std::string sampled_run_name(std::string name, const std::vector<std::string>& stale_keys,
+                             const std::vector<std::string>& all_keys, const std::string& sampler,
+                             const std::vector<std::string>& overrides) {
+  auto key_at = [&](size_t at) {  // the longest known key right after the '-' at `at`
+    std::string longest;
+    for (const auto& key : all_keys) {
+      if (key.size() > longest.size() && name.compare(at + 1, key.size(), key) == 0) longest = key;
+    }
+    return longest;
+  };
+  auto part_end = [&](size_t at) {  // the next '-' that starts another "-KEYvalue" part, or the end
+    for (size_t end = at + 1; end < name.size(); ++end) {
+      if (name[end] == '-' && !key_at(end).empty()) return end;
+    }
+    return name.size();
+  };
+  for (size_t at = name.find('-'); at != std::string::npos; at = name.find('-', at + 1)) {
+    const std::string key = key_at(at);
+    if (key.empty() || std::find(stale_keys.begin(), stale_keys.end(), key) == stale_keys.end()) continue;
+    name.erase(at, part_end(at) - at);
+    at = at == 0 ? 0 : at - 1;
+  }
+  if (!sampler.empty()) name += "-" + sampler;
+  for (const auto& assignment : overrides) {
+    if (assignment.rfind("sampler.", 0) == 0 && assignment.find('=') != std::string::npos) name += name_part(assignment);
+  }
+  return name;
+}
+
 void parse_shard(const std::string& text, RunRequest& request) {
   const auto slash = text.find('/');
   int index = -1, count = 0;
@@ -112,23 +153,25 @@ std::vector<std::string> run_with_sweep(const RunRequest& request, const Registr
       std::all_of(sweep.begin(), sweep.end(), [](const auto& entry) { return entry.first.rfind("sampler.", 0) == 0; });
   GENFW_CHECK(!samples_one_training || request.shard_count == 1, "--shard: this sweep changes only sampler keys, so "
               "every variant samples the first one's training; run it unsharded, or give each shard its own training");
+  // Without --out a sweep gets a folder of its own (runs/NAME, runs/NAME-2, ...), so its table and
+  // pictures are never overwritten by the next sweep's.
+  const std::string sweep_name = request.parent_run.empty() ? config.name : fs::path(request.parent_run).stem().string();
+  RunRequest swept = request;
+  if (swept.out_dir.empty()) swept.out_dir = default_run_folder(sweep_name, request.resume);
   std::vector<std::string> files;
   for (size_t k = 0; k < combinations.size(); ++k) {
     if (!request.owns(k)) continue;
     const auto& assignments = combinations[k];
-    RunRequest variant = request;
+    RunRequest variant = swept;
     if (samples_one_training && !files.empty()) variant.parent_run = files.front();
     std::string suffix;
     for (const auto& a : assignments) {
       variant.overrides.push_back(a);
-      std::string value = a.substr(a.find('=') + 1);
-      // Run names allow [A-Za-z0-9._-]: any other character of the value becomes '_'.
-      std::replace_if(value.begin(), value.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-'; }, '_');
-      suffix += "-" + a.substr(a.rfind('.', a.find('=')) + 1, a.find('=') - a.rfind('.', a.find('=')) - 1) + value;
+      suffix += name_part(a);
     }
-    std::string name = (request.parent_run.empty() ? config.name : fs::path(request.parent_run).stem().string()) + suffix;
+    std::string name = sweep_name + suffix;
     variant.overrides.push_back("name=" + format_value(name));
-    if (!request.out_dir.empty()) variant.out_dir = (fs::path(request.out_dir) / name).string();
+    variant.out_dir = (fs::path(swept.out_dir) / name).string();
     std::cerr << "sweep: " << name << (variant.parent_run.empty() ? "" : " (the weights of " + variant.parent_run + ")")
               << "\n";
     files.push_back(run_experiment(variant, registry));

@@ -1,4 +1,5 @@
 #include "genfw/flow_layers.hpp"
+#include "genfw/replicas.hpp"
 
 #include <cmath>
 #include <functional>
@@ -53,7 +54,14 @@ torch::Tensor ActNorm::forward(const torch::Tensor& x, torch::Tensor& logdet) {
   if (is_training() && !known_initialized_) {
     torch::NoGradGuard guard;
     std::vector<int64_t> dims = image_ ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
-    auto mean = x.mean(dims, true), std = x.std(dims, false, true);
+    torch::Tensor mean, std;
+    if (replicated()) {  // the global batch's statistics: every rank's slice is of the same size
+      auto moments = mean_over_replicas(torch::stack({x.mean(dims, true), x.square().mean(dims, true)}));
+      mean = moments[0];
+      std = (moments[1] - mean.square()).clamp_min(0.0).sqrt();
+    } else {
+      mean = x.mean(dims, true), std = x.std(dims, false, true);
+    }
     bias_.copy_(-mean);
     log_scale_.copy_(-torch::log(std + 1e-6));
     initialized_.fill_(1.0);

@@ -319,6 +319,8 @@ std::string closest_name(const std::string& name, const std::vector<std::string>
   size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
   for (const auto& candidate : known) {
     size_t d = distance(name, candidate);
+    // A mistyped beginning of a long name ("anneald" for "annealed_langevin") is close to its prefix.
+    if (candidate.size() > name.size() + 2) d = std::min(d, distance(name, candidate.substr(0, name.size())) + 1);
     if (d < best_distance) {
       best_distance = d;
       best = candidate;

@@ -30,6 +30,7 @@ class ClassAccuracy : public Metric {
     const double accuracy = predicted.eq(requested).to(torch::kFloat64).mean().item<double>();
     MetricResult result;
     result.values["class_accuracy"] = accuracy;
+    result.describe("class_accuracy", Better::higher);
     service.record_provenance(result, false);
     result.provenance["samples"] = std::to_string(predicted.size(0));
     result.provenance["estimator"] = "argmax p(y|x) == requested class, fraction";

@@ -30,6 +30,7 @@ class Fid : public Metric {
     auto fid = metric::frechet_distance(metric::gaussian_statistics(features), service.reference().statistics);
     MetricResult result;
     result.values["fid"] = fid.distance;
+    result.describe("fid", Better::lower);
     service.record_provenance(result, true);
     result.provenance["samples"] = std::to_string(features.size(0));
     result.provenance["feature_dim"] = std::to_string(features.size(1));
@@ -45,6 +46,7 @@ class Fid : public Metric {
                     uint64_t seed) const {
     auto fit = metric::fid_infinity(features, reference, infinity_points_, infinity_min_fraction_, seed);
     result.values["fid_infinity"] = fit.value;
+    result.describe("fid_infinity", Better::lower);
     result.provenance["fid_infinity"] = "linear fit of FID_N against 1/N over " + std::to_string(fit.sizes.size()) +
                                         " subset sizes " + std::to_string(fit.sizes.front()) + ".." +
                                         std::to_string(fit.sizes.back()) + ", slope " + shortest_number(fit.slope);

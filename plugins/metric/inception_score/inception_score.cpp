@@ -29,6 +29,7 @@ class InceptionScore : public Metric {
     MetricResult result;
     result.values["inception_score"] = is.mean;
     result.values["inception_score_std"] = is.std;
+    result.describe("inception_score", Better::higher);
     service.record_provenance(result, false);
     result.provenance["samples"] = std::to_string(out.probabilities.size(0));
     result.provenance["classes"] = std::to_string(out.probabilities.size(1));

@@ -38,6 +38,7 @@ class Kid : public Metric {
     MetricResult result;
     result.values["kid"] = kid.mean;
     result.values["kid_std"] = kid.std;
+    result.describe("kid", Better::lower);
     service.record_provenance(result, true);
     result.provenance["samples"] = std::to_string(features.size(0));
     result.provenance["feature_dim"] = std::to_string(features.size(1));

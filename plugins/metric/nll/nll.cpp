@@ -136,6 +136,7 @@ class Nll : public Metric {
     MetricResult result;
     result.values["nll_bpd"] = all.mean().item<double>();
     result.values["nll_bpd_sem"] = n > 1 ? (all.std().item<double>() / std::sqrt(double(n))) : 0.0;
+    result.describe("nll_bpd", Better::lower, "bits/dim");
     result.provenance["samples"] = std::to_string(n) + " test examples of " + std::to_string(size);
     result.provenance["units"] = data.discrete_levels
                                      ? "bits/dim of the " + std::to_string(data.levels) + "-level discrete data"

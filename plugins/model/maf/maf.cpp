@@ -103,6 +103,8 @@ class Maf : public genfw::Model, public genfw::DensityModel, public genfw::Inver
     return sample_from_latent(temperature * torch::randn({n, data_.dim()}, reference.options()));
   }
 
+  int64_t inverse_passes() const override { return data_.dim(); }  // AutoregressiveAffine::inverse
+
   Tensor sample_from_latent(const Tensor& z) override {
     auto x = from_latent(z);
     return data_.is_image() ? genfw::onto_data_levels(x, data_) : x;

@@ -1,6 +1,7 @@
 // Ancestral sampling from the prior of a latent-variable, flow or GAN model:
 // z ~ N(0, I) from the context's per-sample noise, then one batched network call (VAE decoder, flow inverse at
-// temperature T (Kingma & Dhariwal 2018 §5), or generator). One NFE per call. An autoregressive
+// temperature T (Kingma & Dhariwal 2018 §5), or generator). One NFE per call, except an autoregressive
+// flow's inverse (MAF: D sequential passes, InvertibleFlow::inverse_passes). An autoregressive
 // density model (PixelCNN++) samples itself position by position from the same per-sample noise,
 // counting and reporting each network pass.
 // Samples are returned as the model gives them in data space (no clamping here).
@@ -25,10 +26,12 @@ class Prior : public genfw::Sampler {
       return autoregressive->sample_autoregressively(context).reshape(context.batch_shape(n));
     }
     torch::Tensor x;
+    int64_t evaluations = 1;
     if (auto* vae = genfw::as<genfw::LatentVariableModel>(*context.model)) {
       x = vae->decode(context.normal({vae->latent_dim()}), mean_);
     } else if (auto* flow = genfw::as<genfw::InvertibleFlow>(*context.model)) {
       x = flow->sample_from_latent(temperature_ * context.normal({context.data.dim()}));
+      evaluations = flow->inverse_passes();
     } else if (auto* density = genfw::as<genfw::DensityModel>(*context.model)) {
       x = density->sample(n, temperature_);  // no latent to supply: the model draws its own noise
     } else if (auto* gan = genfw::as<genfw::GeneratorModel>(*context.model)) {
@@ -36,7 +39,7 @@ class Prior : public genfw::Sampler {
     } else {
       throw genfw::Error("sampler 'prior' needs a model offering latent-variable, density or generator");
     }
-    context.count_evaluations(1);
+    context.count_evaluations(evaluations);
     x = x.reshape(context.batch_shape(n));
     context.report(genfw::StepRecord{0, 1, 0.0, x, {}});
     return x;

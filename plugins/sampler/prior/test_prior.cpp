@@ -1,4 +1,4 @@
-// prior sampler: one batched network call per family, samples of the data shape.
+// prior sampler: one batched network call per family (D sequential passes for MAF), samples of the data shape.
 #include <gtest/gtest.h>
 
 #include "genfw/testing.hpp"
@@ -26,6 +26,7 @@ TEST(Prior, ShapeAndNfePerFamily) {
     std::string model;
     std::vector<int64_t> shape;
     std::map<std::string, OptionValue> options;
+    int64_t nfe = 1;  // whole-network passes one batch costs
   };
   std::vector<Case> cases{
       {"vae", {1, 28, 28}, {{"channels", int64_t(8)}}},
@@ -35,6 +36,8 @@ TEST(Prior, ShapeAndNfePerFamily) {
       {"gan", {3, 32, 32}, {{"ngf", int64_t(8)}, {"ndf", int64_t(8)}}},
       {"gan", {1, 28, 28}, {{"ngf", int64_t(8)}, {"ndf", int64_t(8)}}},
       {"gan", {2}, {}},
+      {"glow", {1, 8, 8}, {{"levels", int64_t(2)}, {"steps_per_level", int64_t(1)}, {"hidden", int64_t(8)}}},
+      {"maf", {5}, {{"num_layers", int64_t(2)}, {"hidden", int64_t(16)}}, 5},  // inverted variable by variable
   };
   for (const auto& c : cases) {
     auto build = genfw::testing::context_for(c.shape);
@@ -46,7 +49,7 @@ TEST(Prior, ShapeAndNfePerFamily) {
     std::vector<int64_t> expected{7};
     expected.insert(expected.end(), c.shape.begin(), c.shape.end());
     EXPECT_EQ(x.sizes(), expected) << c.model;
-    EXPECT_EQ(nfe, 1) << c.model;
+    EXPECT_EQ(nfe, c.nfe) << c.model;
     EXPECT_EQ(steps, 1) << c.model;
     EXPECT_TRUE(torch::isfinite(x).all().item<bool>()) << c.model;
     // Distinct z → distinct samples.

@@ -73,7 +73,7 @@ class GENFW_API DataParallel {
   /// Overwrites `tensors` on every rank with rank 0's values.
   void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors);
   /// The element-wise mean over ranks of a tensor of the same shape on every rank.
-  torch::Tensor mean_over_ranks(const torch::Tensor& values);
+  torch::Tensor mean_over_ranks(const torch::Tensor& values, const std::string& what = "the logged losses");
   /// Throws naming every rank whose `tensors` differ from rank 0's (a 64-bit
   /// content digest of each rank's values, all-gathered).
   void check_replicas_agree(const std::vector<torch::Tensor>& tensors, const std::string& what);

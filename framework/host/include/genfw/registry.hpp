@@ -31,7 +31,10 @@ class GENFW_API Registry {
   void load_directory(const std::string& dir);
   /// The default search path: the built-in plugins (builtin_plugin_dir()),
   /// `extra` folders, then GENFW_PLUGIN_PATH (colon-separated). Folders that
-  /// do not exist are skipped except the explicit `extra` ones.
+  /// do not exist are skipped except the explicit `extra` ones. A component of
+  /// an `extra` or GENFW_PLUGIN_PATH folder replaces the built-in (installed) one
+  /// of the same name and kind, with a note on stderr: a development build of an
+  /// installed plugin is tried without uninstalling it.
   void load_search_path(const std::vector<std::string>& extra);
 
   /// Looks up a component; an unknown name lists the names of that kind.
@@ -65,6 +68,7 @@ class GENFW_API Registry {
   std::unique_ptr<Component> create_component(const ComponentInfo& info, const Options& options,
                                               const BuildContext& context) const;
   std::vector<ComponentInfo> components_;
+  std::string builtin_dir_;  ///< whose components a plugin path may replace
 };
 
 /// A failure of the framework's own services met inside a plugin call, e.g. a
@@ -75,6 +79,9 @@ class GENFW_API FrameworkFailure : public Error {
   explicit FrameworkFailure(const std::string& message);
   ~FrameworkFailure() override;
 };
+
+/// `message` without a leading "sampler 'x'" (and the ": " after it) that its caller names already.
+GENFW_API std::string without_prefix(const std::string& message, const std::string& prefix);
 
 /// Runs `call` and re-throws any exception with the plugin and call named:
 /// "sampler 'langevin' (libsamplers.so) failed in sample(): <what>".
@@ -87,8 +94,9 @@ auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> de
   } catch (const FrameworkFailure&) {
     throw;  // nor is the network's
   } catch (const std::exception& e) {
-    throw Error(detail::concat(kind_name(info.kind), " '", info.name, "' (", info.library,
-                               ") failed in ", what, ": ", e.what()));
+    const std::string component = detail::concat(kind_name(info.kind), " '", info.name, "'");
+    throw Error(detail::concat(component, " (", info.library, ") failed in ", what, ": ",
+                without_prefix(e.what(), component)));
   }
 }
 

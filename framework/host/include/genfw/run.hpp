@@ -21,6 +21,19 @@ GENFW_API std::vector<std::string> run_with_sweep(const RunRequest& request, con
 /// other runner takes it; with `resume`, the newest existing one.
 GENFW_API std::string default_run_folder(const std::string& name, bool resume);
 
+/// "-KEYvalue" for an assignment "table.KEY=value", as sweeps and sampled runs name
+/// themselves: characters a run name may not hold become '_' ('/', "..", spaces).
+GENFW_API std::string name_part(const std::string& assignment);
+
+/// The name of a run that samples another run's weights: `name` (the parent's, or one a
+/// sweep gave) without the name parts of `stale_keys` (the parent sampler's options, which
+/// this run may not share; a part is read as the longest of `all_keys` it starts with, so
+/// "-seed8" is no part of a key "s"), then "-SAMPLER" when one is named and the name part of
+/// each `sampler.` override: the options this run actually used.
+GENFW_API std::string sampled_run_name(std::string name, const std::vector<std::string>& stale_keys,
+                                       const std::vector<std::string>& all_keys, const std::string& sampler,
+                                       const std::vector<std::string>& overrides);
+
 /// Runs every experiment of a suite file (see SuiteConfig) into one folder, then
 /// writes and prints their comparison table. With `request.resume`, completed
 /// runs of the newest suite folder are kept and unfinished ones resumed. A failed
@@ -44,6 +57,9 @@ struct CompareOptions {
   bool force = false;               ///< put values of different provenance in one column anyway
   bool include_unfinished = false;  ///< also runs whose status is not "completed"
   bool per_seed = false;            ///< one row per run even where runs differ only in their seed
+  /// Rows in natural order of their file paths (steps10 < steps50 < steps200), as a user
+  /// listing files by a glob expects; off, they keep the given order (a suite's own).
+  bool natural_order = false;
 };
 
 /// One row per run file, except that runs whose stored configs differ only in

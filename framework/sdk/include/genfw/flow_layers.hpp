@@ -35,7 +35,9 @@ class GENFW_API FlowLayer : public torch::nn::Module {
 /// Per-channel (images [N, C, H, W]) or per-dimension (vectors [N, C]) affine map
 /// y = (x + bias)·exp(log_scale) with data-dependent initialisation (Kingma &
 /// Dhariwal 2018, Glow §3.1): the first training-mode batch sets bias and scale
-/// so that y has zero mean and unit variance per channel.
+/// so that y has zero mean and unit variance per channel. Data-parallel, the
+/// statistics are the global batch's (mean_over_replicas), so every rank
+/// initialises alike, as one process does on the whole batch.
 class GENFW_API ActNorm : public FlowLayer {
  public:
   ActNorm(int64_t channels, bool image);

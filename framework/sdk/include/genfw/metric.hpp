@@ -28,12 +28,23 @@ struct MetricContext {
   FeatureService* features = nullptr;
 };
 
+/// Which way a metric value is better.
+enum class Better { lower, higher };
+
 /// Values (name → number; the first is the headline, e.g. "fid") and how they
 /// were computed (extractor, its digest, sample counts, reference split,
 /// estimator...). `runner compare` refuses to mix provenances in one column.
 struct MetricResult {
   std::map<std::string, double> values;
   std::map<std::string, std::string> provenance;
+
+  /// How `value` reads in a table: which way is better and its unit ("" for a pure
+  /// number). Recorded with the provenance (keys better.NAME, unit.NAME); `runner
+  /// compare` puts ↓ / ↑ and the unit in the column's header.
+  void describe(const std::string& value, Better better, const std::string& unit = "") {
+    provenance["better." + value] = better == Better::lower ? "lower" : "higher";
+    if (!unit.empty()) provenance["unit." + value] = unit;
+  }
 };
 
 class GENFW_API Metric : public Component {

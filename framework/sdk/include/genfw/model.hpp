@@ -78,6 +78,10 @@ class GENFW_API InvertibleFlow {
   /// from_latent and whatever sampling adds (snapping to pixel levels, clamping), so a
   /// sampler can supply z from its per-sample noise.
   virtual torch::Tensor sample_from_latent(const torch::Tensor& z) = 0;
+  /// Network evaluations one from_latent costs, in passes of the whole network (the NFE a
+  /// sampler counts): 1 for coupling flows, D for an autoregressive flow inverted one
+  /// variable at a time (MAF: D passes of each of its K layers = D whole-network passes).
+  virtual int64_t inverse_passes() const { return 1; }
 };
 
 /// Diagonal-Gaussian posterior q(z | x).

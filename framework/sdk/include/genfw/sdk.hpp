@@ -22,6 +22,7 @@
 #include "genfw/options.hpp"
 #include "genfw/plugin.hpp"
 #include "genfw/quantize.hpp"
+#include "genfw/replicas.hpp"
 #include "genfw/sampler.hpp"
 #include "genfw/schedules.hpp"
 #include "genfw/shifted_conv.hpp"

@@ -3,7 +3,7 @@
 
 /// Bumped whenever a class or function crossing the plugin boundary changes
 /// layout or signature. The loader refuses libraries built with another value.
-#define GENFW_ABI_VERSION 4
+#define GENFW_ABI_VERSION 5
 #define GENFW_VERSION_STRING "0.1.0"
 
 #define GENFW_STRINGIFY_IMPL(x) #x
