@@ -67,3 +67,12 @@ TEST(Cli, CountsBelowTheirLeastValueAreRefusedNotReplaced) {
   EXPECT_CONTAINS(runner(experiment + " --threads=-5").text, "--threads -5: expected an integer >= 0");
   EXPECT_CONTAINS(runner(experiment + " --members-at-once 0").text, "--members-at-once 0: expected an integer >= 1");
 }
+
+// Gradient accumulation averages one update per step; a GAN's two updates depend on each other.
+TEST(Cli, AccumulationIsRefusedForAnObjectiveWithSeveralUpdatesPerStep) {
+  TempDir dir;
+  auto gan = runner(std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/gan_toy2d.toml --set train.accumulate=2 " +
+                    "--set train.steps=2 --out " + (dir / "gan").string());
+  EXPECT_EQ(gan.status, 1) << gan.text;
+  EXPECT_CONTAINS(gan.text, "updates several parameter groups in one step");
+}

@@ -13,6 +13,13 @@ by pytorch-fid --save-stats. Images go to [0, 1], are resized bilinearly to
 299x299 (align_corners=False), then mapped to [-1, 1]: pytorch-fid's
 InceptionV3(resize_input=True, normalize_input=True). FID is pytorch-fid's
 calculate_frechet_distance (scipy sqrtm, float64, covariance with N-1).
+
+genfw's reference set: with `[features] max_reference = M` genfw scores not the whole
+split but M of its N examples at the evenly strided indices round(linspace(0, N-1, M))
+(so a class-ordered file is covered). `--reference-subset M` takes exactly those
+examples of REFERENCE (given in the dataset's own order: e.g. CIFAR-10's train split
+as data_batch_1..5 concatenated, Fashion-MNIST's as its IDX file), so this script
+computes the reference genfw computes.
 """
 import argparse
 import os
@@ -93,12 +100,28 @@ def inception_score(logits: np.ndarray, splits: int = 10):
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def statistics(module, path: str, batch_size: int):
+def strided_subset(count: int, size: int) -> np.ndarray:
+    """genfw's reference indices, round(linspace(0, size-1, count)) computed as LibTorch does: the
+    first half of the points stepped up from 0, the second half down from size-1, then rounded half
+    to even (numpy's linspace steps all from 0, and lands on other sides of .5)."""
+    count = min(count, size)
+    if count == 1:
+        return np.zeros(1, np.int64)
+    step = float(size - 1) / (count - 1)
+    i = np.arange(count)
+    points = np.where(i < count // 2, i * step, float(size - 1) - (count - 1 - i) * step)
+    return np.round(points).astype(np.int64)
+
+
+def statistics(module, path: str, batch_size: int, subset: int = 0):
     """(mu, sigma) of a set of images or a saved .npz, and its IS when images."""
     if path.endswith(".npz"):
         stats = np.load(path)
         return stats["mu"], stats["sigma"], None
-    pool3, logits = features(module, load_images(path), batch_size)
+    images = load_images(path)
+    if subset:
+        images = images[strided_subset(subset, len(images))]
+    pool3, logits = features(module, images, batch_size)
     print(f"{path}: {len(pool3)} images")
     return pool3.mean(0), np.cov(pool3, rowvar=False), inception_score(logits)
 
@@ -109,6 +132,8 @@ def main():
     parser.add_argument("inputs", nargs="+", help="SAMPLES [REFERENCE]")
     parser.add_argument("--save-stats", help="write the first input's mu and sigma to this .npz")
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--reference-subset", type=int, default=0, metavar="M",
+                        help="score only the M examples of REFERENCE that genfw's max_reference = M takes")
     args = parser.parse_args()
     if len(args.inputs) > 2:
         sys.exit("at most two inputs: SAMPLES [REFERENCE]")
@@ -116,7 +141,8 @@ def main():
     module = torch.jit.load(args.module).eval()
     if getattr(module, "genfw_source_weights_sha256", "") == "random":
         print("*** this module has RANDOM WEIGHTS (export test): its numbers mean nothing ***", file=sys.stderr)
-    stats = [statistics(module, path, args.batch_size) for path in args.inputs]
+    stats = [statistics(module, path, args.batch_size, args.reference_subset if i == 1 else 0)
+             for i, path in enumerate(args.inputs)]
     if args.save_stats:
         np.savez_compressed(args.save_stats, mu=stats[0][0], sigma=stats[0][1])
         print(f"wrote {args.save_stats}")

@@ -41,9 +41,25 @@ const Schema& train_schema() {
           .integer("batch_size", 128, "samples per batch (the global batch)", at_least(1))
           .merge(group_schema())
           .integer("warmup_steps", 0, "linear learning-rate warm-up from 0 over this many steps", at_least(0))
+          .choice("lr_schedule", "constant", {"constant", "cosine", "linear"},
+                  "learning rate after the warm-up: constant, or a cosine or linear decay from lr to lr_final·lr "
+                  "at the last of [train] steps")
+          .real("lr_final", 0.0, "the decayed schedules' learning rate at the last step, as a fraction of lr",
+                between(0, 1))
+          .integer("accumulate", 1,
+                   "gradient accumulation: each step averages the gradients of this many micro-batches before one "
+                   "update (global batch = batch_size = micro-batch × accumulate × ranks)",
+                   at_least(1))
+          .real("max_minutes", 0.0,
+                "end training at this wall-clock budget of training time (0 = none): a normal end, with a "
+                "checkpoint and the budget recorded; steps is then a ceiling (and the decay schedules' horizon)",
+                at_least(0))
           .real("grad_clip", 0.0, "clip the global gradient norm of each group to this (0 = off)", at_least(0))
           .real("ema_decay", 0.0, "exponential moving average of weights, used for sampling (0 = off)",
                 between(0, 0.999999999))
+          .boolean("ema_warmup", false,
+                   "EMA decay min(ema_decay, (1 + n)/(10 + n)) at update n, so early weights fade fast "
+                   "(TensorFlow's ExponentialMovingAverage with num_updates)")
           .integer("checkpoint_every", 1000, "write a checkpoint every N steps (and at the end)", at_least(1))
           .integer("log_every", 50, "flush losses to the run file and print progress every N steps", at_least(1))
           .choice("precision", "fp32", precision_choices(),

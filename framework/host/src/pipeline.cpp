@@ -763,10 +763,11 @@ std::string Pipeline::run_stages(RunLog& log, const std::string& out_dir) {
   trained_steps_ = 0;
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
   if (config_.train && config_.train->integer("steps") > 0) {
-    trained_steps_ = train(log, checkpoint, request_.resume).steps;
-    // Only a run that reached its plan is a result.
-    GENFW_CHECK(trained_steps_ == config_.train->integer("steps"), "training ended at step ", trained_steps_,
-                " of the planned ", config_.train->integer("steps"));
+    const TrainOutcome trained = train(log, checkpoint, request_.resume);
+    trained_steps_ = trained.steps;
+    // Only a run that reached its plan (its steps, or its max_minutes budget) is a result.
+    GENFW_CHECK(trained.budget_reached || trained_steps_ == config_.train->integer("steps"), "training ended at step ",
+                trained_steps_, " of the planned ", config_.train->integer("steps"));
   } else if (parent_checkpoint_) {
     log.set_attribute("/", "checkpoint", fs::relative(parent_checkpoint_->path, out_dir).string());
     log.set_attribute("/", "checkpoint_sha256", parent_checkpoint_->sha256);

@@ -110,6 +110,11 @@ TrainSettings TrainSettings::from(const ExperimentConfig& config) {
   s.steps = train.integer("steps");
   s.batch_size = train.integer("batch_size");
   s.warmup_steps = train.integer("warmup_steps");
+  s.lr_schedule = train.string("lr_schedule");
+  s.lr_final = train.real("lr_final");
+  s.accumulate = train.integer("accumulate");
+  s.max_minutes = train.real("max_minutes");
+  s.ema_warmup = train.flag("ema_warmup");
   s.log_every = train.integer("log_every");
   s.checkpoint_every = train.integer("checkpoint_every");
   s.grad_clip = train.real("grad_clip");
@@ -165,7 +170,21 @@ Trainer::Trainer(TrainParts parts, TrainSettings settings, torch::Device device,
   }
   if (settings_.ema_decay > 0) ema_ = std::make_unique<Ema>(model_, settings_.ema_decay);
   parallel_ = data_parallel();
-  if (parallel_) check_global_batch(batch_size_, parallel_->world_size());
+  const int world = parallel_ ? parallel_->world_size() : 1;
+  if (parallel_) check_global_batch(batch_size_, world);
+  GENFW_CHECK(batch_size_ % (world * settings_.accumulate) == 0, settings_.origin, ": [train] batch_size = ",
+              batch_size_, " is the global batch: with accumulate = ", settings_.accumulate, " on ", world,
+              " rank(s) it must be divisible by ", world * settings_.accumulate, " (micro-batch × accumulate × ranks)");
+}
+
+double lr_factor(int64_t step, int64_t steps, int64_t warmup_steps, const std::string& schedule,
+                 double final_fraction) {
+  if (warmup_steps > 0 && step < warmup_steps) return double(step + 1) / double(warmup_steps);
+  if (schedule == "constant") return 1.0;
+  const int64_t decay_steps = std::max<int64_t>(1, steps - warmup_steps - 1);  // the last step reaches the end
+  const double progress = std::min(1.0, double(step - warmup_steps) / double(decay_steps));
+  const double decay = schedule == "cosine" ? 0.5 * (1.0 + std::cos(M_PI * progress)) : 1.0 - progress;
+  return final_fraction + (1.0 - final_fraction) * decay;
 }
 
 Trainer::~Trainer() = default;
@@ -179,17 +198,29 @@ void Trainer::update(const std::string& group, const torch::Tensor& loss) {
   GENFW_CHECK(it != groups_.end(), "objective '", objective_info_.name, "' updated parameter group '", group,
               "', which model '", parts_.model_info.name, "' does not have");
   Group& g = *it->second;
-  g.optimizer->zero_grad();
+  const int64_t accumulate = settings_.accumulate;
+  if (accumulate > 1) {
+    // One update per step is what accumulation averages: an objective that updates several groups in
+    // turn (a GAN: discriminator, then generator on the updated discriminator) would see stale weights.
+    GENFW_CHECK(accumulated_loss_.empty() || accumulated_loss_.count(group), settings_.origin,
+                ": [train] accumulate = ", accumulate, ", but objective '", objective_info_.name,
+                "' updates several parameter groups in one step (", accumulated_loss_.begin()->first, ", ", group,
+                "), each update depending on the last; gradient accumulation needs one update per step");
+  }
+  if (micro_ == 0) g.optimizer->zero_grad();
   {
     AutocastPause backward_in_the_forwards_dtypes;
-    loss.backward();
+    (accumulate > 1 ? loss / double(accumulate) : loss).backward();  // the micro-batches' mean gradient
   }
+  torch::Tensor& summed = accumulated_loss_[group];
+  summed = summed.defined() ? summed + loss.detach() : loss.detach();
+  if (micro_ + 1 < accumulate) return;  // the last micro-batch updates
   if (parallel_) parallel_->average_gradients(g.parameters);  // before clipping: clip the global gradient
   if (grad_clip_ > 0) clip_grad_norm(g.parameters, grad_clip_);
-  double scale = warmup_steps_ > 0 ? std::min(1.0, double(step_ + 1) / double(warmup_steps_)) : 1.0;
-  set_lr(*g.optimizer, g.lr * scale);
+  set_lr(*g.optimizer, g.lr * lr_factor(step_, total_steps_, warmup_steps_, settings_.lr_schedule, settings_.lr_final));
   g.optimizer->step();
-  pending_losses_[group].push_back({step_, loss.detach(), elapsed()});
+  pending_losses_[group].push_back({step_, accumulate > 1 ? summed / double(accumulate) : summed, elapsed()});
+  accumulated_loss_.erase(group);
 }
 
 void Trainer::record(const std::string& name, const torch::Tensor& value) {
@@ -346,35 +377,62 @@ TrainOutcome Trainer::run(bool resume) {
     throw;
   }
   model_.eval();
-  return {step_, elapsed()};
+  return {step_, elapsed(), budget_reached_};
 }
 
 void Trainer::train_to_the_end() {
-  const int64_t dataset_size = parts_.data.size();
-  while (step_ < total_steps_) {
+  const int64_t dataset_size = parts_.data.size(), accumulate = settings_.accumulate;
+  while (step_ < total_steps_ && !budget_reached_) {
     torch::Tensor indices = batch_indices(step_, batch_size_, dataset_size, settings_.seed);
     if (parallel_) indices = rank_shard(indices, parallel_->rank(), parallel_->world_size());
-    Batch batch = call_plugin(parts_.data_info, "get() of a training batch", [&] { return parts_.data.get(indices); });
-    batch.x = batch.x.to(device_);
-    if (batch.y.defined()) batch.y = batch.y.to(device_);
-    call_plugin(objective_info_, "train_step()", [&] {
-      AutocastScope autocast(settings_.precision, device_);  // one scope per step: updated weights are cast anew
-      objective_.train_step(model_, batch, *this);
-    });
-    if (ema_) ema_->update();
+    const int64_t micro_batch = indices.size(0) / accumulate;
+    for (micro_ = 0; micro_ < accumulate; ++micro_) {
+      torch::Tensor part = accumulate > 1 ? indices.slice(0, micro_ * micro_batch, (micro_ + 1) * micro_batch) : indices;
+      Batch batch = call_plugin(parts_.data_info, "get() of a training batch", [&] { return parts_.data.get(part); });
+      batch.x = batch.x.to(device_);
+      if (batch.y.defined()) batch.y = batch.y.to(device_);
+      call_plugin(objective_info_, "train_step()", [&] {
+        AutocastScope autocast(settings_.precision, device_);  // one scope per step: updated weights are cast anew
+        objective_.train_step(model_, batch, *this);
+      });
+    }
+    micro_ = 0;
+    if (ema_) {
+      const double decay = settings_.ema_warmup ? std::min(settings_.ema_decay, (1.0 + double(step_)) / (10.0 + double(step_)))
+                                                : settings_.ema_decay;
+      ema_->update(decay);
+    }
     ++step_;
     if (stop_requested()) stop_at_safe_point();
-    bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || step_ == total_steps_);
-    if (step_ % log_every_ == 0 || step_ == total_steps_ || checkpoint_due) {
-      flush_pending(checkpoint_due || step_ == total_steps_);  // NaN guard runs here, before any checkpoint can hold bad weights
+    budget_reached_ = step_ < total_steps_ && budget_spent();
+    const bool last = step_ == total_steps_ || budget_reached_;
+    bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || last);
+    if (step_ % log_every_ == 0 || last || checkpoint_due) {
+      flush_pending(checkpoint_due || last);  // NaN guard runs here, before any checkpoint can hold bad weights
       if (checkpoint_due) {
         if (parallel_) parallel_->check_replicas_agree(replicated_state(), detail::concat("parameters at step ", step_));
         if (is_rank0()) save_checkpoint();
         log_.flush();  // flush_pending(true) wrote everything before the checkpoint's attributes
       }
-      print_progress(step_ == total_steps_);
+      print_progress(last);
     }
   }
+  if (budget_reached_) {
+    log_.write_scalar("/timing/max_minutes", settings_.max_minutes);
+    log_.flush();
+    if (is_rank0()) {
+      std::cerr << "training ended at step " << step_ << " of " << total_steps_ << ": the budget of "
+                << settings_.max_minutes << " min ([train] max_minutes) is spent\n";
+    }
+  }
+}
+
+bool Trainer::budget_spent() {
+  if (settings_.max_minutes <= 0) return false;
+  const bool mine = elapsed() >= settings_.max_minutes * 60.0;
+  if (!parallel_) return mine;
+  // The ranks' clocks differ: the first rank past the budget ends the step for all.
+  return parallel_->mean_over_ranks(torch::tensor(mine ? 1.0 : 0.0), "the training budget check").item<double>() > 0;
 }
 
 void Trainer::stop_at_safe_point() {

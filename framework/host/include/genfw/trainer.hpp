@@ -43,13 +43,21 @@ GENFW_API torch::Tensor batch_indices(int64_t step, int64_t batch_size, int64_t 
 struct TrainOutcome {
   int64_t steps = 0;
   double seconds = 0;
+  bool budget_reached = false;  ///< ended by [train] max_minutes before its steps: a normal end
 };
+
+/// The learning rate's factor at update `step` (0-based) of `steps`: the linear warm-up,
+/// then constant or a cosine or linear decay to `final_fraction` at the last step.
+GENFW_API double lr_factor(int64_t step, int64_t steps, int64_t warmup_steps, const std::string& schedule,
+                           double final_fraction);
 
 /// What the trainer is told: [train], [log]'s checkpoint and progress keys, the
 /// per-group optimizers and the seed, nothing else of the experiment.
 struct GENFW_API TrainSettings {
-  int64_t steps = 0, batch_size = 1, warmup_steps = 0, log_every = 50, checkpoint_every = 1000;
-  double grad_clip = 0, ema_decay = 0;
+  int64_t steps = 0, batch_size = 1, warmup_steps = 0, log_every = 50, checkpoint_every = 1000, accumulate = 1;
+  double grad_clip = 0, ema_decay = 0, lr_final = 0, max_minutes = 0;
+  bool ema_warmup = false;
+  std::string lr_schedule = "constant";                 ///< constant | cosine | linear
   uint64_t seed = 0;
   bool checkpoints = true;
   std::string progress = "auto";                        ///< auto | bar | plain | off
@@ -121,6 +129,12 @@ class GENFW_API Trainer : public TrainContext {
   std::unique_ptr<Ema> ema_;
   int64_t step_ = 0, total_steps_ = 0, batch_size_ = 0, warmup_steps_ = 0, log_every_ = 0,
           checkpoint_every_ = 0;
+  /// Gradient accumulation: the micro-batch being trained, and each group's loss summed over them.
+  int64_t micro_ = 0;
+  std::map<std::string, torch::Tensor> accumulated_loss_;
+  /// Whether the [train] max_minutes budget is spent (every rank agrees: the first to reach it ends all).
+  bool budget_spent();
+  bool budget_reached_ = false;
   double grad_clip_ = 0;
   bool checkpoints_ = true;
   // Per-step losses and records waiting for the next flush (kept on device: no sync per step).

@@ -14,6 +14,8 @@ class GENFW_API Ema {
   Ema(torch::nn::Module& module, double decay);
   /// shadow ← decay·shadow + (1 − decay)·parameters.
   void update();
+  /// The same with another decay for this update (e.g. an EMA warm-up).
+  void update(double decay);
   /// Copies the averaged weights into the module.
   void copy_to(torch::nn::Module& module) const;
   std::vector<torch::Tensor>& shadow() { return shadow_; }
