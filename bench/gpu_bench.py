@@ -50,6 +50,10 @@ FAMILIES = [
     dict(key="vae", experiment="experiments/vae_cifar.toml", python=False, sample=[]),
     dict(key="realnvp", experiment="experiments/realnvp_cifar.toml", python=False, sample=[]),
     dict(key="gan", experiment="experiments/gan_cifar.toml", python=False, sample=[]),
+    dict(key="glow", experiment="experiments/glow_cifar.toml", python=False, sample=[]),
+    # One sampler call is 3072 passes (one per sub-pixel); a dry run shrinks the network, not only the batch.
+    dict(key="pixelcnn", experiment="experiments/pixelcnn_cifar.toml", python=False, sample=[],
+         dry_run=["model.filters=4", "model.num_resnet=1"]),
 ]
 
 
@@ -87,7 +91,8 @@ def measure_family(family, args, bench, python, work, data_sets):
     log(family["experiment"])
     experiment = without_metrics(family["experiment"], work)
     common = ["--device", args.device]
-    small = ["train.batch_size=2", "sampler.batch_size=2", "sampler.num_samples=2"] if args.dry_run else []
+    small = (["train.batch_size=2", "sampler.batch_size=2", "sampler.num_samples=2"] + family.get("dry_run", [])
+             if args.dry_run else [])
     block, reps = ("1", "1") if args.dry_run else (str(args.block), str(args.reps))
     data = data_sets.get("cifar", [])
     rows = []

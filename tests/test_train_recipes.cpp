@@ -82,3 +82,19 @@ TEST(TrainRecipes, AWallClockBudgetEndsTrainingAsACompletedRun) {
   EXPECT_GE(log.read_scalar("/timing/train_seconds"), 0.12);
   EXPECT_EQ(log.attribute("/", "checkpoint_step"), std::to_string(int64_t(steps)));
 }
+
+// [data] hflip: whole images mirrored, about half of them, reproducibly from the seed.
+TEST(TrainRecipes, RandomHorizontalFlipMirrorsWholeImagesHalfTheTime) {
+  auto images = torch::rand({2000, 3, 4, 5});
+  torch::manual_seed(3);
+  auto flipped = genfw::randomly_flipped(images);
+  torch::manual_seed(3);
+  EXPECT_TRUE(torch::equal(flipped, genfw::randomly_flipped(images)));
+  int64_t mirrored = 0;
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    const bool same = torch::equal(flipped[i], images[i]), mirror = torch::equal(flipped[i], images[i].flip({2}));
+    ASSERT_TRUE(same || mirror) << "image " << i << " is neither itself nor its mirror";
+    mirrored += mirror;
+  }
+  EXPECT_NEAR(double(mirrored) / 2000.0, 0.5, 0.05);  // 4.5 standard deviations of a fair coin
+}

@@ -103,6 +103,12 @@ void clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_nor
 
 }  // namespace
 
+// Drawn from the generator the checkpoint saves: a resumed run flips as the uninterrupted one.
+torch::Tensor randomly_flipped(const torch::Tensor& images) {
+  auto flip = (torch::rand({images.size(0)}) < 0.5).view({-1, 1, 1, 1});
+  return torch::where(flip, images.flip({3}), images);
+}
+
 TrainSettings TrainSettings::from(const ExperimentConfig& config) {
   GENFW_CHECK(config.train.has_value(), config.path, ": no [train] table");
   const Options& train = *config.train;
@@ -169,6 +175,9 @@ Trainer::Trainer(TrainParts parts, TrainSettings settings, torch::Device device,
                 "] names no parameter group of model '", parts_.model_info.name, "'", unknown_name_hint(name, names));
   }
   if (settings_.ema_decay > 0) ema_ = std::make_unique<Ema>(model_, settings_.ema_decay);
+  flip_images_ = parts_.data.info().horizontal_flip;
+  GENFW_CHECK(!flip_images_ || parts_.data.info().is_image(), settings_.origin,
+              ": [data] hflip needs images [C, H, W]; dataset '", parts_.data_info.name, "' yields vectors");
   parallel_ = data_parallel();
   const int world = parallel_ ? parallel_->world_size() : 1;
   if (parallel_) check_global_batch(batch_size_, world);
@@ -389,6 +398,7 @@ void Trainer::train_to_the_end() {
     for (micro_ = 0; micro_ < accumulate; ++micro_) {
       torch::Tensor part = accumulate > 1 ? indices.slice(0, micro_ * micro_batch, (micro_ + 1) * micro_batch) : indices;
       Batch batch = call_plugin(parts_.data_info, "get() of a training batch", [&] { return parts_.data.get(part); });
+      if (flip_images_) batch.x = randomly_flipped(batch.x);
       batch.x = batch.x.to(device_);
       if (batch.y.defined()) batch.y = batch.y.to(device_);
       call_plugin(objective_info_, "train_step()", [&] {

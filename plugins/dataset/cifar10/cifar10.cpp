@@ -74,7 +74,10 @@ class Cifar10 : public genfw::Dataset {
         .choice("range", "minus_one_one", {"minus_one_one", "zero_one"},
                 "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
         .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
-                              "holds = all)", genfw::at_least(0));
+                              "holds = all)", genfw::at_least(0))
+        .boolean("hflip", false,
+                 "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
+                 "trainer: metrics and their references see the images as they are)");
   }
 
   Cifar10(const genfw::Options& options, const genfw::BuildContext& context) {
@@ -110,6 +113,7 @@ class Cifar10 : public genfw::Dataset {
     info_.num_classes = 10;
     info_.discrete_levels = true;
     info_.levels = 256;
+    info_.horizontal_flip = options.flag("hflip");
   }
 
   genfw::DataInfo info() const override { return info_; }

@@ -180,7 +180,10 @@ class FashionMnist : public genfw::Dataset {
                 "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
         .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
                               "holds = all)", genfw::at_least(0))
-        .boolean("pad_to_32", false, "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)");
+        .boolean("pad_to_32", false, "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)")
+        .boolean("hflip", false,
+                 "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
+                 "trainer: metrics and their references see the images as they are)");
   }
 
   FashionMnist(const genfw::Options& options, const genfw::BuildContext& context) {
@@ -211,6 +214,7 @@ class FashionMnist : public genfw::Dataset {
     info_.num_classes = 10;
     info_.discrete_levels = true;
     info_.levels = 256;
+    info_.horizontal_flip = options.flag("hflip");
   }
 
   genfw::DataInfo info() const override { return info_; }

@@ -46,6 +46,9 @@ struct TrainOutcome {
   bool budget_reached = false;  ///< ended by [train] max_minutes before its steps: a normal end
 };
 
+/// [data] hflip: each image [N, C, H, W] mirrored left-right with probability 1/2.
+GENFW_API torch::Tensor randomly_flipped(const torch::Tensor& images);
+
 /// The learning rate's factor at update `step` (0-based) of `steps`: the linear warm-up,
 /// then constant or a cosine or linear decay to `final_fraction` at the last step.
 GENFW_API double lr_factor(int64_t step, int64_t steps, int64_t warmup_steps, const std::string& schedule,
@@ -135,6 +138,7 @@ class GENFW_API Trainer : public TrainContext {
   /// Whether the [train] max_minutes budget is spent (every rank agrees: the first to reach it ends all).
   bool budget_spent();
   bool budget_reached_ = false;
+  bool flip_images_ = false;  ///< [data] hflip (DataInfo::horizontal_flip)
   double grad_clip_ = 0;
   bool checkpoints_ = true;
   // Per-step losses and records waiting for the next flush (kept on device: no sync per step).

@@ -37,6 +37,9 @@ struct GENFW_API DataInfo {
   int64_t num_classes = 0;          ///< 0 = unlabelled
   bool discrete_levels = false;     ///< values are k/255-style quantised pixels (for bits/dim)
   int64_t levels = 256;             ///< number of quantisation levels when discrete
+  /// Training augmentation ([data] hflip): the trainer flips each image of a training batch
+  /// left-right with probability 1/2. Metrics, references and floors see the data as it is.
+  bool horizontal_flip = false;
 
   bool is_image() const { return shape.size() == 3; }
   int64_t dim() const;              ///< scalars in one sample: the product of shape (the one place it is computed)
