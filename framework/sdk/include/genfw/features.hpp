@@ -162,6 +162,8 @@ class GENFW_API FeatureService {
   ~FeatureService();
 
   const metric::FeatureSettings& settings() const { return settings_; }
+  /// Where extraction runs (the metric context's device).
+  torch::Device device() const { return context_.device; }
   metric::FeatureExtractor& extractor();
   /// Features of `samples` (computed on first request for this tensor).
   const metric::Extracted& of(const torch::Tensor& samples);
