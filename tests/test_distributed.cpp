@@ -257,8 +257,9 @@ TEST(RankCoordinator, TwoRanksGatherInOrderAndExtractTheirOwnShareWhenAsked) {
   for (bool metric_asks : {true, false}) {
     on_two_ranks([&](genfw::DataParallel& group) {
       auto ranks = genfw::data_parallel_coordinator(group);
-      EXPECT_EQ(ranks->sampling_batches(37, 8),
-                group.rank() == 0 ? std::vector<int64_t>{0, 16, 32} : std::vector<int64_t>{8, 24});
+      const std::vector<int64_t> batches_of_rank = group.rank() == 0 ? std::vector<int64_t>{0, 16, 32}
+                                                                     : std::vector<int64_t>{8, 24};
+      EXPECT_EQ(ranks->sampling_batches(37, 8), batches_of_rank);
       const genfw::DrawnRows all = ranks->gather_drawn(drawn_by(*ranks, kDrawn), 8);
       auto service = identity_features();
       if (group.rank() != 0) {

@@ -1,6 +1,6 @@
 // The [guidance] classifier's run, resolved before the components are built:
 // a trained run named by [guidance] run, or [guidance] experiment trained into
-// the guided run's own folder (docs/design.md, "Runs as components").
+// the guided run's own folder (docs/design.md, "The pipeline in parts").
 #include <filesystem>
 #include <iostream>
 

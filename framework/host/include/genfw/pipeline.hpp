@@ -1,5 +1,5 @@
 #pragma once
-/// One pipeline (docs/design.md, "A run and its file"; "The pipeline in parts"): resolve the config (read and
+/// One pipeline (docs/design.md, "The pipeline in parts"): resolve the config (read and
 /// validated once) → build components (each looked up once) → train → sample →
 /// evaluate → log. The runner, suites, sweeps, `runner sample`, the bench and
 /// the tests all go through it; nothing re-implements a step of it.
