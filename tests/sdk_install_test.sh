@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The plugin SDK end to end, as a researcher with only the installed framework
 # meets it: install the SDK from this build to a temporary prefix, build
-# examples/euler_maruyama and a freshly scaffolded sampler outside the tree
-# against it and run their tests, run each on a small experiment with the
-# installed runner, and find both in `runner compare`.
+# examples/euler_maruyama and a freshly scaffolded plugin of every kind (from
+# the installed template files) outside the tree against it and run their
+# tests, run them on small experiments with the installed runner (the four
+# scaffolds composed into one), and find them in `runner compare`.
 #
 # usage: sdk_install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -50,8 +51,10 @@ done
 needed "$prefix/lib/genfw/plugins/ddim.so" > "$work/needed.txt"
 expect_in "$work/needed.txt" "libgenfw_sdk.so"
 
-step "scaffold a sampler with the installed runner"
-"$runner" new sampler my_sampler --dir "$work"
+step "scaffold a plugin of every kind with the installed runner, from the installed templates"
+test -f "$prefix/lib/genfw/scaffold/CMakeLists.txt.in" || fail "the scaffold templates were not installed"
+kinds=(sampler model objective metric)
+for kind in "${kinds[@]}"; do "$runner" new "$kind" "my_$kind" --dir "$work"; done
 
 # No precompiled header outside the tree: each torch source costs ~30-60 s,
 # so the two projects' two sources each are built in parallel.
@@ -63,10 +66,12 @@ build_outside() {  # SOURCE_DIR BUILD_DIR
 }
 step "build and test examples/euler_maruyama against the installed SDK"
 build_outside "$source/examples/euler_maruyama" "$work/euler_maruyama-build"
-step "build and test the scaffolded sampler against the installed SDK"
-build_outside "$work/my_sampler" "$work/my_sampler/build"
-
-plugin_paths=(--plugin-path "$work/euler_maruyama-build/plugins" --plugin-path "$work/my_sampler/build/plugins")
+plugin_paths=(--plugin-path "$work/euler_maruyama-build/plugins")
+for kind in "${kinds[@]}"; do
+  step "build and test the scaffolded $kind against the installed SDK"
+  build_outside "$work/my_$kind" "$work/my_$kind/build"
+  plugin_paths+=(--plugin-path "$work/my_$kind/build/plugins")
+done
 
 step "the installed runner lists its installed built-ins and the new plugins"
 "$runner" plugins "${plugin_paths[@]}" > "$work/plugins.txt"
@@ -99,10 +104,40 @@ run_my=$("$runner" sample "$run_em" --sampler my_sampler --set sampler.steps_per
 run_builtin=$("$runner" sample "$run_em" --sampler annealed_langevin --set sampler.steps_per_level=20 \
               "${plugin_paths[@]}" --threads 2 --out runs/builtin | tail -n 1)
 
-step "runner compare puts all three on one table"
-"$runner" compare "$run_em" "$run_my" "$run_builtin" | tee "$work/compare.txt"
-for sampler in euler_maruyama my_sampler annealed_langevin; do expect_in "$work/compare.txt" "$sampler"; done
-expect_in "$work/compare.txt" "fid"
+step "the four scaffolds composed into one experiment: model, objective, sampler and metric"
+cat > "$work/scaffolds.toml" << 'TOML'
+name = "scaffolds"
+seed = 1
+[data]
+plugin = "toy2d"
+distribution = "gmm"
+means = [[-2.0, 0.0], [2.0, 0.0]]
+weights = [0.5, 0.5]
+stds = [0.5]
+size = 2000
+[model]
+plugin = "my_model"
+[objective]
+plugin = "my_objective"
+[train]
+steps = 200
+batch_size = 128
+[sampler]
+plugin = "my_sampler"
+steps_per_level = 20
+num_samples = 500
+batch_size = 500
+[[metrics]]
+plugin = "my_metric"
+TOML
+run_scaffolds=$("$runner" "$work/scaffolds.toml" "${plugin_paths[@]}" --threads 2 --out runs/scaffolds | tail -n 1)
+test -f "$run_scaffolds" || fail "no run file from the experiment of the four scaffolds"
+
+step "runner compare puts them all on one table"
+"$runner" compare "$run_em" "$run_my" "$run_builtin" "$run_scaffolds" | tee "$work/compare.txt"
+for column in euler_maruyama my_sampler annealed_langevin fid my_model my_objective my_metric; do
+  expect_in "$work/compare.txt" "$column"
+done
 test ! -e "$HOME/.cache/genfw" || fail "the runner wrote the user's cache ($HOME/.cache/genfw)"
 test -n "$(ls -A "$GENFW_CACHE_DIR" 2> /dev/null)" || fail "nothing was cached in GENFW_CACHE_DIR=$GENFW_CACHE_DIR"
 echo "sdk install test passed"

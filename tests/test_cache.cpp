@@ -1,11 +1,15 @@
-// The user's cache folder: where it is, and `runner cache list|clear`.
+// The user's artefact cache: where it is, its entries (keyed by their inputs,
+// checked against their digest) and `runner cache list|clear`.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "genfw/artefact_cache.hpp"
 #include "genfw/cache.hpp"
+#include "genfw/error.hpp"
+#include "genfw/sha256.hpp"
 #include "support.hpp"
 
 using namespace test_support;
@@ -42,22 +46,112 @@ TEST(Cache, FolderPrecedence) {
   EXPECT_CONTAINS(error_of([] { genfw::resolve_cache_dir(""); }), "--cache-dir");
 }
 
-TEST(Cache, ListShowsWhatEachEntryWasComputedFromAndClearRemovesThem) {
+// An entry written through the SDK's cache (what the feature extractor does)
+// and found again by the same key: the sidecar names what made it and records
+// the payload's digest; `runner cache list` shows it; another input is another entry.
+TEST(Cache, AnEntryIsFoundByTheInputsThatMadeItAndListedWithThem) {
   TempDir dir;
-  fs::create_directories(dir / "metric_reference");
-  std::ofstream(dir / "metric_reference/reference-toy2d-test-ab.pt") << "12345";
-  std::ofstream(dir / "metric_reference/reference-toy2d-test-ab.txt") << "reference-v3|toy2d|test|1000|...\n";
-  std::ofstream(dir / "metric_reference/reference-toy2d-test-ab.lock");
-  auto entries = genfw::list_cache(dir.path.string());
+  const genfw::CacheKey key = genfw::CacheKey("metric_reference").add("split", "test").add("count", 3);
+  {
+    genfw::CachedArtefact entry(dir.path.string(), "reference-toy2d-test", key);
+    ASSERT_FALSE(entry.cached());
+    torch::serialize::OutputArchive archive;
+    archive.write("mean", torch::tensor({1.0, 2.0}, torch::kFloat64));
+    entry.save(archive);
+  }
+  genfw::CachedArtefact again(dir.path.string(), "reference-toy2d-test", key);
+  ASSERT_TRUE(again.cached());
+  torch::serialize::InputArchive archive;
+  again.load(archive);
+  torch::Tensor mean;
+  archive.read("mean", mean);
+  EXPECT_TRUE(torch::equal(mean, torch::tensor({1.0, 2.0}, torch::kFloat64)));
+  EXPECT_CONTAINS(key.text(), "genfw=");  // the code's versions are inputs too
+  EXPECT_CONTAINS(key.text(), "|split=test|count=3");
+  const genfw::CacheKey other = genfw::CacheKey("metric_reference").add("split", "test").add("count", 4);
+  EXPECT_FALSE(genfw::CachedArtefact(dir.path.string(), "reference-toy2d-test", other).cached());
+
+  auto entries = genfw::ArtefactCache(dir.path.string()).list();
   ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].path, again.path());
   EXPECT_EQ(entries[0].kind, "metric_reference");
-  EXPECT_EQ(entries[0].bytes, 5u);
-  EXPECT_EQ(entries[0].description, "reference-v3|toy2d|test|1000|...");
+  EXPECT_EQ(entries[0].description, key.text());
+  EXPECT_EQ(entries[0].problem, "");
+  EXPECT_EQ(entries[0].bytes, fs::file_size(again.path()));
   std::ostringstream listing;
   genfw::print_cache(dir.path.string(), listing);
-  EXPECT_CONTAINS(listing.str(), "reference-toy2d-test-ab.pt");
-  EXPECT_CONTAINS(listing.str(), "1 entries, 5 bytes");
-  EXPECT_EQ(genfw::clear_cache(dir.path.string()), 1u);
+  EXPECT_CONTAINS(listing.str(), again.path());
+  EXPECT_CONTAINS(listing.str(), "1 entries");
+  EXPECT_EQ(listing.str().find("NOT USED"), std::string::npos);
+  EXPECT_THROW(genfw::CacheKey("my_kind"), genfw::Error);  // a kind `runner cache` would not list
+}
+
+// A payload that no longer matches its sidecar's digest is listed as damaged,
+// named when it is next needed, and computed again, never used.
+TEST(Cache, ADamagedEntryIsNamedAndComputedAgain) {
+  TempDir dir;
+  const genfw::CacheKey key = genfw::CacheKey("metric_extractors").add("extractor", "classifier");
+  std::string path;
+  {
+    genfw::CachedArtefact entry(dir.path.string(), "classifier-toy", key);
+    torch::serialize::OutputArchive archive;
+    archive.write("test_accuracy", torch::tensor(0.9, torch::kFloat64));
+    entry.save(archive);
+    path = entry.path();
+  }
+  std::fstream(path, std::ios::in | std::ios::out | std::ios::binary).write("X", 1);  // one byte changed
+  auto entries = genfw::ArtefactCache(dir.path.string()).list();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_CONTAINS(entries[0].problem, "is damaged");
+  std::ostringstream listing;
+  genfw::print_cache(dir.path.string(), listing);
+  EXPECT_CONTAINS(listing.str(), "NOT USED");
+  EXPECT_CONTAINS(listing.str(), "runner cache clear --cache-dir " + dir.path.string());
+
+  genfw::CachedArtefact entry(dir.path.string(), "classifier-toy", key);
+  testing::internal::CaptureStderr();
+  const bool cached = entry.cached();
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(cached);
+  EXPECT_CONTAINS(said, path);
+  EXPECT_CONTAINS(said, "computing it again");
+  EXPECT_FALSE(fs::exists(path));
+}
+
+// A payload whose digest matches but that torch cannot read (another writer's
+// format) is refused, naming it and the command that removes it.
+TEST(Cache, AnUnreadableEntryIsRefusedWithItsRemedy) {
+  TempDir dir;
+  const genfw::CacheKey key = genfw::CacheKey("metric_reference").add("split", "train");
+  std::string path;
+  {
+    genfw::CachedArtefact entry(dir.path.string(), "reference-toy", key);
+    torch::serialize::OutputArchive archive;
+    archive.write("mean", torch::zeros({2}));
+    entry.save(archive);
+    path = entry.path();
+  }
+  std::ofstream(path, std::ios::trunc) << "not a torch archive";
+  std::string sidecar = path.substr(0, path.size() - 3) + ".txt";
+  std::ofstream(sidecar, std::ios::trunc) << key.text() << "\npayload_sha256 " << genfw::sha256_of_file(path) << "\n";
+  genfw::CachedArtefact entry(dir.path.string(), "reference-toy", key);
+  ASSERT_TRUE(entry.cached());
+  torch::serialize::InputArchive archive;
+  const std::string message = error_of([&] { entry.load(archive); });
+  EXPECT_CONTAINS(message, path);
+  EXPECT_CONTAINS(message, "runner cache clear --cache-dir " + dir.path.string());
+}
+
+TEST(Cache, ClearRemovesEveryEntryWithItsSidecarAndLock) {
+  TempDir dir;
+  for (const char* label : {"a", "b"}) {
+    genfw::CachedArtefact entry(dir.path.string(), label, genfw::CacheKey("metric_reference").add("label", label));
+    torch::serialize::OutputArchive archive;
+    archive.write("x", torch::zeros({1}));
+    entry.save(archive);
+  }
+  EXPECT_EQ(genfw::ArtefactCache(dir.path.string()).list().size(), 2u);
+  EXPECT_EQ(genfw::ArtefactCache(dir.path.string()).clear(), 2u);
   EXPECT_FALSE(fs::exists(dir / "metric_reference"));
-  EXPECT_TRUE(genfw::list_cache(dir.path.string()).empty());
+  EXPECT_TRUE(genfw::ArtefactCache(dir.path.string()).list().empty());
 }

@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "genfw/distributed.hpp"
+#include "genfw/features.hpp"
+#include "genfw/rank_coordinator.hpp"
 #include "genfw/run_log.hpp"
 #include "genfw/trainer.hpp"
 #include "../data/fixtures/dataset_fixtures.hpp"
@@ -200,6 +202,84 @@ TEST(Distributed, TheRanksSamplingBatchesAreTheSingleProcessBatches) {
       EXPECT_TRUE(torch::equal(genfw::rows_in_global_order(rows_of_ranks, 8), torch::arange(total)))
           << total << " samples over " << world_size << " ranks";
     }
+  }
+}
+
+namespace {
+
+// What a rank drew of `all` (one row per sample) in batches of 8, with batch k's NFE 10 + k.
+genfw::DrawnRows drawn_by(genfw::RankCoordinator& ranks, const torch::Tensor& all) {
+  std::vector<torch::Tensor> rows{torch::empty({0, all.size(1)})}, nfe{torch::empty({0}, torch::kLong)};
+  for (int64_t first : ranks.sampling_batches(all.size(0), 8)) {
+    rows.push_back(all.slice(0, first, std::min(first + 8, all.size(0))));
+    nfe.push_back(torch::full({1}, 10 + first / 8, torch::kLong));
+  }
+  return {torch::cat(rows), torch::cat(nfe)};
+}
+
+// A feature service of identity features (the raw coordinates) for 2-D points.
+std::unique_ptr<genfw::FeatureService> identity_features() {
+  genfw::metric::FeatureSettings settings;
+  settings.extractor.kind = "identity";
+  genfw::MetricContext context;
+  context.data.shape = {2};
+  return std::make_unique<genfw::FeatureService>(settings, context);
+}
+
+const torch::Tensor kDrawn = torch::arange(74, torch::kFloat32).view({37, 2});  // 37 samples: 5 batches of 8
+
+}  // namespace
+
+// The coordinator alone, without a pipeline: a world of one process keeps everything local.
+TEST(RankCoordinator, OneProcessKeepsEverythingLocal) {
+  auto ranks = genfw::single_process_coordinator();
+  EXPECT_EQ(ranks->world_size(), 1);
+  EXPECT_TRUE(ranks->is_rank0());
+  EXPECT_EQ(ranks->sampling_batches(37, 8), (std::vector<int64_t>{0, 8, 16, 24, 32}));
+  EXPECT_EQ(ranks->share_from_rank0("run_folder", "runs/x"), "runs/x");
+  const genfw::DrawnRows own = drawn_by(*ranks, kDrawn);
+  const genfw::DrawnRows all = ranks->gather_drawn(own, 8);
+  EXPECT_TRUE(all.samples.is_same(own.samples));
+  EXPECT_TRUE(torch::equal(all.nfe_of_batches, torch::arange(10, 15, torch::kLong)));
+  auto service = identity_features();
+  ranks->offer_sample_extraction(*service, all.samples);
+  EXPECT_TRUE(torch::equal(service->of(all.samples).features, kDrawn));
+  ranks->end_sample_extraction(*service);
+  EXPECT_EQ(service->sample_extractions(), 1);
+}
+
+// Two ranks (threads of a gloo group): rank 0 gets every rank's samples and NFE
+// in the single-process order; when its metric asks for the samples' features,
+// rank 1 extracts its own share (its service made only then), and when no metric
+// asks, rank 1 is released without extracting. Features of any other tensor
+// (the floor's real data) are rank 0's own.
+TEST(RankCoordinator, TwoRanksGatherInOrderAndExtractTheirOwnShareWhenAsked) {
+  for (bool metric_asks : {true, false}) {
+    on_two_ranks([&](genfw::DataParallel& group) {
+      auto ranks = genfw::data_parallel_coordinator(group);
+      const std::vector<int64_t> batches_of_rank = group.rank() == 0 ? std::vector<int64_t>{0, 16, 32}
+                                                                     : std::vector<int64_t>{8, 24};
+      EXPECT_EQ(ranks->sampling_batches(37, 8), batches_of_rank);
+      const genfw::DrawnRows all = ranks->gather_drawn(drawn_by(*ranks, kDrawn), 8);
+      auto service = identity_features();
+      if (group.rank() != 0) {
+        EXPECT_FALSE(all.samples.defined());
+        int services_made = 0;
+        ranks->serve_sample_extraction([&]() -> genfw::FeatureService& {
+          ++services_made;
+          return *service;
+        });
+        EXPECT_EQ(services_made, metric_asks ? 1 : 0);
+        return;
+      }
+      EXPECT_TRUE(torch::equal(all.samples, kDrawn));
+      EXPECT_TRUE(torch::equal(all.nfe_of_batches, torch::arange(10, 15, torch::kLong)));
+      ranks->offer_sample_extraction(*service, all.samples);
+      if (metric_asks) EXPECT_TRUE(torch::equal(service->of(all.samples).features, kDrawn));
+      const torch::Tensor real = torch::ones({3, 2});
+      EXPECT_TRUE(torch::equal(service->of(real).features, real));  // not the drawn set: no rank is asked
+      ranks->end_sample_extraction(*service);
+    });
   }
 }
 

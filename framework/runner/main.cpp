@@ -7,6 +7,7 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "genfw/artefact_cache.hpp"
 #include "genfw/cache.hpp"
 #include "genfw/config.hpp"
 #include "genfw/durable.hpp"
@@ -276,7 +277,7 @@ int cmd_cache(int argc, char** argv) {
   if (action == "list") {
     genfw::print_cache(dir, std::cout);
   } else if (action == "clear") {
-    std::cout << "removed " << genfw::clear_cache(dir) << " entries from " << dir << "\n";
+    std::cout << "removed " << genfw::ArtefactCache(dir).clear() << " entries from " << dir << "\n";
   } else {
     throw genfw::Error("runner cache: unknown action '" + action + "'; expected list or clear");
   }

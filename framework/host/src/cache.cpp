@@ -1,12 +1,11 @@
 #include "genfw/cache.hpp"
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <ostream>
 
+#include "genfw/artefact_cache.hpp"
 #include "genfw/error.hpp"
 
 namespace genfw {
@@ -20,16 +19,6 @@ std::string environment_variable(const char* name) {
   return value ? value : "";
 }
 
-// The kinds of artefact the feature service caches (genfw/features.hpp).
-const char* const kKinds[] = {"metric_extractors", "metric_reference"};
-
-std::string first_line_of(const fs::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 }  // namespace
 
 std::string resolve_cache_dir(const std::string& flag) {
@@ -41,42 +30,24 @@ std::string resolve_cache_dir(const std::string& flag) {
   return (fs::path(home) / ".cache" / "genfw").string();
 }
 
-std::vector<CacheEntry> list_cache(const std::string& cache_dir) {
-  std::vector<CacheEntry> entries;
-  for (const char* kind : kKinds) {
-    const fs::path dir = fs::path(cache_dir) / kind;
-    if (!fs::is_directory(dir)) continue;
-    for (const auto& item : fs::directory_iterator(dir)) {
-      if (item.path().extension() != ".pt" || !item.is_regular_file()) continue;
-      fs::path sidecar = item.path();
-      sidecar.replace_extension(".txt");
-      entries.push_back({item.path().string(), kind, first_line_of(sidecar), item.file_size()});
-    }
-  }
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
-  return entries;
-}
-
 void print_cache(const std::string& cache_dir, std::ostream& out) {
-  const auto entries = list_cache(cache_dir);
+  const auto entries = ArtefactCache(cache_dir).list();
   uintmax_t total = 0;
+  size_t unusable = 0;
   for (const auto& entry : entries) {
     total += entry.bytes;
     out << std::setw(10) << entry.bytes << "  " << entry.path << "\n";
     if (!entry.description.empty()) out << "            " << entry.description << "\n";
+    if (!entry.problem.empty()) {
+      out << "            NOT USED: it " << entry.problem << "\n";
+      ++unusable;
+    }
   }
   out << entries.size() << " entries, " << total << " bytes in " << cache_dir << "\n";
-}
-
-size_t clear_cache(const std::string& cache_dir) {
-  size_t removed = 0;
-  for (const char* kind : kKinds) {
-    const fs::path dir = fs::path(cache_dir) / kind;
-    if (!fs::is_directory(dir)) continue;
-    for (const auto& item : fs::directory_iterator(dir)) removed += item.path().extension() == ".pt";
-    fs::remove_all(dir);
+  if (unusable > 0) {
+    out << unusable << " of them would be computed again when next needed; `runner cache clear --cache-dir "
+        << cache_dir << "` removes every entry\n";
   }
-  return removed;
 }
 
 }  // namespace genfw

@@ -1,5 +1,5 @@
 #pragma once
-/// One pipeline (docs/design.md, "A run and its file"): resolve the config (read and
+/// One pipeline (docs/design.md, "The pipeline in parts"): resolve the config (read and
 /// validated once) → build components (each looked up once) → train → sample →
 /// evaluate → log. The runner, suites, sweeps, `runner sample`, the bench and
 /// the tests all go through it; nothing re-implements a step of it.
@@ -19,7 +19,8 @@
 namespace genfw {
 
 class RunLog;
-class DataParallel;
+class RankCoordinator;
+class RunRecorder;
 
 /// What a run is asked to do besides its experiment's config.
 struct RunRequest {
@@ -83,6 +84,9 @@ struct MetricOutcome {
   double wall_seconds = 0;
 };
 
+/// The single-process pipeline: each stage returns its values. What several
+/// ranks must agree on goes through its RankCoordinator, and while run()
+/// records, each value goes into the run file through a RunRecorder.
 class GENFW_API Pipeline {
  public:
   /// Resolves `request` once: the experiment file (extends, overrides,
@@ -97,9 +101,15 @@ class GENFW_API Pipeline {
   void set_output(const std::string& out_dir, bool resume);
   torch::Device device() const { return device_; }
 
-  /// Builds every component once; a failure names the component.
+  /// The [guidance] classifier's run file, resolved before the classifier is
+  /// built: [guidance] run as named, or [guidance] experiment trained into
+  /// `run_folder`/<its name> (found there, finished, on resume). run() calls it
+  /// with the run's folder; without a [guidance] table it returns "".
+  std::string resolve_guidance_classifier(const std::string& run_folder);
+  /// Builds every component once; a failure names the component. A [guidance]
+  /// experiment must have been resolved first (resolve_guidance_classifier).
   Components& components();
-  /// components() but the [guidance] classifier, which may first have to be trained into the run folder.
+  /// components() but the [guidance] classifier.
   Components& components_without_classifier();
   /// Trains with [train] into `log`, checkpointing to `checkpoint` (resuming from it when asked).
   TrainOutcome train(RunLog& log, const std::string& checkpoint, bool resume);
@@ -109,47 +119,43 @@ class GENFW_API Pipeline {
   SampleOutcome sample();
   /// Scores `drawn` with every [[metrics]] entry (features extracted once for all).
   std::vector<MetricOutcome> evaluate(const SampleOutcome& drawn);
+  /// Data-parallel ranks above 0, after sample(): the part of rank 0's
+  /// evaluate() they share (extracting the features of the samples they drew).
+  void serve_metrics_of_rank0();
   /// The whole run into its folder (train, sample, PNG, metrics, run file); returns the run file.
   std::string run();
 
  private:
   void build_classifier(Components& c);
+  /// [guidance] run = FILE, relative to the experiment, checked to exist.
+  std::string named_guidance_run() const;
   /// One metric, its randomness seeded by the run seed (the same whichever metrics ran before).
   MetricResult compute_metric(const Built<Metric>& metric, MetricContext& context) const;
   /// What every metric is given, without samples.
   MetricContext metric_context();
   /// The run's one feature service, built on first use.
   FeatureService& feature_service(const MetricContext& context);
-  /// Data-parallel rank 0: the drawn samples' features are extracted by every
-  /// rank, each its own share, when the first metric asks for them.
-  void extract_samples_on_every_rank(DataParallel& group, const torch::Tensor& drawn);
-  /// Data-parallel rank 0: tells the waiting ranks whether to extract (once).
-  void tell_ranks_about_features(DataParallel& group, const std::string& request);
-  /// Data-parallel ranks above 0, after sampling: extract their share if rank 0's metrics ask.
-  void serve_feature_extraction(DataParallel& group);
-  /// The real-data floor: every sample metric on N real held-out examples (logged under /floor).
+  /// The real-data floor: every sample metric on N real held-out examples (recorded under /floor).
   void evaluate_floor(MetricContext context, int64_t count, bool with_labels);
   /// run()'s stages once the run file exists; their failures are marked in it by run().
-  std::string run_stages(RunLog& log, const std::string& out_dir);
+  std::string run_stages(RunRecorder& recorder, const std::string& out_dir);
   /// --resume: the plan becomes the run file's stored config with request_.resume_changes
   /// applied; a command line that resolves to another plan is refused, naming each key.
   /// True when the run already completed that plan: nothing is left to do.
   bool adopt_stored_plan(const std::string& run_file);
   /// The command that continues this run: the experiment, every --set and --resume-set, --resume --out.
   std::string continuation_command(const std::string& out_dir) const;
-  std::string prepare_guidance_run(const std::string& out_dir);
 
   RunRequest request_;
   const Registry& registry_;
+  std::unique_ptr<RankCoordinator> ranks_;  // this process's world (one process, or its data-parallel group)
   ExperimentConfig config_;
   torch::Device device_ = torch::kCPU;
   std::optional<RecordedCheckpoint> parent_checkpoint_;  // `runner sample`: the parent's weights
-  std::string guidance_run_;         // the run file of the guidance classifier, once known
+  std::string guidance_run_;         // the run file of the guidance classifier, once resolved
   std::unique_ptr<Components> components_;
   std::unique_ptr<FeatureService> features_;
-  torch::Tensor rank_samples_;       // data-parallel: the samples this rank drew, its batches in order
-  bool ranks_told_about_features_ = false;
-  RunLog* log_ = nullptr;            // the run file while run() writes one
+  RunRecorder* recorder_ = nullptr;  // while run() records
   int64_t trained_steps_ = 0;        // the step the metrics are logged at
   bool file_has_sweep_ = false;      // the experiment file has a [sweep]: this run is one of its variants
 };

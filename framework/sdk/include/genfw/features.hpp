@@ -48,7 +48,9 @@ struct GENFW_API ExtractorConfig {
   int64_t batch_size = 250;         ///< extraction batch
 };
 
-/// The [features] table: the extractor and the reference data of a run.
+/// The [features] table: the extractor and the reference data of a run. The
+/// members' initialisers (here and in ExtractorConfig) are the table's
+/// defaults; each key is bound to its member once (OptionBinding).
 struct GENFW_API FeatureSettings {
   ExtractorConfig extractor;
   std::string reference_split = "test";
@@ -144,7 +146,8 @@ struct ReferenceFeatures {
 
 /// Features of min(max_reference, |split|) examples of the split (evenly strided
 /// indices, so class-ordered files are covered), their μ and Σ; cached under
-/// cache_dir/metric_reference keyed by dataset, split, extractor and count.
+/// cache_dir/metric_reference (genfw/artefact_cache.hpp), keyed by the examples
+/// read, the split, the count and the extractor's digest and preprocessing.
 GENFW_API ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricContext& context,
                                                const std::string& split, int64_t max_reference,
                                                int64_t batch_size);
@@ -162,6 +165,8 @@ class GENFW_API FeatureService {
   ~FeatureService();
 
   const metric::FeatureSettings& settings() const { return settings_; }
+  /// Where extraction runs (the metric context's device).
+  torch::Device device() const { return context_.device; }
   metric::FeatureExtractor& extractor();
   /// Features of `samples` (computed on first request for this tensor).
   const metric::Extracted& of(const torch::Tensor& samples);

@@ -3,8 +3,11 @@
 ///
 /// A plugin declares its schema once (name, type, default, range, doc); the
 /// same declaration validates the TOML table, fills defaults, drives
-/// `runner describe`, and is what the resolved config logs.
+/// `runner describe`, and is what the resolved config logs. OptionBinding
+/// binds each declaration to the settings member it fills, so the key is not
+/// written again where the value is read.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -127,4 +130,81 @@ GENFW_API OptionValue check_option(const OptionSpec& spec, const OptionValue& va
 GENFW_API std::string closest_name(const std::string& name, const std::vector<std::string>& known);
 /// ", did you mean 'x'?" or "; known options: a, b, c".
 GENFW_API std::string unknown_name_hint(const std::string& name, const std::vector<std::string>& known);
+}  // namespace genfw
+
+namespace genfw {
+
+/// Options declared once, each bound to the member it fills (the PyTorch C++
+/// frontend's XOptions with the schema attached): the default is the member's
+/// in-class initialiser, the key, doc and range are the binding's one line, and
+/// the same declaration gives the Schema (validation, `runner describe`, the
+/// logged config) and fills a Settings from validated Options.
+///   struct Settings { int64_t width = 64; double lr = 1e-3; };
+///   static const OptionBinding<Settings> binding = OptionBinding<Settings>()
+///       .integer("width", &Settings::width, "channels of the first block", at_least(1))
+///       .real("lr", &Settings::lr, "learning rate", at_least(0.0));
+///   Settings s = binding.read(options);   // binding.schema() is the plugin's schema
+template <typename Settings>
+class OptionBinding {
+ public:
+  /// Where an option's value lives in a Settings: a member pointer, or nested().
+  template <typename T>
+  using Field = std::function<T&(Settings&)>;
+  /// A member of a member, e.g. nested(&FeatureSettings::extractor, &ExtractorConfig::batch_size).
+  template <typename Part, typename T>
+  static Field<T> nested(Part Settings::*part, T Part::*member) {
+    return [part, member](Settings& s) -> T& { return (s.*part).*member; };
+  }
+
+  OptionBinding& integer(const std::string& key, Field<int64_t> field, const std::string& doc, Range range = {}) {
+    schema_.integer(key, default_of(field), doc, range);
+    return bind(key, field, [](const Options& o, const std::string& k) { return o.integer(k); });
+  }
+  OptionBinding& real(const std::string& key, Field<double> field, const std::string& doc, Range range = {}) {
+    schema_.real(key, default_of(field), doc, range);
+    return bind(key, field, [](const Options& o, const std::string& k) { return o.real(k); });
+  }
+  OptionBinding& boolean(const std::string& key, Field<bool> field, const std::string& doc) {
+    schema_.boolean(key, default_of(field), doc);
+    return bind(key, field, [](const Options& o, const std::string& k) { return o.flag(k); });
+  }
+  OptionBinding& string(const std::string& key, Field<std::string> field, const std::string& doc) {
+    schema_.string(key, default_of(field), doc);
+    return bind(key, field, [](const Options& o, const std::string& k) { return o.string(k); });
+  }
+  OptionBinding& choice(const std::string& key, Field<std::string> field, const std::vector<std::string>& choices,
+                        const std::string& doc) {
+    schema_.choice(key, default_of(field), choices, doc);
+    return bind(key, field, [](const Options& o, const std::string& k) { return o.string(k); });
+  }
+  OptionBinding& reals(const std::string& key, Field<std::vector<double>> field, const std::string& doc,
+                       Range range = {}) {
+    schema_.reals(key, default_of(field), doc, range);
+    return bind(key, field, [](const Options& o, const std::string& k) { return o.reals(k); });
+  }
+
+  const Schema& schema() const { return schema_; }
+  /// A Settings with every bound member read from `options` (validated against schema()).
+  Settings read(const Options& options) const {
+    Settings settings{};
+    for (const auto& fill : fills_) fill(settings, options);
+    return settings;
+  }
+
+ private:
+  template <typename T>
+  static T default_of(const Field<T>& field) {
+    Settings defaults{};
+    return field(defaults);
+  }
+  template <typename T, typename Get>
+  OptionBinding& bind(const std::string& key, Field<T> field, Get get) {
+    fills_.push_back([key, field, get](Settings& s, const Options& o) { field(s) = get(o, key); });
+    return *this;
+  }
+
+  Schema schema_;
+  std::vector<std::function<void(Settings&, const Options&)>> fills_;
+};
+
 }  // namespace genfw

@@ -1,26 +1,22 @@
-// The run's feature extractor and the service that shares its results
-// (genfw/features.hpp): compiled once, here, for every metric.
+// The feature extractors of sample-quality metrics (genfw/features.hpp):
+// identity, the in-domain classifier (trained once, cached) and a TorchScript module.
 #include "genfw/features.hpp"
 
 #include <torch/script.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <mutex>
 #include <sstream>
 
+#include "genfw/artefact_cache.hpp"
 #include "genfw/digest.hpp"
 #include "genfw/error.hpp"
 #include "genfw/quantize.hpp"
 #include "genfw/sha256.hpp"
+#include "image_codes.hpp"
 
 namespace genfw::metric {
 
@@ -65,17 +61,6 @@ std::pair<torch::Tensor, torch::Tensor> ClassifierNetImpl::forward(const torch::
   return {features, fc2(features)};
 }
 
-GaussianStatistics gaussian_statistics(const torch::Tensor& features) {
-  GENFW_CHECK(features.dim() == 2, "gaussian_statistics: features must be [N, F], got ", features.sizes());
-  GENFW_CHECK(features.size(0) >= 2, "gaussian_statistics: need at least 2 feature vectors, got ",
-              features.size(0));
-  auto f = features.to(torch::kFloat64);
-  auto mean = f.mean(0);
-  auto centred = f - mean;
-  auto covariance = centred.t().mm(centred) / double(f.size(0) - 1);
-  return {mean, covariance, f.size(0)};
-}
-
 // ---------------------------------------------------------------------------
 // identity
 
@@ -115,69 +100,15 @@ class LocalSeed {
   torch::Tensor saved_;
 };
 
-/// One artefact of the cache folder: computed by one runner while any other
-/// that needs it waits (an exclusive flock on a sibling .lock file, held from
-/// construction), then loaded by all. Saved under a name of this process and
-/// renamed, so no reader sees half a file; a .txt sidecar says what the entry
-/// was computed from (`runner cache list` shows it).
-class CachedArtefact {
- public:
-  /// An empty `cache_dir` caches nothing (tests, library users without a folder).
-  /// `label` starts the file name (for people); `key` (everything the entry depends on) ends it.
-  CachedArtefact(const std::string& cache_dir, const std::string& kind, const std::string& label,
-                 const std::string& key) {
-    if (cache_dir.empty()) return;
-    const auto dir = std::filesystem::path(cache_dir) / kind;
-    std::filesystem::create_directories(dir);
-    const std::string stem = (dir / (label + "-" + sha256_hex(key).substr(0, 32))).string();
-    path_ = stem + ".pt";
-    description_path_ = stem + ".txt";
-    description_ = key;
-    lock_ = ::open((stem + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    GENFW_CHECK(lock_ >= 0, "metric cache: cannot open ", stem, ".lock: ", std::strerror(errno));
-    if (::flock(lock_, LOCK_EX | LOCK_NB) != 0) {
-      std::cerr << "metric cache: another runner is computing " << path_ << "; waiting for it" << std::endl;
-      while (::flock(lock_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  ~CachedArtefact() {
-    if (lock_ >= 0) ::close(lock_);  // releases the flock
-  }
-  CachedArtefact(const CachedArtefact&) = delete;
-  CachedArtefact& operator=(const CachedArtefact&) = delete;
-
-  bool cached() const { return !path_.empty() && std::filesystem::exists(path_); }
-  const std::string& path() const { return path_; }
-
-  void save(torch::serialize::OutputArchive& archive) {
-    if (path_.empty()) return;
-    const std::string partial = path_ + ".partial." + std::to_string(::getpid());
-    archive.save_to(partial);
-    std::ofstream(description_path_) << description_ << "\n";
-    std::filesystem::rename(partial, path_);
-  }
-
- private:
-  std::string path_, description_path_, description_;
-  int lock_ = -1;
-};
-
-// Digest of the examples (x and labels) a dataset yields, in index order: what a
-// cached artefact derived from the data is keyed by, so two datasets that share
-// a plugin name but not their content never share a cache entry.
-/// An image's 8-bit codes 0..255 (as float): the numbers an image file holds,
-/// the same whichever range ([0, 1], [-1, 1]) the dataset was read in.
-torch::Tensor image_codes(const torch::Tensor& x, double low, double high) {
-  return ((x.clamp(low, high) - low) * (255.0 / (high - low))).round();
-}
-
 /// What the classifier sees: 8-bit codes mapped to [-1, 1], exactly equal for
 /// the same images read in any range (so one cached classifier serves both).
 torch::Tensor classifier_input(const torch::Tensor& x, double low, double high) {
   return image_codes(x, low, high) * (2.0 / 255.0) - 1.0;
 }
 
+// Digest of the examples (x and labels) a dataset yields, in index order: what a
+// cached artefact derived from the data is keyed by, so two datasets that share
+// a plugin name but not their content never share a cache entry.
 /// Digest of every example of `data` (images as their 8-bit codes, so the range
 /// they are read in does not matter) and its label.
 std::string dataset_digest(Dataset& data, const DataInfo& info) {
@@ -190,6 +121,36 @@ std::string dataset_digest(Dataset& data, const DataInfo& info) {
     if (b.y.defined()) h.tensor(b.y);
   }
   return h.hex();
+}
+
+/// The classifier's training recipe (Adam, cosine decay from this rate, batches of this size).
+constexpr double kClassifierLearningRate = 1e-3;
+constexpr int64_t kClassifierBatch = 128;
+
+/// What a trained classifier is determined by: its initial weights (its
+/// architecture and initialisation under its seed), its recipe and epochs, and
+/// the examples it is trained and tested on, as read. Not the data's range: the
+/// classifier sees 8-bit codes mapped to [-1, 1], so one serves experiments
+/// whatever range they train in.
+CacheKey classifier_key(const ExtractorConfig& config, const MetricContext& context) {
+  const DataInfo& data = context.data;
+  std::string initial_weights;
+  {
+    LocalSeed seed(uint64_t(config.classifier_seed));  // the same initialisation the trained one starts from
+    initial_weights = module_digest(*ClassifierNet(data.shape[0], config.classifier_width, data.num_classes));
+  }
+  std::ostringstream learning_rate;
+  learning_rate << std::setprecision(17) << kClassifierLearningRate;
+  return CacheKey("metric_extractors")
+      .add("extractor", "classifier")
+      .add("data", data.name)
+      .add("initial_weights", initial_weights)
+      .add("optimizer", "adam,cosine")
+      .add("lr", learning_rate.str())
+      .add("batch", kClassifierBatch)
+      .add("epochs", config.classifier_epochs)
+      .add("train", dataset_digest(*context.train_data, data))
+      .add("test", context.test_data ? dataset_digest(*context.test_data, data) : std::string("none"));
 }
 
 std::atomic<int64_t>& classifier_trainings() {
@@ -230,12 +191,7 @@ ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const Me
   // and in [-1, 1] are scored on the same inputs and stay comparable.
   preprocessing = std::string(kAsImageFile) + ", data range -> [-1, 1]";
 
-  std::ostringstream key;
-  // The data range is not part of the key: the classifier sees 8-bit codes
-  // mapped to [-1, 1], so one classifier serves experiments whatever range they train in.
-  key << name << "|" << data.name << "|" << data.shape[0] << "x" << data.shape[1] << "x" << data.shape[2]
-      << "|classes=" << data.num_classes << "|train=" << dataset_digest(*context.train_data, data);
-  CachedArtefact entry(context.cache_dir, "metric_extractors", "classifier-" + data.name, key.str());
+  CachedArtefact entry(context.cache_dir, "classifier-" + data.name, classifier_key(config, context));
   torch::Tensor accuracy;
   const bool cached = entry.cached();
   {
@@ -247,7 +203,7 @@ ClassifierExtractor::ClassifierExtractor(const ExtractorConfig& config, const Me
   }
   if (cached) {
     torch::serialize::InputArchive archive;
-    archive.load_from(entry.path());
+    entry.load(archive);
     net_->load(archive);
     archive.read("test_accuracy", accuracy);
     trained_now = false;
@@ -277,15 +233,15 @@ void ClassifierExtractor::train(const ExtractorConfig& config, Dataset& train_da
   classifier_trainings()++;
   torch::AutoGradMode enable_grad(true);  // the runner computes metrics under NoGradGuard
   net_->train();
-  torch::optim::Adam optimizer(net_->parameters(), torch::optim::AdamOptions(1e-3));
-  const int64_t n = train_data.size(), batch = 128;
+  torch::optim::Adam optimizer(net_->parameters(), torch::optim::AdamOptions(kClassifierLearningRate));
+  const int64_t n = train_data.size(), batch = kClassifierBatch;
   const int64_t total_steps = config.classifier_epochs * ((n + batch - 1) / batch);
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < config.classifier_epochs; ++epoch) {
     auto order = torch::randperm(n, torch::kLong);
     for (int64_t start = 0; start < n; start += batch, ++step) {
       // Cosine learning-rate decay: a few epochs reach a good optimum.
-      double lr = 1e-3 * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total_steps)));
+      double lr = kClassifierLearningRate * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total_steps)));
       for (auto& group : optimizer.param_groups())
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       Batch b = train_data.get(order.slice(0, start, std::min(n, start + batch)));
@@ -473,175 +429,4 @@ std::unique_ptr<FeatureExtractor> make_extractor(const ExtractorConfig& config,
               "\" is not one of auto, classifier, torchscript, identity");
 }
 
-// ---------------------------------------------------------------------------
-// reference statistics of the real data
-
-/// Features of min(max_reference, |split|) examples of the split (evenly
-/// strided indices, so class-ordered files are covered), their μ and Σ; cached
-/// under cache_dir/metric_reference keyed by dataset, split, extractor digest,
-/// pre-processing and count.
-ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricContext& context,
-                                            const std::string& split, int64_t max_reference,
-                                            int64_t batch_size) {
-  Dataset* dataset = split == "train" ? context.train_data : context.test_data;
-  GENFW_CHECK(dataset != nullptr, "metric: option 'reference_split' = \"", split,
-              "\" but the metric context has no ", split, " split");
-  ReferenceFeatures ref;
-  ref.split = split;
-  ref.split_size = dataset->size();
-  ref.count = std::min(max_reference, ref.split_size);
-  GENFW_CHECK(ref.count >= 2, "metric: the ", split, " split has fewer than 2 examples");
-  // The examples are read first: the cache key is a digest of what was read
-  // (and of the extractor), never of names that two different datasets share.
-  auto indices = torch::linspace(0, double(ref.split_size - 1), ref.count, torch::kFloat64).round().to(torch::kLong);
-  std::vector<torch::Tensor> examples;
-  ContentDigest content;
-  for (int64_t start = 0; start < ref.count; start += batch_size) {
-    examples.push_back(dataset->get(indices.slice(0, start, std::min(ref.count, start + batch_size))).x);
-    // Images as their 8-bit codes: the extractor scores them so, whatever their range.
-    const DataInfo& info = context.data;
-    content.tensor(info.is_image() ? image_codes(examples.back(), info.low, info.high).to(torch::kUInt8)
-                                   : examples.back());
-  }
-  std::ostringstream key;
-  key << "reference-v3|" << context.data.name << "|" << split << "|" << ref.count << "|" << content.hex() << "|"
-      << extractor.name << "|" << extractor.digest << "|" << extractor.preprocessing;
-  CachedArtefact entry(context.cache_dir, "metric_reference", "reference-" + context.data.name + "-" + split,
-                       key.str());
-  if (entry.cached()) {
-    torch::serialize::InputArchive archive;
-    archive.load_from(entry.path());
-    archive.read("features", ref.features);
-    archive.read("mean", ref.statistics.mean);
-    archive.read("covariance", ref.statistics.covariance);
-    ref.statistics.count = ref.features.size(0);
-    ref.loaded_from_cache = true;
-  } else {
-    std::vector<torch::Tensor> parts;
-    for (const auto& x : examples) parts.push_back(extractor.extract(x, context.device, batch_size).features);
-    ref.features = torch::cat(parts);
-    ref.statistics = gaussian_statistics(ref.features);
-    torch::serialize::OutputArchive archive;
-    archive.write("features", ref.features);
-    archive.write("mean", ref.statistics.mean);
-    archive.write("covariance", ref.statistics.covariance);
-    entry.save(archive);
-  }
-  ref.digest = ContentDigest().tensor(ref.statistics.mean).tensor(ref.statistics.covariance).hex();
-  return ref;
-}
-
 }  // namespace genfw::metric
-
-namespace genfw::metric {
-
-const Schema& FeatureSettings::schema() {
-  static const Schema schema =
-      Schema()
-          .choice("extractor", "auto", {"auto", "classifier", "torchscript", "identity"},
-                  "feature network: auto = classifier for images, identity for vectors")
-          .string("torchscript_path", "",
-                  "TorchScript module for extractor = \"torchscript\": forward(x[N,C,H,W]) -> features "
-                  "[N,F] or (features, logits)")
-          .integer("resize", 0, "torchscript: bilinear resize of images to resize×resize (0 = none, 299 for Inception)",
-                   at_least(0))
-          .reals("input_range", {-1.0, 1.0}, "torchscript: value range the module expects")
-          .boolean("grayscale_to_rgb", false, "torchscript: repeat 1-channel images to 3 channels")
-          .choice("reference_split", "test", {"test", "train"}, "split of the real data for reference statistics")
-          .integer("max_reference", 10000, "at most this many real examples for the reference", at_least(2))
-          .boolean("floor", true,
-                   "also score N real examples of the other split (N = the sample count) exactly like the samples: "
-                   "the real-data floor of FID/KID and the ceiling of IS at this N, shown as a row of the table")
-          .integer("batch_size", 250, "extraction batch size", at_least(1))
-          .integer("classifier_epochs", 5,
-                   "classifier extractor: training epochs on the train split (5: 90.05% test accuracy on "
-                   "Fashion-MNIST)",
-                   at_least(1))
-          .integer("classifier_width", 32, "classifier extractor: channels of its first conv layer", at_least(4))
-          .integer("classifier_seed", 0, "classifier extractor: its own training seed (the run's RNG untouched)",
-                   at_least(0));
-  return schema;
-}
-
-FeatureSettings FeatureSettings::from_options(const Options& options) {
-  FeatureSettings s;
-  s.extractor.kind = options.string("extractor");
-  s.extractor.torchscript_path = options.string("torchscript_path");
-  s.extractor.resize = options.integer("resize");
-  s.extractor.input_range = options.reals("input_range");
-  s.extractor.grayscale_to_rgb = options.flag("grayscale_to_rgb");
-  s.extractor.classifier_epochs = options.integer("classifier_epochs");
-  s.extractor.classifier_width = options.integer("classifier_width");
-  s.extractor.classifier_seed = options.integer("classifier_seed");
-  s.extractor.batch_size = options.integer("batch_size");
-  s.reference_split = options.string("reference_split");
-  s.max_reference = options.integer("max_reference");
-  s.floor = options.flag("floor");
-  GENFW_CHECK(s.extractor.input_range.size() == 2 && s.extractor.input_range[0] < s.extractor.input_range[1],
-              options.owner(), ": option 'input_range' must be [low, high] with low < high, got ",
-              format_value(s.extractor.input_range));
-  GENFW_CHECK(s.extractor.kind != "torchscript" || !s.extractor.torchscript_path.empty(), options.owner(),
-              ": option 'torchscript_path' must be set when extractor = \"torchscript\"");
-  return s;
-}
-
-}  // namespace genfw::metric
-
-namespace genfw {
-
-FeatureService::FeatureService(metric::FeatureSettings settings, const MetricContext& context)
-    : settings_(std::move(settings)), context_(context) {
-  context_.samples = torch::Tensor();
-  context_.features = nullptr;
-}
-
-FeatureService::~FeatureService() = default;
-
-metric::FeatureExtractor& FeatureService::extractor() {
-  if (!extractor_) extractor_ = metric::make_extractor(settings_.extractor, context_);
-  return *extractor_;
-}
-
-const metric::Extracted& FeatureService::of(const torch::Tensor& samples) {
-  // Keyed by the tensor itself and its version counter: the same sample set
-  // is extracted once however many metrics ask; a new or modified one again.
-  if (!extracted_input_.defined() || !extracted_input_.is_same(samples) ||
-      extracted_version_ != int64_t(samples._version())) {
-    std::optional<metric::Extracted> shared = shared_extraction_ ? shared_extraction_(samples) : std::nullopt;
-    extracted_ = shared ? std::move(*shared) : extractor().extract(samples, context_.device, settings_.extractor.batch_size);
-    extracted_input_ = samples;
-    extracted_version_ = int64_t(samples._version());
-    ++sample_extractions_;
-  }
-  return extracted_;
-}
-
-const metric::ReferenceFeatures& FeatureService::reference() {
-  if (!reference_) {
-    reference_ = std::make_unique<metric::ReferenceFeatures>(metric::reference_features(
-        extractor(), context_, settings_.reference_split, settings_.max_reference, settings_.extractor.batch_size));
-  }
-  return *reference_;
-}
-
-void FeatureService::record_provenance(MetricResult& result, bool with_reference) {
-  metric::FeatureExtractor& e = extractor();
-  result.provenance["extractor"] = e.name;
-  result.provenance["extractor_digest"] = "sha256:" + e.digest;
-  result.provenance["preprocessing"] = e.preprocessing;
-  for (const auto& [key, value] : e.provenance) result.provenance[key] = value;
-  if (!with_reference) return;
-  const metric::ReferenceFeatures& ref = reference();
-  result.provenance["reference_split"] = ref.split;
-  result.provenance["reference_count"] = std::to_string(ref.count) + " of " + std::to_string(ref.split_size);
-  result.provenance["reference_digest"] = "sha256:" + ref.digest;
-}
-
-FeatureService& features_of(const MetricContext& context, const std::string& metric) {
-  GENFW_CHECK(context.features != nullptr, metric,
-              ": the metric context has no feature service (MetricContext::features); the runner sets one "
-              "from the [features] table, tests can make one with genfw::testing::attach_features");
-  return *context.features;
-}
-
-}  // namespace genfw
