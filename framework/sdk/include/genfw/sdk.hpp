@@ -16,6 +16,7 @@
 #include "genfw/made.hpp"
 #include "genfw/metric.hpp"
 #include "genfw/model.hpp"
+#include "genfw/nearest_neighbours.hpp"
 #include "genfw/nn.hpp"
 #include "genfw/noise.hpp"
 #include "genfw/objective.hpp"

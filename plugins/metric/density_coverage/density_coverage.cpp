@@ -1,0 +1,57 @@
+/// Density and coverage (Naeem et al. 2020) of the samples against the
+/// reference, on the run's shared features: fidelity and diversity read from
+/// the real features' k-NN balls only, so outliers among the real data do not
+/// inflate them as they do precision and recall.
+#include "genfw/sdk.hpp"
+
+#include "density_coverage.hpp"
+#include "../precision_recall/compared_features.hpp"
+
+namespace {
+
+using namespace genfw;
+
+class DensityCoverageMetric : public Metric {
+ public:
+  static Schema schema() {
+    return Schema()
+        .integer("k", 5, "neighbours whose distance is each real feature's ball radius (the paper's k = 5)",
+                 at_least(1))
+        .integer("count", 0,
+                 "examples of each set compared (evenly strided); 0 = as many as the smaller set holds, since "
+                 "coverage moves with the ratio of the two sizes (the paper compares equal sets)",
+                 at_least(0));
+  }
+  DensityCoverageMetric(const Options& options, const BuildContext&)
+      : k_(options.integer("k")), count_(options.integer("count")) {}
+
+  MetricResult compute(MetricContext& context) override {
+    const std::string owner = "metric 'density_coverage'";
+    auto compared = metric::compared_features(context, owner, count_, k_);
+    auto values = metric::density_and_coverage(compared.real, compared.samples, k_);
+    MetricResult result;
+    result.values["density"] = values.density;
+    result.values["coverage"] = values.coverage;
+    metric::record_compared(result, context, compared, k_,
+                            "density and coverage (Naeem et al. 2020): real k-NN balls, open (distance < NND_k), "
+                            "float64 Euclidean distances");
+    const int64_t n = compared.real.size(0), m = compared.samples.size(0);
+    result.provenance["coverage_if_same_distribution"] =
+        shortest_number(metric::expected_coverage_same_distribution(n, m, k_));
+    return result;
+  }
+
+ private:
+  int64_t k_, count_;
+};
+
+}  // namespace
+
+GENFW_PLUGIN(manifest) {
+  manifest.add<DensityCoverageMetric>(
+      "density_coverage", Kind::metric,
+      "Density and coverage (Naeem et al. 2020, k = 5): density = mean number of real k-NN balls holding a "
+      "sample, over k (fidelity; 1 in expectation for samples from the data distribution, above 1 when samples "
+      "crowd dense regions), coverage = share of real balls holding a sample (diversity; 1 − 2^−k ≈ 0.97 for "
+      "equal sets from one distribution). Balls of real features only, so robust to outliers");
+}
