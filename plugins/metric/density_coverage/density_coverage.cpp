@@ -32,6 +32,8 @@ class DensityCoverageMetric : public Metric {
     MetricResult result;
     result.values["density"] = values.density;
     result.values["coverage"] = values.coverage;
+    result.describe("density", Better::higher);
+    result.describe("coverage", Better::higher);
     metric::record_compared(result, context, compared, k_,
                             "density and coverage (Naeem et al. 2020): real k-NN balls, open (distance < NND_k), "
                             "float64 Euclidean distances");

@@ -44,6 +44,7 @@ class Memorization : public Metric {
     result.values["memorized"] = metric::fraction_memorized(samples.to(context.device), train_features, ratio_);
     result.values["memorized_held_out"] =
         metric::fraction_memorized(held_out.features.to(context.device), train_features, ratio_);
+    result.describe("memorized", Better::lower);  // the held-out value is its floor: real data, not copies
     service.record_provenance(result, false);
     result.provenance["samples"] = std::to_string(samples.size(0));
     result.provenance["feature_dim"] = std::to_string(samples.size(1));

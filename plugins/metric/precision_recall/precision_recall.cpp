@@ -30,6 +30,8 @@ class PrecisionRecallMetric : public Metric {
     MetricResult result;
     result.values["precision"] = values.precision;
     result.values["recall"] = values.recall;
+    result.describe("precision", Better::higher);
+    result.describe("recall", Better::higher);
     metric::record_compared(result, context, compared, k_,
                             "improved precision and recall (Kynkaanniemi et al. 2019): union of k-NN balls, "
                             "closed (distance <= NND_k), float64 Euclidean distances");
