@@ -8,6 +8,7 @@
 #include "genfw/options.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
+#include "genfw/sha256.hpp"
 #include "support.hpp"
 
 using namespace test_support;
@@ -207,4 +208,32 @@ TEST(Compare, HeadersShowDirectionAndUnitRowsInNaturalOrder) {
   std::ostringstream given_order, unused;
   genfw::write_comparison(files, {}, given_order, unused);  // a suite's order is its own
   EXPECT_CONTAINS(lines_of(given_order.str())[2], "| steps200 |");
+}
+
+// The run file names the library of each component (path, version, SHA-256); two
+// builds of one plugin are two rows, told apart by a "plugin builds" column, never
+// merged as copies or seeds.
+TEST(Compare, TwoBuildsOfOnePluginAreTwoRowsNamedByTheirLibraries) {
+  TempDir dir;
+  const std::string a = run_fixture(dir, "a", fixture_experiment(6));
+  const std::string recorded = genfw::RunLog::open(a, false).read_string("/env/plugins/sampler.fixture_prior");
+  const std::string library = fixtures().find("fixture_prior", genfw::Kind::sampler).library;
+  EXPECT_EQ(recorded, library + " version " + fixtures().find("fixture_prior", genfw::Kind::sampler).version +
+                          " sha256 " + genfw::sha256_of_file(library));
+  fs::create_directories(dir / "rebuilt");
+  const std::string b = dir / "rebuilt/fx.h5";
+  fs::copy_file(a, b);
+  {
+    auto other = genfw::RunLog::open(b, true);
+    other.write_string("/env/plugins/sampler.fixture_prior", library + " version 1 sha256 " + std::string(64, 'e'));
+    other.flush();
+  }
+  std::ostringstream table, notes;
+  genfw::write_comparison({a, b}, {}, table, notes);
+  const auto lines = lines_of(table.str());
+  ASSERT_EQ(lines.size(), 5u) << table.str();  // header, rule, two runs, the floor
+  EXPECT_CONTAINS(lines[0], "| plugin builds |");
+  EXPECT_CONTAINS(lines[2], "sampler.fixture_prior@" + genfw::sha256_of_file(library).substr(0, 12));
+  EXPECT_CONTAINS(lines[3], "sampler.fixture_prior@eeeeeeeeeeee");
+  EXPECT_EQ(notes.str().find("repeats"), std::string::npos) << notes.str();
 }

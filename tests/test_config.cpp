@@ -269,3 +269,28 @@ TEST(Config, ConfigChangesNameEachKeyThatDiffers) {
   EXPECT_EQ(changes[0].after, "40");
   EXPECT_EQ(changes[1].key, "seed");
 }
+
+// All of a file's errors at once, each with its line and column, not the first only.
+TEST(Config, EveryErrorOfAFileIsReportedAtOnce) {
+  TempDir dir;
+  const std::string path = dir.file("many.toml", R"(name = "many"
+[data]
+plugin = "fixture_gaussian"
+size = -3
+[model]
+plugin = "fixture_mean"
+colour = 1
+[objective]
+plugin = "fixture_nll"
+[train]
+steps = "ten"
+batch_size = 0
+)");
+  const std::string message = error_of([&] { load(path); });
+  EXPECT_CONTAINS(message, "many.toml: 4 errors:");
+  EXPECT_CONTAINS(message, "many.toml:4:8: ");         // size = -3
+  EXPECT_CONTAINS(message, "many.toml:7:1: ");         // colour: unknown option
+  EXPECT_CONTAINS(message, "unknown option 'colour'");
+  EXPECT_CONTAINS(message, "many.toml:11:9: ");        // steps = "ten"
+  EXPECT_CONTAINS(message, "many.toml:12:14: ");       // batch_size = 0
+}

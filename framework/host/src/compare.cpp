@@ -100,6 +100,13 @@ RunRow read_row(const std::string& file, std::vector<std::string> descendants = 
       row.cells["floor N"] = log.attribute("/floor/" + name, "count");
     }
   }
+  if (log.exists("/env/plugins")) {  // which library made each component: sha256 (a rebuilt plugin differs)
+    for (const auto& component : log.children("/env/plugins")) {
+      const std::string text = log.read_string("/env/plugins/" + component);
+      const auto at = text.rfind(" sha256 ");
+      if (at != std::string::npos) row.cells["library:" + component] = text.substr(at + 8, 12);
+    }
+  }
   if (log.exists("/config")) {
     std::map<std::string, std::string> config;
     flatten_config(parse_toml_text(log.read_string("/config"), file + ":/config"), "", config);
@@ -299,6 +306,7 @@ std::string seed_group_key(const RunRow& row) {
   std::string key = without_seed_suffix(row.cells.at("experiment")) + "\n" + row.cells.at("status");
   bool has_config = false;
   for (const auto& [cell, value] : row.cells) {
+    if (starts_with(cell, "library:")) key += "\n" + cell + "=" + value;  // another build is another experiment
     if (!starts_with(cell, "config:")) continue;
     has_config = true;
     if (cell != "config:seed" && cell != "config:name") key += "\n" + cell + "=" + value;
@@ -412,6 +420,25 @@ std::vector<Line> floor_lines(const std::vector<RunRow>& rows) {
   return lines;
 }
 
+// "plugin builds": for the components whose library differs between runs (two builds of
+// one plugin), each row's "kind.name@sha256-prefix", so rows that look alike are told apart.
+void add_plugin_builds(const std::vector<RunRow>& rows, std::vector<Line>& lines) {
+  std::map<std::string, std::set<std::string>> builds;  // component → library digests
+  for (const auto& row : rows) {
+    for (const auto& [cell, value] : row.cells) {
+      if (starts_with(cell, "library:")) builds[cell].insert(value);
+    }
+  }
+  for (auto& line : lines) {
+    std::string shown;
+    for (const auto& [cell, digests] : builds) {
+      auto it = line.cells.find(cell);
+      if (digests.size() > 1 && it != line.cells.end()) shown += (shown.empty() ? "" : ", ") + cell.substr(8) + "@" + it->second;
+    }
+    line.cells["plugin builds"] = shown;
+  }
+}
+
 // The [sampler] options (other than the plugin and the framework's sample count
 // and batch size) whose values differ between runs of the same sampler.
 void add_sampler_options(const std::vector<RunRow>& rows, std::vector<Line>& lines) {
@@ -473,6 +500,7 @@ std::vector<std::string> text_columns(const std::vector<Line>& lines) {
     return std::any_of(lines.begin(), lines.end(), [&](const Line& l) { return !cell_of(l, column).empty(); });
   };
   if (any("sampler options")) columns.push_back("sampler options");
+  if (any("plugin builds")) columns.push_back("plugin builds");
   for (const char* c : {"status", "parameters", "train steps", "train s", "NFE", "samples/s", "N"}) columns.push_back(c);
   if (std::any_of(lines.begin(), lines.end(), [](const Line& l) { return l.seeds > 1; })) columns.push_back("seeds");
   return columns;
@@ -490,7 +518,7 @@ void write_markdown(const std::vector<Line>& lines, const std::set<std::string>&
   for (const auto& m : shown_metrics) out << " " << headers.at(m) << " |";
   out << "\n|";
   for (const auto& c : columns) out << (c == "experiment" || c == "dataset" || c == "model" || c == "objective" ||
-                                                c == "sampler" || c == "sampler options" || c == "status"
+                                                c == "sampler" || c == "sampler options" || c == "plugin builds" || c == "status"
                                             ? " --- |"
                                             : " ---: |");
   for (size_t i = 0; i < shown_metrics.size(); ++i) out << " ---: |";
@@ -587,6 +615,7 @@ void write_comparison(const std::vector<std::string>& all_run_files, const Compa
   }
   std::vector<Line> lines = lines_of_runs(rows, metric_names, options.per_seed);
   add_sampler_options(rows, lines);
+  add_plugin_builds(rows, lines);
   for (auto& floor : floor_lines(rows)) lines.push_back(std::move(floor));
   std::map<std::string, std::string> headers;
   for (const auto& metric : metric_names) headers[metric] = metric_header(metric, rows);

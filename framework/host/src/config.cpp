@@ -351,37 +351,80 @@ std::vector<std::string> names_of(const Schema& schema) {
   return names;
 }
 
-// Validates `table` against `schema` (skipping `skip` keys); fills defaults.
+// Every error of a file at once, not the first only: each step's error is kept, the
+// next step runs, and the end throws them all (one error: its message as it is).
+class ErrorList {
+ public:
+  /// Several errors in one: a list nested in another (a table's keys in the file's) joins it flat.
+  class Many : public Error {
+   public:
+    Many(const std::string& all, std::vector<std::string> messages) : Error(all), messages(std::move(messages)) {}
+    std::vector<std::string> messages;
+  };
+
+  template <typename Step>
+  void collect(Step&& step) {
+    try {
+      step();
+    } catch (const Many& e) {
+      messages_.insert(messages_.end(), e.messages.begin(), e.messages.end());
+    } catch (const Error& e) {
+      messages_.push_back(e.what());
+    }
+  }
+  void throw_if_any(const std::string& file) const {
+    if (messages_.empty()) return;
+    if (messages_.size() == 1) throw Error(messages_.front());
+    std::string all = file + ": " + std::to_string(messages_.size()) + " errors:";
+    for (const auto& message : messages_) all += "\n  " + message;
+    throw Many(all, messages_);
+  }
+
+ private:
+  std::vector<std::string> messages_;
+};
+
+// Validates `table` against `schema` (skipping `skip` keys); fills defaults. Every bad
+// key of the table is reported, each with its line and column.
 Options validate_table(const toml::table& table, const Schema& schema, const std::string& owner,
                        const std::string& file, const std::set<std::string>& skip = {}) {
   Options options(owner);
+  ErrorList errors;
   auto names = names_of(schema);
   for (auto&& [key, node] : table) {
     std::string name(key.str());
     if (skip.count(name)) continue;
-    const OptionSpec* spec = schema.find(name);
-    if (spec == nullptr) {
-      fail_at(key.source(), file, owner + ": unknown option '" + name + "'" + unknown_name_hint(name, names));
-    }
-    auto value = to_value(node);
-    if (!value) {
-      fail_at(node.source(), file, owner + ": option '" + name + "' has the wrong type; expected " +
-                                       option_type_name(spec->type));
-    }
-    try {
-      options.set(name, check_option(*spec, *value, owner));
-    } catch (const Error& e) {
-      fail_at(node.source(), file, e.what());
-    }
+    const toml::key& at_key = key;
+    const toml::node& at_node = node;
+    errors.collect([&] {
+      const OptionSpec* spec = schema.find(name);
+      if (spec == nullptr) {
+        fail_at(at_key.source(), file, owner + ": unknown option '" + name + "'" + unknown_name_hint(name, names));
+      }
+      auto value = to_value(at_node);
+      if (!value) {
+        fail_at(at_node.source(), file, owner + ": option '" + name + "' has the wrong type; expected " +
+                                            option_type_name(spec->type));
+      }
+      try {
+        options.set(name, check_option(*spec, *value, owner));
+      } catch (const Error& e) {
+        fail_at(at_node.source(), file, e.what());
+      }
+    });
   }
   for (const auto& spec : schema.specs()) {
     if (options.has(spec.name)) continue;
     if (spec.required) {
-      fail_at(table.source(), file, owner + ": option '" + spec.name + "' is required (" +
-                                        option_type_name(spec.type) + "): " + spec.doc);
+      errors.collect([&] {
+        fail_at(table.source(), file, owner + ": option '" + spec.name + "' is required (" +
+                                          option_type_name(spec.type) + "): " + spec.doc);
+      });
+      continue;
     }
     options.set(spec.name, spec.default_value);
   }
+  errors.throw_if_any(file);
   return options;
 }
 
@@ -460,16 +503,8 @@ void check_run_name(const std::string& name, const std::string& where) {
               kMaxLength, " characters from A-Z a-z 0-9 . _ - starting with a letter or digit, without '..'");
 }
 
-ExperimentConfig build(const toml::table& root, const std::string& file, const Registry& registry) {
-  ExperimentConfig config;
-  config.path = file;
-  for (auto&& [key, node] : root) {
-    std::string name(key.str());
-    const auto& known = top_level_keys();
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      fail_at(key.source(), file, "unknown top-level key '" + name + "'" + unknown_name_hint(name, known));
-    }
-  }
+// name, seed, device: the experiment's own keys; the name is checked as the file name it becomes.
+void build_top(const toml::table& root, const std::string& file, ExperimentConfig& config) {
   toml::table top;
   for (const char* key : {"name", "seed", "device"}) {
     if (auto* node = root.get(key)) top.insert(key, *node);
@@ -486,22 +521,12 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
   }
   config.seed = uint64_t(top_options.integer("seed"));
   config.device = top_options.string("device");
+}
 
-  config.data = component_from(require_table(root, "data", file, "the dataset"), "data", Kind::dataset,
-                               registry, file);
-  config.model = component_from(require_table(root, "model", file, "the model"), "model", Kind::model,
-                                registry, file);
-  if (root.contains("sampler")) {
-    config.sampler = component_from(require_table(root, "sampler", file, ""), "sampler", Kind::sampler, registry,
-                                    file, &sampling_schema(), &config.sampling);
-  } else {  // a run that only trains (e.g. a guidance classifier)
-    config.sampling = validate_table(toml::table{}, sampling_schema(), "[sampler]", file);
-  }
-  if (root.contains("objective")) {
-    config.objective = component_from(require_table(root, "objective", file, ""), "objective",
-                                      Kind::objective, registry, file);
-  }
-  if (root.contains("train")) {
+// [train] and its groups, each group's optimizer checked with the table named.
+void build_train(const toml::table& root, const std::string& file, ExperimentConfig& config) {
+  if (!root.contains("train")) return;
+  {
     const toml::table& train = require_table(root, "train", file, "");
     config.train = validate_table(train, train_schema(), "[train]", file, {"groups"});
     optimizer_from(*config.train);  // checks betas with the table named
@@ -521,8 +546,12 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
         config.group_optimizers.emplace(std::string(group.str()), group_options);
       }
     }
-    GENFW_CHECK(config.objective.has_value(), file, ": [train] needs an [objective] table (what to minimise)");
+    GENFW_CHECK(root.contains("objective"), file, ": [train] needs an [objective] table (what to minimise)");
   }
+}
+
+void build_metrics(const toml::table& root, const std::string& file, const Registry& registry,
+                   ExperimentConfig& config) {
   if (const toml::node* metrics = root.get("metrics")) {
     const toml::array* array = metrics->as_array();
     if (array == nullptr || !array->is_homogeneous(toml::node_type::table)) {
@@ -534,6 +563,10 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
                                               Kind::metric, registry, file));
     }
   }
+}
+
+// [log], [features], [guidance]: the framework's own tables.
+void build_framework_tables(const toml::table& root, const std::string& file, ExperimentConfig& config) {
   toml::table empty;
   const toml::table* log = root.get_as<toml::table>("log");
   config.log = validate_table(log ? *log : empty, log_schema(), "[log]", file);
@@ -550,6 +583,50 @@ ExperimentConfig build(const toml::table& root, const std::string& file, const R
                                         "experiment = \"FILE.toml\" (one that trains it)");
     }
   }
+}
+
+ExperimentConfig build(const toml::table& root, const std::string& file, const Registry& registry) {
+  ExperimentConfig config;
+  config.path = file;
+  ErrorList errors;
+  for (auto&& [key, node] : root) {
+    std::string name(key.str());
+    const auto& known = top_level_keys();
+    const toml::key& at_key = key;
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      errors.collect([&] {
+        fail_at(at_key.source(), file, "unknown top-level key '" + name + "'" + unknown_name_hint(name, known));
+      });
+    }
+  }
+  errors.collect([&] { build_top(root, file, config); });
+
+  errors.collect([&] {
+    config.data = component_from(require_table(root, "data", file, "the dataset"), "data", Kind::dataset,
+                                 registry, file);
+  });
+  errors.collect([&] {
+    config.model = component_from(require_table(root, "model", file, "the model"), "model", Kind::model,
+                                  registry, file);
+  });
+  errors.collect([&] {
+    if (root.contains("sampler")) {
+      config.sampler = component_from(require_table(root, "sampler", file, ""), "sampler", Kind::sampler, registry,
+                                      file, &sampling_schema(), &config.sampling);
+    } else {  // a run that only trains (e.g. a guidance classifier)
+      config.sampling = validate_table(toml::table{}, sampling_schema(), "[sampler]", file);
+    }
+  });
+  errors.collect([&] {
+    if (root.contains("objective")) {
+      config.objective = component_from(require_table(root, "objective", file, ""), "objective",
+                                        Kind::objective, registry, file);
+    }
+  });
+  errors.collect([&] { build_train(root, file, config); });
+  errors.collect([&] { build_metrics(root, file, registry, config); });
+  errors.collect([&] { build_framework_tables(root, file, config); });
+  errors.throw_if_any(file);
   if (const toml::table* sweep = root.get_as<toml::table>("sweep")) {
     for (auto&& [key, node] : *sweep) {
       const toml::array* values = node.as_array();

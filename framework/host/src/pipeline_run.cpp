@@ -145,6 +145,8 @@ std::string Pipeline::run_stages(RunRecorder& recorder, const std::string& out_d
   origin.from_step = checkpoint_step.empty() ? 0 : std::stoll(checkpoint_step);
   origin.parent_run = request_.parent_run;
   origin.guidance_run = guidance_run_;
+  origin.components = {c.train_data.info, c.model.info, c.objective.info, c.sampler.info, c.classifier.info};
+  for (const auto& metric : c.metrics) origin.components.push_back(metric.info);
   recorder.begin(config_, device_, origin);
 
   trained_steps_ = 0;

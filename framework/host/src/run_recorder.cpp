@@ -1,6 +1,10 @@
 // The run file's contents for one run (genfw/run_recorder.hpp), environment capture included.
 #include "genfw/run_recorder.hpp"
 
+#include <map>
+
+#include "genfw/sha256.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -65,10 +69,17 @@ void write_environment(RunLog& log, torch::Device device, uint64_t seed) {
   log.write_string("/env/started", utc_now_iso());
 }
 
-// Copies every /env/<key> of the run file to `segment`/<key>.
+// Copies every /env/<key> (and /env/plugins/<key>) of the run file to `segment`/<key>.
 void copy_environment(RunLog& log, const std::string& segment) {
   for (const auto& key : log.children("/env")) {
-    if (key != "segments") log.write_string(segment + "/" + key, log.read_string("/env/" + key));
+    if (key == "segments") continue;
+    if (key == "plugins") {
+      for (const auto& plugin : log.children("/env/plugins")) {
+        log.write_string(segment + "/plugins/" + plugin, log.read_string("/env/plugins/" + plugin));
+      }
+      continue;
+    }
+    log.write_string(segment + "/" + key, log.read_string("/env/" + key));
   }
 }
 
@@ -89,8 +100,21 @@ void write_environment_segment(RunLog& log, torch::Device device, uint64_t seed,
 
 const std::string& RunRecorder::path() const { return log_.path(); }
 
+// /env/plugins/<kind>.<name> = "<library> version <v> sha256 <digest>", of this segment.
+void write_plugin_libraries(RunLog& log, const std::vector<const ComponentInfo*>& components) {
+  static std::map<std::string, std::string> digests;  // a library's file does not change while it is loaded
+  for (const ComponentInfo* info : components) {
+    if (info == nullptr) continue;
+    auto digest = digests.find(info->library);
+    if (digest == digests.end()) digest = digests.emplace(info->library, sha256_of_file(info->library)).first;
+    log.write_string("/env/plugins/" + std::string(kind_name(info->kind)) + "." + info->name,
+                     info->library + " version " + info->version + " sha256 " + digest->second);
+  }
+}
+
 void RunRecorder::begin(const ExperimentConfig& config, torch::Device device, const RunOrigin& origin) {
   log_.write_string("/config", config.resolved_toml());
+  write_plugin_libraries(log_, origin.components);
   write_environment_segment(log_, device, config.seed, origin.from_step);
   log_.set_attribute("/", "experiment", config.name);
   log_.set_attribute("/", "dataset", config.data.plugin);

@@ -30,7 +30,10 @@ const Binding& feature_options() {
           .choice("reference_split", &FeatureSettings::reference_split, {"test", "train"},
                   "split of the real data for reference statistics")
           .integer("max_reference", &FeatureSettings::max_reference,
-                   "at most this many real examples for the reference", at_least(2))
+                   "at most this many real examples for the reference: of a split of N, the M = max_reference at "
+                   "the evenly strided indices round(linspace(0, N-1, M)), so a class-ordered file is covered "
+                   "(tools/fid_reference.py --reference-subset M takes the same ones)",
+                   at_least(2))
           .boolean("floor", &FeatureSettings::floor,
                    "also score N real examples of the other split (N = the sample count) exactly like the samples: "
                    "the real-data floor of FID/KID and the ceiling of IS at this N, shown as a row of the table")

@@ -5,6 +5,9 @@
 /// pipeline's stages return values; only this names HDF5 paths.
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "genfw/registry.hpp"
 
 #include <torch/torch.h>
 
@@ -24,6 +27,9 @@ struct RunOrigin {
   int64_t from_step = 0;          ///< the checkpoint step a resumed segment starts from (0: a fresh run)
   std::string parent_run;         ///< `runner sample`: the run whose weights are sampled, or ""
   std::string guidance_run;       ///< the [guidance] classifier's run file, or ""
+  /// The components this run used, each recorded under /env/plugins with the library
+  /// that made it (path, version, SHA-256): two builds of one plugin are two rows.
+  std::vector<const ComponentInfo*> components;
 };
 
 class GENFW_API RunRecorder {
