@@ -422,3 +422,24 @@ TEST(DiskFull, RunLogWriteFailuresNeverCrashAndKeepWhatWasFlushed) {
     EXPECT_GT(std::stoll(flushed), 0) << "variant " << variant;
   }
 }
+
+// Module::load resizes parameters silently: a run file whose /config was edited (a
+// wider model) would sample the checkpoint's network under the edited name. Refused,
+// naming the parameter and both shapes.
+TEST(Checkpoints, SamplingARunWhoseConfigWasEditedIsRefusedNamingTheShapes) {
+  TempDir dir;
+  const std::string run = run_fixture(dir, "a", fixture_experiment(10));
+  {
+    auto log = genfw::RunLog::open(run, true);
+    std::string config = log.read_string("/config");
+    const auto at = config.find("dim = 2");
+    ASSERT_NE(at, std::string::npos) << config;
+    log.write_string("/config", config.replace(at, 7, "dim = 3"));
+    log.flush();
+  }
+  genfw::RunRequest request;
+  request.parent_run = run;
+  request.out_dir = dir / "sampled";
+  const std::string message = error_of([&] { genfw::run_experiment(request, fixtures()); });
+  EXPECT_CONTAINS(message, "holds 'mu' of shape [2], but the model built from the run's config has [3]");
+}

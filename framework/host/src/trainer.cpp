@@ -103,6 +103,27 @@ void clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_nor
 
 }  // namespace
 
+// Module::load resizes a parameter to whatever the archive holds, silently: a model built
+// from an edited /config (hidden = 64) would sample the checkpoint's 32-wide network. So every
+// parameter and buffer must keep the shape the config gave it.
+void load_with_shapes_checked(torch::nn::Module& model, torch::serialize::InputArchive& archive,
+                              const std::string& checkpoint) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> built;
+  for (const auto& item : model.named_parameters()) built.emplace_back(item.key(), item.value().sizes().vec());
+  for (const auto& item : model.named_buffers()) built.emplace_back(item.key(), item.value().sizes().vec());
+  model.load(archive);
+  auto loaded = model.named_parameters();
+  auto buffers = model.named_buffers();
+  for (const auto& [name, shape] : built) {
+    const torch::Tensor* now = loaded.find(name);
+    if (now == nullptr) now = buffers.find(name);
+    if (now == nullptr || now->sizes().vec() == shape) continue;
+    throw Error(detail::concat("checkpoint ", checkpoint, " holds '", name, "' of shape ", now->sizes(),
+                               ", but the model built from the run's config has ", c10::IntArrayRef(shape),
+                               ": the run file's /config was edited, or the checkpoint is another run's"));
+  }
+}
+
 // Drawn from the generator the checkpoint saves: a resumed run flips as the uninterrupted one.
 torch::Tensor randomly_flipped(const torch::Tensor& images) {
   auto flip = (torch::rand({images.size(0)}) < 0.5).view({-1, 1, 1, 1});
@@ -321,7 +342,7 @@ void Trainer::load_checkpoint() {
   }
   torch::serialize::InputArchive model_archive;
   archive.read("model", model_archive);
-  model_.load(model_archive);
+  load_with_shapes_checked(model_, model_archive, checkpoint_path_);
   model_.to(device_);
   for (auto& [name, group] : groups_) {
     torch::serialize::InputArchive optimizer_archive;
@@ -506,7 +527,7 @@ void load_weights_for_sampling(torch::nn::Module& model, const RecordedCheckpoin
     archive.load_from(bytes);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
-    model.load(model_archive);
+    load_with_shapes_checked(model, model_archive, checkpoint.path);
     auto parameters = model.parameters();
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < parameters.size(); ++i) {
@@ -514,6 +535,8 @@ void load_weights_for_sampling(torch::nn::Module& model, const RecordedCheckpoin
       if (!archive.try_read("ema." + std::to_string(i), shadow)) break;
       parameters[i].copy_(shadow);
     }
+  } catch (const Error&) {
+    throw;  // names the checkpoint already
   } catch (const std::exception& e) {
     throw Error("checkpoint " + checkpoint.path + " cannot be loaded into the model: " + e.what());
   }

@@ -349,6 +349,10 @@ class TorchScriptExtractor : public FeatureExtractor {
     GENFW_CHECK(std::filesystem::exists(config.torchscript_path),
                 "metric extractor 'torchscript': option 'torchscript_path' = \"", config.torchscript_path,
                 "\" does not exist");
+    // A FIFO or device would block the load (or never end): only a regular file is a module.
+    GENFW_CHECK(std::filesystem::is_regular_file(config.torchscript_path),
+                "metric extractor 'torchscript': option 'torchscript_path' = \"", config.torchscript_path,
+                "\" is not a regular file (a folder, FIFO or device); expected a TorchScript .pt file");
     GENFW_CHECK(config.input_range.size() == 2 && config.input_range[0] < config.input_range[1],
                 "metric extractor 'torchscript': option 'input_range' must be [low, high] with low < high");
     try {
@@ -387,25 +391,41 @@ class TorchScriptExtractor : public FeatureExtractor {
     }
     auto output = module_.forward({input});
     Extracted out;
+    torch::Tensor logits;
     if (output.isTuple()) {
       auto elements = output.toTuple()->elements();
       GENFW_CHECK(!elements.empty() && elements[0].isTensor(),
                   "metric extractor 'torchscript': forward returned an empty tuple or a non-tensor");
       out.features = elements[0].toTensor();
-      if (elements.size() > 1 && elements[1].isTensor())
-        out.probabilities = torch::softmax(elements[1].toTensor().flatten(1).to(torch::kFloat64), 1);
-      has_probabilities_ = out.probabilities.defined();
+      if (elements.size() > 1 && elements[1].isTensor()) logits = elements[1].toTensor();
     } else {
       GENFW_CHECK(output.isTensor(),
                   "metric extractor 'torchscript': forward must return a Tensor or a (features, logits) tuple");
       out.features = output.toTensor();
     }
+    check_output(out.features, "features", x.size(0));
+    if (logits.defined()) {
+      check_output(logits, "logits", x.size(0));
+      out.probabilities = torch::softmax(logits.flatten(1).to(torch::kFloat64), 1);
+    }
+    has_probabilities_ = out.probabilities.defined();
     out.features = out.features.flatten(1);
     probed_ = true;
     return out;
   }
   /// Known only after the first batch (a tuple output carries logits).
   bool has_probabilities() const override { return has_probabilities_; }
+
+  /// An outside module's output is checked before anything is scored: one row of
+  /// floating-point features (and logits) per input, finite.
+  static void check_output(const torch::Tensor& t, const char* what, int64_t inputs) {
+    GENFW_CHECK(t.dim() >= 1 && t.size(0) == inputs, "metric extractor 'torchscript': forward returned ", what,
+                " of shape ", t.sizes(), " for ", inputs, " inputs; expected ", inputs, " rows, one per input");
+    GENFW_CHECK(t.is_floating_point(), "metric extractor 'torchscript': forward returned ", what, " of type ",
+                t.scalar_type(), "; expected floating-point values");
+    GENFW_CHECK(torch::isfinite(t).all().item<bool>(), "metric extractor 'torchscript': forward returned ", what,
+                " with NaN or infinite values");
+  }
   bool probed() const { return probed_; }
 
  private:

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include "genfw/testing.hpp"
 
 #include "frechet.hpp"
@@ -388,5 +390,46 @@ TEST(FidPlugin, ConcurrentReferenceIsComputedOnce) {
   EXPECT_EQ(extractor.extracted.load(), 400);
   EXPECT_NE(a.loaded_from_cache, b.loaded_from_cache);
   EXPECT_EQ(a.digest, b.digest);
+  std::filesystem::remove_all(cache);
+}
+
+// An outside module's output is checked before anything is scored (before: [2N, F] or
+// int64 features were scored, kid = -1.1e9, the run "completed"); a FIFO named as the
+// module is refused instead of blocking the run.
+TEST(FidPlugin, TorchScriptOutputsOfTheWrongShapeOrTypeAreRefused) {
+  torch::manual_seed(0);
+  auto cache = temp_dir("bad_outputs");
+  auto info = mt::vector_info("gauss3", 3);
+  mt::TensorDataset train(info, torch::randn({100, 3})), test(info, torch::randn({200, 3}));
+  auto context = vector_context(train, test, cache);
+  context.samples = torch::randn({200, 3});
+  auto fid = genfw::testing::make<Metric>(Kind::metric, "fid");
+  auto message_of = [&](const std::string& name, const std::string& body) {
+    const std::string path = cache + "/" + name + ".pt";
+    torch::jit::Module m("m");
+    m.define("def forward(self, x):\n    return " + body + "\n");
+    m.save(path);
+    try {
+      auto features = genfw::testing::attach_features(
+          context, {{"extractor", std::string("torchscript")}, {"torchscript_path", path},
+                    {"input_range", std::vector<double>{-1e3, 1e3}}});
+      fid->compute(context);
+    } catch (const genfw::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message_of("doubled", "torch.cat([x, x], 0)").find("expected"), std::string::npos);
+  EXPECT_NE(message_of("doubled", "torch.cat([x, x], 0)").find("rows, one per input"), std::string::npos);
+  EXPECT_NE(message_of("integers", "x.to(torch.int64)").find("expected floating-point values"), std::string::npos);
+  EXPECT_NE(message_of("nan", "x * float('nan')").find("NaN or infinite"), std::string::npos);
+  const std::string fifo = cache + "/fifo.pt";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    genfw::testing::attach_features(context, {{"extractor", std::string("torchscript")}, {"torchscript_path", fifo}});
+    ADD_FAILURE() << "a FIFO must be refused";
+  } catch (const genfw::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+  }
   std::filesystem::remove_all(cache);
 }
