@@ -72,7 +72,7 @@ TEST(Cli, CountsBelowTheirLeastValueAreRefusedNotReplaced) {
 TEST(Cli, AccumulationIsRefusedForAnObjectiveWithSeveralUpdatesPerStep) {
   TempDir dir;
   auto gan = runner(std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/gan_toy2d.toml --set train.accumulate=2 " +
-                    "--set train.steps=2 --out " + (dir / "gan").string());
+                    "--set train.steps=2 --out " + (dir / "gan"));
   EXPECT_EQ(gan.status, 1) << gan.text;
   EXPECT_CONTAINS(gan.text, "updates several parameter groups in one step");
 }

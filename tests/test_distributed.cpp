@@ -275,7 +275,9 @@ TEST(RankCoordinator, TwoRanksGatherInOrderAndExtractTheirOwnShareWhenAsked) {
       EXPECT_TRUE(torch::equal(all.samples, kDrawn));
       EXPECT_TRUE(torch::equal(all.nfe_of_batches, torch::arange(10, 15, torch::kLong)));
       ranks->offer_sample_extraction(*service, all.samples);
-      if (metric_asks) EXPECT_TRUE(torch::equal(service->of(all.samples).features, kDrawn));
+      if (metric_asks) {
+        EXPECT_TRUE(torch::equal(service->of(all.samples).features, kDrawn));
+      }
       const torch::Tensor real = torch::ones({3, 2});
       EXPECT_TRUE(torch::equal(service->of(real).features, real));  // not the drawn set: no rank is asked
       ranks->end_sample_extraction(*service);
@@ -511,7 +513,7 @@ TEST(Distributed, TwoProcessesExtractTheFeaturesOfOne) {
   EXPECT_CONTAINS(text_of(dir / "two.log"), "trained the in-domain classifier");
   EXPECT_TRUE(torch::equal(two.read_tensor("/samples"), one.read_tensor("/samples")));
   EXPECT_TRUE(torch::equal(one.read_tensor("/samples"), trained.read_tensor("/samples")));
-  for (const std::string& value : {"fid", "inception_score"}) {
+  for (const std::string value : {"fid", "inception_score"}) {
     const double expected = one.read_series("/metrics/" + value).at(0).value;
     const double got = two.read_series("/metrics/" + value).at(0).value;
     std::cerr << value << ": 1 process " << expected << ", 2 processes " << got << ", difference "

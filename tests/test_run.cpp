@@ -126,13 +126,21 @@ TEST(Run, ASweepWithoutOutGetsItsOwnFolder) {
 TEST(Run, ASampledRunIsNamedByTheOptionsItUsed) {
   const std::vector<std::string> all{"name", "seed", "plugin", "guidance_scale", "num_samples", "s", "steps",
                                      "steps_per_level", "lr", "eta"};
-  EXPECT_EQ(genfw::sampled_run_name("ddpm-guidance_scale0", {"plugin", "guidance_scale"}, all, "ddim",
-                                    {"sampler.guidance_scale=2"}),
+  // Another guidance scale: the parent's part is no longer true.
+  EXPECT_EQ(genfw::sampled_run_name("ddpm-guidance_scale0", {"plugin", "guidance_scale"}, all,
+                                    {{"guidance_scale", "2.0"}}, "ddim", {"sampler.guidance_scale=2"}),
             "ddpm-ddim-guidance_scale2");
-  EXPECT_EQ(genfw::sampled_run_name("fx-seed8", {"s"}, all, "prior", {"seed=8"}), "fx-seed8-prior");
-  EXPECT_EQ(genfw::sampled_run_name("fx-steps_per_level10-lr0.1", {"steps", "steps_per_level"}, all, "ode", {}),
+  // The same value (a sampler sweep's own name part, "0" for 0.0): kept, not repeated.
+  EXPECT_EQ(genfw::sampled_run_name("fx-steps2", {"steps"}, all, {{"steps", "2"}}, "prior", {"sampler.steps=2"}),
+            "fx-steps2-prior");
+  EXPECT_EQ(genfw::sampled_run_name("fx-guidance_scale0", {"guidance_scale"}, all, {{"guidance_scale", "0.0"}}, "",
+                                    {}),
+            "fx-guidance_scale0");
+  EXPECT_EQ(genfw::sampled_run_name("fx-seed8", {"s"}, all, {}, "prior", {"seed=8"}), "fx-seed8-prior");
+  EXPECT_EQ(genfw::sampled_run_name("fx-steps_per_level10-lr0.1", {"steps", "steps_per_level"}, all, {}, "ode", {}),
             "fx-lr0.1-ode");
-  EXPECT_EQ(genfw::sampled_run_name("fx-eta-1e-3-lr0.1", {"eta"}, all, "", {"sampler.eta=0.5"}), "fx-lr0.1-eta0.5");
+  EXPECT_EQ(genfw::sampled_run_name("fx-eta-1e-3-lr0.1", {"eta"}, all, {{"eta", "0.5"}}, "", {"sampler.eta=0.5"}),
+            "fx-lr0.1-eta0.5");
   EXPECT_EQ(genfw::name_part("metrics.fid.reference=../data/x"), "-reference__data_x");
 }
 
@@ -298,7 +306,7 @@ TEST(Run, CompareTablesTwoRunsAndGuardsProvenance) {
   genfw::write_comparison({a, b}, {}, table, table);
   std::string text = table.str();
   EXPECT_CONTAINS(text, "| experiment | dataset | model | objective | sampler | status | parameters | train steps |");
-  EXPECT_CONTAINS(text, "mean_error |");
+  EXPECT_CONTAINS(text, "mean_error (data units) ↓ |");
   EXPECT_CONTAINS(text, "| fx | fixture_gaussian | fixture_mean | fixture_nll | fixture_prior | completed | 2 | 10 |");
   EXPECT_CONTAINS(text, "| fy |");
   std::ostringstream csv;

@@ -113,7 +113,13 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry)
     config_ = load_experiment_text(parent_config, request.parent_run, request.overrides, registry);
     config_.train.reset();
     config_.objective.reset();
-    config_.name = sampled_run_name(config_.name, sampler_keys, all_keys, request.sampler, request.overrides);
+    std::map<std::string, std::string> used;  // this run's sampler options, as TOML values
+    for (const auto& [key, value] : config_.sampling.values()) used[key] = format_value(value);
+    if (config_.sampler) {
+      for (const auto& [key, value] : config_.sampler->options.values()) used[key] = format_value(value);
+    }
+    config_.name =
+        sampled_run_name(config_.name, sampler_keys, all_keys, used, request.sampler, request.overrides);
   } else {
     config_ = load_experiment(request.experiment, request.overrides, registry);
   }

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -53,9 +54,20 @@ std::string name_part(const std::string& assignment) {
   return "-" + key + value;
 }
 
+namespace {
+// Two spellings of one value, as a name part holds it: "0" and "0.0" are one number.
+bool same_value(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  char* end_a = nullptr;
+  char* end_b = nullptr;
+  const double x = std::strtod(a.c_str(), &end_a), y = std::strtod(b.c_str(), &end_b);
+  return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
+}
+}  // namespace
+
 std::string sampled_run_name(std::string name, const std::vector<std::string>& stale_keys,
-                             const std::vector<std::string>& all_keys, const std::string& sampler,
-                             const std::vector<std::string>& overrides) {
+                             const std::vector<std::string>& all_keys, const std::map<std::string, std::string>& used,
+                             const std::string& sampler, const std::vector<std::string>& overrides) {
   auto key_at = [&](size_t at) {  // the longest known key right after the '-' at `at`
     std::string longest;
     for (const auto& key : all_keys) {
@@ -72,12 +84,20 @@ std::string sampled_run_name(std::string name, const std::vector<std::string>& s
   for (size_t at = name.find('-'); at != std::string::npos; at = name.find('-', at + 1)) {
     const std::string key = key_at(at);
     if (key.empty() || std::find(stale_keys.begin(), stale_keys.end(), key) == stale_keys.end()) continue;
-    name.erase(at, part_end(at) - at);
+    const size_t end = part_end(at);
+    const std::string stated = name.substr(at + 1 + key.size(), end - at - 1 - key.size());
+    auto mine = used.find(key);
+    if (mine != used.end() && same_value(stated, name_part("sampler." + key + "=" + mine->second).substr(1 + key.size()))) {
+      continue;  // this run uses the value the name states
+    }
+    name.erase(at, end - at);
     at = at == 0 ? 0 : at - 1;
   }
   if (!sampler.empty()) name += "-" + sampler;
   for (const auto& assignment : overrides) {
-    if (assignment.rfind("sampler.", 0) == 0 && assignment.find('=') != std::string::npos) name += name_part(assignment);
+    if (assignment.rfind("sampler.", 0) != 0 || assignment.find('=') == std::string::npos) continue;
+    const std::string part = name_part(assignment);
+    if (name.find(part) == std::string::npos) name += part;
   }
   return name;
 }

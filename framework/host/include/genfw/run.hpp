@@ -2,6 +2,7 @@
 /// A run: load config → resolve plugins → check composition → train → sample
 /// → metrics → HDF5. And the comparison table across run files.
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,12 +27,14 @@ GENFW_API std::string default_run_folder(const std::string& name, bool resume);
 GENFW_API std::string name_part(const std::string& assignment);
 
 /// The name of a run that samples another run's weights: `name` (the parent's, or one a
-/// sweep gave) without the name parts of `stale_keys` (the parent sampler's options, which
-/// this run may not share; a part is read as the longest of `all_keys` it starts with, so
-/// "-seed8" is no part of a key "s"), then "-SAMPLER" when one is named and the name part of
-/// each `sampler.` override: the options this run actually used.
+/// sweep gave) keeps each name part of `stale_keys` (the parent sampler's options) only
+/// where `used` (this run's sampler options, as TOML values) has that value; then
+/// "-SAMPLER" when one is named, and the name part of each `sampler.` override not stated
+/// yet: the options this run actually used. A part is read as the longest of `all_keys`
+/// it starts with, so "-seed8" is no part of a key "s".
 GENFW_API std::string sampled_run_name(std::string name, const std::vector<std::string>& stale_keys,
-                                       const std::vector<std::string>& all_keys, const std::string& sampler,
+                                       const std::vector<std::string>& all_keys,
+                                       const std::map<std::string, std::string>& used, const std::string& sampler,
                                        const std::vector<std::string>& overrides);
 
 /// Runs every experiment of a suite file (see SuiteConfig) into one folder, then
