@@ -6,11 +6,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,7 @@ class IdxReader {
       GENFW_CHECK(false, path_, ": not a regular file");
     }
     file_size_ = int64_t(info.st_size);
+    gzip_trailer_ = gzip_trailer_of(fd, file_size_);
     file_ = gzdopen(fd, "rb");
     if (file_ == nullptr) ::close(fd);
     GENFW_CHECK(file_ != nullptr, path_, ": cannot open for reading");
@@ -63,6 +66,8 @@ class IdxReader {
       int got = gzread(file_, out + total, chunk);
       check_stream();
       if (got <= 0) break;
+      crc_ = crc32(crc_, out + total, unsigned(got));
+      read_bytes_ += uint64_t(got);
       total += got;
     }
     return total;
@@ -81,6 +86,7 @@ class IdxReader {
   void expect_end(const std::string& payload) {
     uint8_t b;
     GENFW_CHECK(read(&b, 1) == 0, path_, ": header says ", payload, ", but more bytes follow them");
+    check_trailer();
   }
 
   const std::string& path() const { return path_; }
@@ -109,10 +115,38 @@ class IdxReader {
     GENFW_CHECK(false, path_, ": corrupt gzip stream (zlib: ", reason, "); the file is damaged, download or reinstall it");
   }
 
+  /// zlib's gzread reports a clean end when its input is used up after the last data
+  /// byte, even inside the 8-byte trailer (a file cut there read as complete). So the
+  /// trailer is checked here: the CRC-32 and length (mod 2^32) of everything read must
+  /// be the file's last 8 bytes. IDX distributions are one gzip member each.
+  void check_trailer() const {
+    if (!gzip_trailer_) return;  // an uncompressed file has no trailer
+    const uint32_t crc = uint32_t((*gzip_trailer_)[0]), length = uint32_t((*gzip_trailer_)[1]);
+    GENFW_CHECK(crc == uint32_t(crc_) && length == uint32_t(read_bytes_), path_,
+                ": truncated or damaged: its gzip trailer (the last 8 bytes) does not match the data read (CRC-32 ",
+                crc, " vs ", uint32_t(crc_), ", length ", length, " vs ", uint32_t(read_bytes_),
+                "); the file is cut short or corrupt, download or reinstall it");
+  }
+
+  /// The last 8 bytes (CRC-32, length) of a gzip file, little-endian; none for another file.
+  static std::optional<std::array<uint32_t, 2>> gzip_trailer_of(int fd, int64_t size) {
+    uint8_t magic[2] = {0, 0};
+    uint8_t tail[8];
+    if (size < 18 || ::pread(fd, magic, 2, 0) != 2 || magic[0] != 0x1f || magic[1] != 0x8b) return std::nullopt;
+    if (::pread(fd, tail, 8, off_t(size - 8)) != 8) return std::nullopt;
+    auto little_endian = [&](int at) {
+      return uint32_t(tail[at]) | uint32_t(tail[at + 1]) << 8 | uint32_t(tail[at + 2]) << 16 | uint32_t(tail[at + 3]) << 24;
+    };
+    return std::array<uint32_t, 2>{little_endian(0), little_endian(4)};
+  }
+
   static constexpr int64_t kMaxDeflateRatio = 1032;
   std::string path_;
   int64_t file_size_ = 0;
   gzFile file_ = nullptr;
+  std::optional<std::array<uint32_t, 2>> gzip_trailer_;
+  uLong crc_ = crc32(0L, Z_NULL, 0);
+  uint64_t read_bytes_ = 0;
 };
 
 std::string find_file(const std::string& folder, const std::string& name, const std::string& owner) {

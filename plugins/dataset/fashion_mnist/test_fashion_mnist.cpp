@@ -272,6 +272,30 @@ TEST_F(FashionMnistTest, MissingFolderOrFileSaysHowToGetTheData) {
   EXPECT_THAT(message, HasSubstr("apt-get install dataset-fashion-mnist"));
 }
 
+// The real files cut inside their 8-byte trailer: zlib's gzread saw a clean end there (its
+// input ran out right after the last data byte, unlike the small fixtures above), so the
+// reader checks the trailer against the CRC-32 and length of what it read.
+TEST(FashionMnistReal, RealFilesCutInTheirGzipTrailerAreTruncated) {
+  const std::string real = "/usr/share/datasets/fashion-mnist";
+  if (!std::filesystem::is_directory(real)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string cut_dir = (std::filesystem::temp_directory_path() / "genfw_fashion_cut").string();
+  std::vector<std::pair<std::string, uintmax_t>> cases{{"train-labels-idx1-ubyte.gz", 1},
+                                                       {"train-labels-idx1-ubyte.gz", 4},
+                                                       {"train-labels-idx1-ubyte.gz", 7},
+                                                       {"train-images-idx3-ubyte.gz", 4}};
+  for (const auto& [name, cut] : cases) {
+    std::filesystem::remove_all(cut_dir);
+    std::filesystem::create_directories(cut_dir);
+    for (const char* file : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}) {
+      std::filesystem::copy_file(real + "/" + file, cut_dir + "/" + file);
+    }
+    const std::string path = cut_dir + "/" + name;
+    fx::truncate_file(path, std::filesystem::file_size(path) - cut);
+    EXPECT_THAT(error_of({{"path", cut_dir}}), HasSubstr(name + ": truncated")) << "cut " << cut;
+  }
+  std::filesystem::remove_all(cut_dir);
+}
+
 // The real files of Debian's dataset-fashion-mnist, when installed.
 TEST(FashionMnistReal, DebianFilesHaveTheOfficialSizesAndBalancedClasses) {
   torch::manual_seed(0);
