@@ -166,6 +166,17 @@ TEST(Compare, RealDataFloorRowAndRectangularCsv) {
   EXPECT_EQ(csv.str().find("real data: N"), std::string::npos);  // notes never inside the CSV
 }
 
+// A metric may declare that its floor means nothing (memorization: the floor's examples
+// are the ones it searches); the host then scores none and the table has no floor row.
+TEST(Compare, AMetricWithoutAFloorGetsNoFloorRow) {
+  TempDir dir;
+  const std::string a = run_fixture(dir, "a", fixture_experiment(6), false, {"metrics.fixture_mean_error.has_floor=false"});
+  EXPECT_FALSE(genfw::RunLog::open(a, false).exists("/floor/mean_error"));
+  std::ostringstream table, notes;
+  genfw::write_comparison({a}, {}, table, notes);
+  EXPECT_EQ(lines_of(table.str()).size(), 3u) << table.str();  // header, rule, the run
+}
+
 // A copied run file (or one run twice) repeats a seed: no other seed, so it is
 // counted once and named under the table.
 TEST(Compare, ACopyOfARunIsNotCountedAsAnotherSeed) {

@@ -118,8 +118,15 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry)
     if (config_.sampler) {
       for (const auto& [key, value] : config_.sampler->options.values()) used[key] = format_value(value);
     }
-    config_.name =
-        sampled_run_name(config_.name, sampler_keys, all_keys, used, request.sampler, request.overrides);
+    // The sample count, batch size and precision are no sampler options: the table shows N; the rest
+    // does not change what is drawn.
+    std::vector<std::string> option_overrides;
+    for (const auto& assignment : request.overrides) {
+      const std::string key = assignment.substr(0, assignment.find('='));
+      if (key.rfind("sampler.", 0) == 0 && sampling_schema().find(key.substr(8)) != nullptr) continue;
+      option_overrides.push_back(assignment);
+    }
+    config_.name = sampled_run_name(config_.name, sampler_keys, all_keys, used, request.sampler, option_overrides);
   } else {
     config_ = load_experiment(request.experiment, request.overrides, registry);
   }
@@ -352,7 +359,7 @@ void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_la
   context.sample_labels = with_labels && real.y.defined() ? real.y.to(torch::kLong) : torch::Tensor();
   const auto start = StageClock::now();
   for (const auto& metric : c.metrics) {
-    if (!metric->needs_samples()) continue;
+    if (!metric->needs_samples() || !metric->has_floor()) continue;
     stop_here_if_requested("before the floor of metric '" + metric.info->name + "'");
     MetricResult result;
     try {

@@ -83,23 +83,6 @@ void copy_environment(RunLog& log, const std::string& segment) {
   }
 }
 
-/// /env/<key> holds the environment of the run's latest segment (its start, then
-/// each resume); /env/segments/<k>/<key> keeps every segment's, with the step it
-/// started from, so that a resume with another world size, launcher or machine
-/// does not erase how the earlier steps were trained.
-void write_environment_segment(RunLog& log, torch::Device device, uint64_t seed, int64_t from_step) {
-  if (log.exists("/env") && !log.exists("/env/segments")) copy_environment(log, "/env/segments/0");  // an older file
-  write_environment(log, device, seed);
-  write_distributed_environment(log, device);
-  log.write_string("/env/from_step", std::to_string(from_step));
-  const size_t earlier = log.exists("/env/segments") ? log.children("/env/segments").size() : 0;
-  copy_environment(log, "/env/segments/" + std::to_string(earlier));
-}
-
-}  // namespace
-
-const std::string& RunRecorder::path() const { return log_.path(); }
-
 // /env/plugins/<kind>.<name> = "<library> version <v> sha256 <digest>", of this segment.
 void write_plugin_libraries(RunLog& log, const std::vector<const ComponentInfo*>& components) {
   static std::map<std::string, std::string> digests;  // a library's file does not change while it is loaded
@@ -112,10 +95,28 @@ void write_plugin_libraries(RunLog& log, const std::vector<const ComponentInfo*>
   }
 }
 
+/// /env/<key> holds the environment of the run's latest segment (its start, then
+/// each resume); /env/segments/<k>/<key> keeps every segment's, with the step it
+/// started from, so that a resume with another world size, launcher or machine
+/// does not erase how the earlier steps were trained.
+void write_environment_segment(RunLog& log, torch::Device device, uint64_t seed, int64_t from_step,
+                               const std::vector<const ComponentInfo*>& components) {
+  if (log.exists("/env") && !log.exists("/env/segments")) copy_environment(log, "/env/segments/0");  // an older file
+  write_environment(log, device, seed);
+  write_plugin_libraries(log, components);
+  write_distributed_environment(log, device);
+  log.write_string("/env/from_step", std::to_string(from_step));
+  const size_t earlier = log.exists("/env/segments") ? log.children("/env/segments").size() : 0;
+  copy_environment(log, "/env/segments/" + std::to_string(earlier));
+}
+
+}  // namespace
+
+const std::string& RunRecorder::path() const { return log_.path(); }
+
 void RunRecorder::begin(const ExperimentConfig& config, torch::Device device, const RunOrigin& origin) {
   log_.write_string("/config", config.resolved_toml());
-  write_plugin_libraries(log_, origin.components);
-  write_environment_segment(log_, device, config.seed, origin.from_step);
+  write_environment_segment(log_, device, config.seed, origin.from_step, origin.components);
   log_.set_attribute("/", "experiment", config.name);
   log_.set_attribute("/", "dataset", config.data.plugin);
   log_.set_attribute("/", "model", config.model.plugin);

@@ -28,6 +28,10 @@ class Memorization : public Metric {
   Memorization(const Options& options, const BuildContext&)
       : ratio_(options.real("ratio")), max_train_(options.integer("max_train")) {}
 
+  // The host's floor examples are training images when the reference is the test split: the
+  // rule flags them by definition. memorized_held_out is this metric's real-data rate instead.
+  bool has_floor() const override { return false; }
+
   MetricResult compute(MetricContext& context) override {
     const std::string owner = "metric 'memorization'";
     GENFW_CHECK(context.train_data != nullptr && context.test_data != nullptr, owner,

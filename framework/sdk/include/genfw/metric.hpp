@@ -53,6 +53,10 @@ class GENFW_API Metric : public Component {
   virtual MetricResult compute(MetricContext& context) = 0;
   /// False for metrics that only use the model (e.g. NLL): no samples drawn for them.
   virtual bool needs_samples() const { return true; }
+  /// False for metrics whose real-data floor means nothing: the floor scores held-out real
+  /// examples of the split other than the reference, which for a metric that measures the
+  /// samples against the train split itself (memorization) are the very examples it searches.
+  virtual bool has_floor() const { return true; }
 };
 
 /// The samples of `context`, refused (naming `owner`) when fewer than 2 or not finite.
