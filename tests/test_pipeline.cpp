@@ -99,6 +99,27 @@ TEST(Pipeline, ClassifierGuidanceFromAnExperimentFile) {
   EXPECT_CONTAINS(stored.guidance->string("run"), "toy_classifier.h5");
 }
 
+// The classifier of a [guidance] experiment is resolved before it is built and
+// trained into a folder the caller names (run() names the run's own), never
+// into ./runs: outside run(), sampling refuses until it is resolved, naming the
+// remedy, and trains nothing.
+TEST(Pipeline, GuidanceClassifierIsTrainedOnlyIntoTheFolderItIsResolvedInto) {
+  TempDir dir;
+  dir.file("classifier.toml", classifier_experiment());
+  genfw::RunRequest request;
+  request.experiment = dir.file("guided.toml", guided_experiment(4.0));
+  genfw::Pipeline pipeline(request, builtins());
+  const std::string message = error_of([&] { pipeline.sample(); });
+  EXPECT_CONTAINS(message, "[guidance] experiment = \"classifier.toml\"");
+  EXPECT_CONTAINS(message, "[guidance] run = \"FILE.h5\"");
+  EXPECT_FALSE(fs::exists("runs/toy_classifier"));
+  const std::string run_file = pipeline.resolve_guidance_classifier(dir / "folder");
+  EXPECT_EQ(run_file, dir / "folder/toy_classifier/toy_classifier.h5");
+  EXPECT_TRUE(fs::exists(run_file));
+  EXPECT_FALSE(fs::exists("runs/toy_classifier"));
+  EXPECT_EQ(pipeline.sample().samples.size(0), 400);
+}
+
 // Capabilities come from the classes: the manifest of every built-in model
 // lists exactly the interfaces an instance implements.
 TEST(Pipeline, ModelCapabilitiesAgreeWithTheirInterfaces) {

@@ -2,6 +2,8 @@
 // run resumed on its stored plan), the guidance classifier resolved, then
 // train → sample → evaluate, each recorded as it ends; how the run ended is
 // marked in its file.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 

@@ -52,7 +52,8 @@ class DataParallelRanks final : public RankCoordinator {
   }
 
   void offer_sample_extraction(FeatureService& service, const torch::Tensor& drawn) override {
-    if (!drawn.defined()) return;  // nothing was drawn (a run that only trains): no rank waits
+    // Nothing drawn (a run that only trains), or not drawn through gather_drawn: no rank waits.
+    if (!drawn.defined() || !own_samples_.defined()) return;
     offered_ = true;
     const int64_t batches = (drawn.size(0) + sampling_batch_ - 1) / sampling_batch_;
     if (batches < world_size()) return;  // some rank drew nothing: rank 0 extracts alone
