@@ -123,7 +123,7 @@ TEST(Toy2d, BadMixtureOptionsAreRejected) {
     make({{"weights", std::vector<double>{1.0}}});
     ADD_FAILURE() << "one weight for two means must throw";
   } catch (const genfw::Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("dataset 'toy2d': option 'weights' has 1 values but 'means' has 2 rows"));
+    EXPECT_THAT(e.what(), HasSubstr("option 'weights' has 1 values but 'means' has 2 rows"));
   }
   try {
     make({{"stds", std::vector<double>{1.0, 2.0, 3.0}}});
