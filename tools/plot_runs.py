@@ -255,26 +255,28 @@ def line_label(run, keys, prefix=""):
 
 
 def metric_points_per_run(runs, metric, x_key):
-    """One line per configuration: runs that differ in anything but the x variable (and the
-    seed) are separate lines, so no line zigzags between configurations."""
+    """One line per configuration: runs of one model and sampler that differ in anything but
+    the x variable (and the seed) are separate lines, so no line zigzags between
+    configurations; a line is labelled by its model and sampler and by those differences only."""
     error_names = [metric + suffix for suffix in ERROR_SUFFIXES]
     with_metric = [run for run in runs if metric in run.metrics and not (x_key == "nfe" and run.nfe is None)]
-    keys = differing_keys(with_metric)
-    if x_key == "nfe":
-        line_keys = [k for k in keys if k not in budget_keys(with_metric, keys) and k != "sampler.plugin"]
-    else:
-        line_keys = [k for k in keys if k != x_key]
     models = {run.attrs.get("model", "") for run in with_metric}
-    lines = collections.defaultdict(list)
+    families = collections.defaultdict(list)  # (model, sampler) → runs
     for run in with_metric:
-        error = next((run.metrics[name] for name in error_names if name in run.metrics), None)
+        families[(run.attrs.get("model", "?"), run.attrs.get("sampler", "?"))].append(run)
+    lines = collections.defaultdict(list)
+    for (model, sampler), family in families.items():
+        keys = differing_keys(family)
         if x_key == "nfe":
-            sampler = run.attrs.get("sampler", "?")
-            prefix = sampler if len(models) == 1 else f"{run.attrs.get('model', '?')} · {sampler}"
-            model_keys = [k for k in line_keys if not k.startswith("model.")] if len(models) > 1 else line_keys
-            lines[line_label(run, model_keys, prefix)].append((run.nfe, run.metrics[metric], error))
+            line_keys = [k for k in keys if k not in budget_keys(family, keys)]
+            prefix = sampler if len(models) == 1 else f"{model} · {sampler}"
         else:
-            lines[line_label(run, line_keys)].append((run.config[x_key], run.metrics[metric], error))
+            line_keys = [k for k in keys if k != x_key]
+            prefix = "" if len(families) == 1 else f"{model} · {sampler}"
+        for run in family:
+            error = next((run.metrics[name] for name in error_names if name in run.metrics), None)
+            x = run.nfe if x_key == "nfe" else run.config[x_key]
+            lines[line_label(run, line_keys, prefix)].append((x, run.metrics[metric], error))
     return lines
 
 
