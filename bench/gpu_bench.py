@@ -150,8 +150,8 @@ def main_job(args, runner, work, fashion_sets):
                "--device", args.device, "--set", f"train.steps={steps}", "--set", "train.log_every=1",
                "--set", f"sampler.num_samples={samples}", "--set", f"sampler.batch_size={samples}",
                "--set", "train.checkpoint_every=1000000"] + sets(fashion_sets)
-    if args.dry_run:
-        command += sets(["train.batch_size=2"])
+    if args.dry_run:  # 2 samples: the metrics' smallest settings (IS in 1 split, precision/recall with k = 1)
+        command += sets(["train.batch_size=2", "metrics.inception_score.splits=1", "metrics.precision_recall.k=1"])
     log("main job: " + " ".join(command))
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, GENFW_PLOTS="off"))
     if done.returncode != 0:

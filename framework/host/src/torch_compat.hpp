@@ -40,7 +40,6 @@ class AllocatorBase : public c10::Allocator {
 };
 
 /// Whether autocast is on for this thread on `device` (kCPU or kCUDA).
-bool autocast_enabled(c10::DeviceType device);
 void set_autocast_enabled(c10::DeviceType device, bool enabled);
 /// The reduced dtype autocast casts to on `device`.
 at::ScalarType autocast_dtype(c10::DeviceType device);

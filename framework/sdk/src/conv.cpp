@@ -50,7 +50,7 @@ struct TransposedConvolutionByConvolution : torch::autograd::Function<Transposed
 
 bool on_convolution_kernels(const torch::Tensor& x, const torch::Tensor& weight) {
   return x.dim() == 4 && x.device().is_cpu() && weight.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-         weight.scalar_type() == torch::kFloat32 && !at::autocast::is_cpu_enabled();
+         weight.scalar_type() == torch::kFloat32 && !torch_compat::autocast_enabled(c10::kCPU);
 }
 
 }  // namespace

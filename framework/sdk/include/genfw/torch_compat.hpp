@@ -6,6 +6,7 @@
 /// framework/host/src/torch_compat.cpp.)
 #include <variant>
 
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 /// Whether the LibTorch genfw is built against is at least major.minor.
@@ -27,5 +28,16 @@ using c10::holds_alternative;
 using std::get;
 using std::holds_alternative;
 #endif
+
+/// Whether autocast is on for `device`: LibTorch 2.4 replaced the per-device functions
+/// (is_cpu_enabled, is_enabled for CUDA) by one taking the device type, and deprecated
+/// the old ones with a warning at every call.
+inline bool autocast_enabled(c10::DeviceType device) {
+#if GENFW_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(device);
+#else
+  return device == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
 
 }  // namespace genfw::torch_compat
