@@ -3,6 +3,7 @@
 // RankCoordinator's, what goes into the run file the RunRecorder's, and run()
 // (pipeline_run.cpp) strings the stages into a run folder.
 #include "genfw/pipeline.hpp"
+#include "genfw/evenly_strided.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -353,7 +354,7 @@ void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_la
   const int64_t n = std::min(count, size);
   if (n < count) std::cerr << "floor: the " << split << " split has " << size << " examples, fewer than " << count << "\n";
   // Evenly strided, so class-ordered files are covered, as for the reference.
-  auto indices = torch::linspace(0, double(size - 1), n, torch::kFloat64).round().to(torch::kLong);
+  auto indices = evenly_strided_indices(n, size);
   Batch real = call_plugin(*held_out.info, "get()", [&] { return held_out->get(indices); });
   context.samples = real.x.to(torch::kCPU, torch::kFloat32);
   context.sample_labels = with_labels && real.y.defined() ? real.y.to(torch::kLong) : torch::Tensor();

@@ -1,4 +1,5 @@
 #include "genfw/nearest_neighbours.hpp"
+#include "genfw/evenly_strided.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -99,7 +100,7 @@ torch::Tensor evenly_strided_rows(const torch::Tensor& features, int64_t count) 
   const int64_t n = features.size(0);
   if (count >= n) return features;
   GENFW_CHECK(count >= 1, "nearest neighbours: a subset needs at least 1 row, got ", count);
-  auto indices = torch::linspace(0, double(n - 1), count, torch::kFloat64).round().to(torch::kLong);
+  auto indices = evenly_strided_indices(count, n);
   return features.index_select(0, indices.to(features.device()));
 }
 

@@ -1,6 +1,7 @@
 // The reference set of sample-quality metrics (genfw/features.hpp): features
 // of the real data and their Gaussian statistics, cached.
 #include "genfw/artefact_cache.hpp"
+#include "genfw/evenly_strided.hpp"
 #include "genfw/digest.hpp"
 #include "genfw/error.hpp"
 #include "genfw/features.hpp"
@@ -36,7 +37,7 @@ ReferenceFeatures reference_features(FeatureExtractor& extractor, const MetricCo
   GENFW_CHECK(ref.count >= 2, "metric: the ", split, " split has fewer than 2 examples");
   // The examples are read first: the cache key is a digest of what was read
   // (and of the extractor), never of names that two different datasets share.
-  auto indices = torch::linspace(0, double(ref.split_size - 1), ref.count, torch::kFloat64).round().to(torch::kLong);
+  auto indices = evenly_strided_indices(ref.count, ref.split_size);
   std::vector<torch::Tensor> examples;
   ContentDigest content;
   for (int64_t start = 0; start < ref.count; start += batch_size) {
