@@ -168,6 +168,13 @@ TEST(Registry, APluginFailureNamesTheComponentOnce) {
   });
   EXPECT_CONTAINS(message, "model 'fixture_mean' (");
   EXPECT_CONTAINS(message, ") failed in its constructor: too wide");
+  // Wrapped twice (a constructor call inside another): named once still.
+  const std::string twice = error_of([&] {
+    genfw::call_plugin(info, "its constructor", [&]() -> int {
+      return genfw::call_plugin(info, "its constructor", [&]() -> int { throw genfw::Error("too wide"); });
+    });
+  });
+  EXPECT_EQ(twice.find("failed in its constructor"), twice.rfind("failed in its constructor")) << twice;
 }
 
 // A development build of a built-in plugin on --plugin-path is taken instead of the

@@ -95,8 +95,10 @@ auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> de
     throw;  // nor is the network's
   } catch (const std::exception& e) {
     const std::string component = detail::concat(kind_name(info.kind), " '", info.name, "'");
-    throw Error(detail::concat(component, " (", info.library, ") failed in ", what, ": ",
-                without_prefix(e.what(), component)));
+    const std::string named = detail::concat(component, " (", info.library, ") failed in ");
+    // A call nested in another of the same component's has named it already.
+    if (std::string(e.what()).rfind(named, 0) == 0) throw Error(e.what());
+    throw Error(named + what + ": " + without_prefix(e.what(), component));
   }
 }
 
