@@ -33,12 +33,12 @@ usage:
                                        default 300 s)
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
   runner sample RUN.h5 [--sampler S]  sample a trained run again: another sampler, or --set sampler.KEY=V
-                                       on its own (also --nproc N)
+                                       on its own (also --nproc N; --step S: a snapshot [eval] kept)
   runner compare RUN.h5...             one table across runs (runs that differ only in their seed: mean ± 95% CI)
   runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
   runner describe NAME                 a component's options (also: train, sampler-common, log,
-                                       features, guidance)
+                                       eval, features, guidance)
   runner new KIND NAME [--dir DIR]     scaffold a plugin to build against the installed SDK
                                        (KIND: sampler, model, objective, metric)
   runner SUBCOMMAND --help             that sub-command's options
@@ -184,7 +184,7 @@ int cmd_describe(int argc, char** argv) {
   Common common;
   std::string name, kind;
   po::options_description options("runner describe options");
-  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log, features, guidance)")
+  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log, eval, features, guidance)")
       ("kind", po::value(&kind), "dataset|model|objective|sampler|metric, when a name has several kinds");
   add_common(options, common);
   po::positional_options_description positional;
@@ -198,6 +198,10 @@ int cmd_describe(int argc, char** argv) {
                  "divide evenly) and the gradients are averaged, so the run matches one process",
                  &genfw::train_schema()}},
       {"log", {"[log] (framework): outputs of a run", &genfw::log_schema()}},
+      {"eval", {"[eval] (framework): evaluation during training: samples from the EMA weights scored with the "
+                "run's sample metrics into /eval/<value> (step, value, training seconds), a grid per evaluation "
+                "(eval/step_S.png), snapshots for `runner sample RUN.h5 --step S`",
+                &genfw::eval_schema()}},
       {"sampler-common", {"[sampler] keys every sampler has (framework)", &genfw::sampling_schema()}},
       {"features", {"[features] (framework): the one feature extractor of a run's sample metrics (FID, KID, IS, "
                     "class_accuracy); the samples' and the reference's features are extracted once and shared. "
@@ -334,7 +338,10 @@ int cmd_run(int argc, char** argv, bool sample_mode) {
        "cached classifiers and reference statistics (default $GENFW_CACHE_DIR, $XDG_CACHE_HOME/genfw or ~/.cache/genfw)");
   if (sample_mode) {
     options.add_options()("sampler", po::value(&sampler),
-                          "sampler to use (its options via --set sampler.KEY=V; default: the run's own sampler and options)");
+                          "sampler to use (its options via --set sampler.KEY=V; default: the run's own sampler and options)")
+        ("step", po::value(&request.parent_step)->default_value(-1),
+         "sample the weights of this training step: a snapshot [eval] kept (keep_best, keep_last) or the last "
+         "checkpoint (default: the weights the run ended with)");
   } else {
     options.add_options()("resume", po::bool_switch(&request.resume),
                           "continue the last run of this experiment from its checkpoint, with the plan it stored "

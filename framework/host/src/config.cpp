@@ -105,6 +105,25 @@ const Schema& log_schema() {
   return schema;
 }
 
+const Schema& eval_schema() {
+  static const Schema schema =
+      Schema()
+          .integer("every", 0, "evaluate during training every N steps (0 = not by steps)", at_least(0))
+          .real("every_minutes", 0.0,
+                "evaluate during training every this many minutes of training time (0 = not by time); "
+                "evaluation time is not training time",
+                at_least(0))
+          .integer("num_samples", 0,
+                   "samples drawn per evaluation, from the EMA weights with the run's sampler and noise "
+                   "(0 = [sampler] num_samples)",
+                   at_least(0))
+          .string("keep_best", "",
+                  "keep a snapshot of the weights with the best value of this sample metric value (e.g. \"fid\"; "
+                  "its metric says which way is better), as snapshots/best_step_S.pt; \"\" = none")
+          .integer("keep_last", 0, "keep snapshots of the last K evaluations (snapshots/step_S.pt)", at_least(0));
+  return schema;
+}
+
 namespace {
 
 const Schema& top_schema() {
@@ -120,7 +139,7 @@ const Schema& top_schema() {
 const std::vector<std::string>& top_level_keys() {
   static const std::vector<std::string> keys{"name",    "seed",    "device",  "extends", "data",
                                              "model",   "objective", "train", "sampler", "metrics",
-                                             "features", "guidance", "log",  "sweep"};
+                                             "features", "guidance", "log",  "eval",  "sweep"};
   return keys;
 }
 
@@ -565,7 +584,22 @@ void build_metrics(const toml::table& root, const std::string& file, const Regis
   }
 }
 
-// [log], [features], [guidance]: the framework's own tables.
+// [eval] evaluates during training, with the run's sampler: it needs both, and its keep_* keys need it on.
+void check_evaluation_plan(const ExperimentConfig& config, const toml::table* eval, const std::string& file) {
+  if (eval == nullptr) return;
+  const Options& e = config.eval;
+  const bool on = e.integer("every") > 0 || e.real("every_minutes") > 0;
+  if (!on && (!e.string("keep_best").empty() || e.integer("keep_last") > 0 || e.integer("num_samples") > 0)) {
+    fail_at(eval->source(), file, "[eval] keep_best, keep_last and num_samples need evaluations: set every = N "
+                                  "(steps) or every_minutes = M");
+  }
+  if (on && !config.train) fail_at(eval->source(), file, "[eval] evaluates during training, but there is no [train]");
+  if (on && !config.sampler) {
+    fail_at(eval->source(), file, "[eval] evaluates samples during training, but there is no [sampler] to draw them");
+  }
+}
+
+// [log], [features], [guidance], [eval]: the framework's own tables.
 void build_framework_tables(const toml::table& root, const std::string& file, ExperimentConfig& config) {
   toml::table empty;
   const toml::table* log = root.get_as<toml::table>("log");
@@ -573,6 +607,9 @@ void build_framework_tables(const toml::table& root, const std::string& file, Ex
   const toml::table* features = root.get_as<toml::table>("features");
   config.features = validate_table(features ? *features : empty, metric::FeatureSettings::schema(), "[features]", file);
   metric::FeatureSettings::from_options(config.features);  // cross-key checks, with the table named
+  const toml::table* eval = root.get_as<toml::table>("eval");
+  config.eval = validate_table(eval ? *eval : empty, eval_schema(), "[eval]", file);
+  check_evaluation_plan(config, eval, file);
   if (const toml::node* guidance = root.get("guidance")) {
     if (!guidance->is_table()) fail_at(guidance->source(), file, "'guidance' must be a table [guidance]");
     config.guidance = validate_table(*guidance->as_table(), guidance_schema_of_run(), "[guidance]", file);
@@ -713,6 +750,8 @@ std::string ExperimentConfig::resolved_toml() const {
     out << "\n[guidance]\n";
     write_options(out, *guidance);
   }
+  out << "\n[eval]\n";
+  write_options(out, eval);
   out << "\n[log]\n";
   write_options(out, log);
   return out.str();

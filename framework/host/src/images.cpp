@@ -2,6 +2,7 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -78,6 +79,16 @@ void write_histogram_2d(const std::string& path, const torch::Tensor& points, do
   auto intensity = torch::log1p(counts) / std::max(1e-12, torch::log1p(counts).max().item<double>());
   auto gray = (255.0 * (1.0 - intensity)).round().to(torch::kUInt8).reshape({size, size, 1});
   write_png(path, gray.expand({size, size, 3}).contiguous());
+}
+
+void write_sample_picture(const torch::Tensor& samples, const DataInfo& data, const std::string& png, int64_t count) {
+  if (count <= 0) return;
+  if (data.is_image()) {
+    write_image_grid(png, samples, data.low, data.high, count);
+  } else if (data.shape.size() == 1 && data.shape[0] == 2) {
+    double extent = std::max(std::abs(data.low), std::abs(data.high));
+    write_histogram_2d(png, samples, -extent, extent);
+  }
 }
 
 }  // namespace genfw

@@ -107,7 +107,7 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry)
   if (!request.parent_run.empty()) {
     // The parent's training is done: sample its weights, don't retrain.
     check_run_file_readable(request.parent_run);  // a corrupt file is an error here, not a crash or a hang
-    parent_checkpoint_ = RecordedCheckpoint::of_run(request.parent_run);
+    parent_checkpoint_ = RecordedCheckpoint::of_run(request.parent_run, request.parent_step);
     std::string parent_config = RunLog::open(request.parent_run, false).read_string("/config");
     const auto [sampler_keys, all_keys] = keys_of(parent_config, request.parent_run);
     if (!request.sampler.empty()) parent_config = with_sampler(parent_config, request.parent_run, request.sampler);
@@ -128,6 +128,7 @@ Pipeline::Pipeline(const RunRequest& request, const Registry& registry)
       option_overrides.push_back(assignment);
     }
     config_.name = sampled_run_name(config_.name, sampler_keys, all_keys, used, request.sampler, option_overrides);
+    if (request.parent_step >= 0) config_.name += "_step" + std::to_string(request.parent_step);
   } else {
     config_ = load_experiment(request.experiment, request.overrides, registry);
   }
@@ -202,15 +203,17 @@ TrainOutcome Pipeline::train(RunLog& log, const std::string& checkpoint, bool re
   GENFW_CHECK(config_.train && c.objective, config_.path, ": nothing to train (no [train] and [objective])");
   Trainer trainer({*c.model, *c.model.info, *c.objective, *c.objective.info, *c.train_data, *c.train_data.info},
                   TrainSettings::from(config_), device_, log, checkpoint);
+  trainer.set_evaluation(evaluation_plan(fs::path(checkpoint).parent_path().string()));
   TrainOutcome outcome = trainer.run(resume);
   trainer.use_ema_weights();
   return outcome;
 }
 
-SampleOutcome Pipeline::sample() {
+SampleOutcome Pipeline::sample(int64_t count) {
   Components& c = components();
   GENFW_CHECK(c.sampler, config_.path, ": no [sampler] table: this experiment draws no samples");
-  const int64_t total = config_.sampling.integer("num_samples"), batch = config_.sampling.integer("batch_size");
+  const int64_t total = count > 0 ? count : config_.sampling.integer("num_samples");
+  const int64_t batch = config_.sampling.integer("batch_size");
   const std::string x_init_spec = config_.sampling.string("x_init");
   const torch::Tensor x_init = x_init_spec.empty() ? torch::Tensor() : load_x_init(x_init_spec, total, c.context.data);
   // Data-parallel, each rank draws whole single-process batches; rank 0 gathers them all.
@@ -281,7 +284,9 @@ SampleOutcome Pipeline::sample() {
   return out;
 }
 
-std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
+std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) { return score(drawn, true); }
+
+std::vector<MetricOutcome> Pipeline::score(const SampleOutcome& drawn, bool final) {
   Components& c = components();
   std::vector<MetricOutcome> outcomes;
   if (c.metrics.empty()) return outcomes;
@@ -293,18 +298,21 @@ std::vector<MetricOutcome> Pipeline::evaluate(const SampleOutcome& drawn) {
   ranks_->offer_sample_extraction(features, drawn.samples);
   const auto start = StageClock::now();
   for (const auto& metric : c.metrics) {
+    if (!final && !metric->needs_samples()) continue;
     stop_here_if_requested("before metric '" + metric.info->name + "'");
     // No grad guard here: the feature extractor may train its classifier on first use.
     MetricOutcome outcome;
     outcome.info = metric.info;
     outcome.result = compute_metric(metric, context);
     outcome.wall_seconds = seconds_since(start);
-    for (const auto& [name, value] : outcome.result.values) std::cerr << "metric " << name << " = " << value << "\n";
-    if (recorder_ != nullptr) recorder_->record_metric(outcome, trained_steps_);  // each as soon as it is known
+    if (final) {
+      for (const auto& [name, value] : outcome.result.values) std::cerr << "metric " << name << " = " << value << "\n";
+      if (recorder_ != nullptr) recorder_->record_metric(outcome, trained_steps_);  // each as soon as it is known
+    }
     outcomes.push_back(std::move(outcome));
   }
   ranks_->end_sample_extraction(features);
-  if (drawn.samples.defined() && features.settings().floor) {
+  if (final && drawn.samples.defined() && features.settings().floor) {
     evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined());
   }
   return outcomes;

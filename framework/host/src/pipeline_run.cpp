@@ -31,16 +31,6 @@ int64_t count_parameters(Model& model) {
   return n;
 }
 
-void write_pictures(const torch::Tensor& samples, const DataInfo& data, const std::string& png, int64_t count) {
-  if (count <= 0) return;
-  if (data.is_image()) {
-    write_image_grid(png, samples, data.low, data.high, count);
-  } else if (data.shape.size() == 1 && data.shape[0] == 2) {
-    double extent = std::max(std::abs(data.low), std::abs(data.high));
-    write_histogram_2d(png, samples, -extent, extent);
-  }
-}
-
 // The stored config and status of a run to resume, read without opening it for writing.
 std::pair<std::string, std::string> stored_plan_of(const std::string& run_file) {
   GENFW_CHECK(fs::exists(run_file), "cannot resume: ", run_file,
@@ -152,6 +142,7 @@ std::string Pipeline::run_stages(RunRecorder& recorder, const std::string& out_d
   recorder.begin(config_, device_, origin);
 
   trained_steps_ = 0;
+  RecordingScope scope{recorder_ = &recorder};  // evaluations during training record too
   if (config_.train && config_.train->integer("steps") > 0) {
     const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
     const TrainOutcome trained = train(recorder.log(), checkpoint, request_.resume);
@@ -163,7 +154,6 @@ std::string Pipeline::run_stages(RunRecorder& recorder, const std::string& out_d
     recorder.record_parent_checkpoint(*parent_checkpoint_, out_dir);
   }
   recorder.discard_metrics_from(trained_steps_);  // an earlier attempt of this run may have written them
-  RecordingScope scope{recorder_ = &recorder};
   if (!c.sampler) {  // a run that only trains: no samples, only the metrics of the model
     if (!ranks_->is_rank0()) return "";  // data-parallel: rank 0 alone evaluates and writes
     evaluate(SampleOutcome{});
@@ -176,7 +166,7 @@ std::string Pipeline::run_stages(RunRecorder& recorder, const std::string& out_d
     return "";
   }
   recorder.record_samples(drawn, c.context.data.low, c.context.data.high);
-  write_pictures(drawn.samples, c.context.data, (fs::path(out_dir) / (config_.name + ".png")).string(),
+  write_sample_picture(drawn.samples, c.context.data, (fs::path(out_dir) / (config_.name + ".png")).string(),
                  config_.log.integer("grid_samples"));
   evaluate(drawn);
   recorder.complete();

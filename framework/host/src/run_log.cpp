@@ -516,8 +516,8 @@ void RunLog::truncate_series(const std::string& group_path, int64_t step) { trun
 void RunLog::truncate_metrics(int64_t step) { truncate_rows("/metrics", step); }
 
 void RunLog::append_metric(const std::string& name, const MetricRow& row, const std::string& metric,
-                           const std::map<std::string, std::string>& provenance) {
-  std::string path = "/metrics/" + name;
+                           const std::map<std::string, std::string>& provenance, const std::string& group) {
+  std::string path = group + "/" + name;
   hdf5(impl_.get(), path_, "writing " + path, [&] {
     append_rows(impl_->opened(), path, {{row.step, row.value, row.wall_seconds}});
   });

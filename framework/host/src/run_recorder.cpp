@@ -164,6 +164,13 @@ void RunRecorder::record_metric(const MetricOutcome& outcome, int64_t step) {
   log_.flush();
 }
 
+void RunRecorder::record_evaluation(const MetricOutcome& outcome, int64_t step, double train_seconds) {
+  for (const auto& [name, value] : outcome.result.values) {
+    log_.append_metric(name, {value, step, train_seconds}, outcome.info->name, outcome.result.provenance, "/eval");
+  }
+  log_.flush();
+}
+
 void RunRecorder::record_floor(const std::string& name, double value, const std::string& metric,
                                const std::string& split, int64_t count, int64_t step, double wall_seconds) {
   const std::string path = "/floor/" + name;

@@ -14,6 +14,7 @@
 #include "genfw/progress.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/sha256.hpp"
+#include "snapshots.hpp"
 
 namespace genfw {
 
@@ -219,8 +220,10 @@ double lr_factor(int64_t step, int64_t steps, int64_t warmup_steps, const std::s
 
 Trainer::~Trainer() = default;
 
+// Training time: the wall time of this segment less its evaluations, after the earlier segments'.
 double Trainer::elapsed() const {
-  return seconds_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return seconds_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() -
+         eval_seconds_;
 }
 
 void Trainer::update(const std::string& group, const torch::Tensor& loss) {
@@ -296,11 +299,12 @@ void Trainer::write_run_file() {
   }
   log_.write_scalar("/timing/train_steps", double(step_));
   log_.write_scalar("/timing/train_seconds", elapsed());
+  if (evaluation_.on()) log_.write_scalar("/timing/eval_seconds", eval_seconds_before_ + eval_seconds_);
   log_.flush();
   last_write_ = std::chrono::steady_clock::now();
 }
 
-void Trainer::save_checkpoint() {
+std::string Trainer::checkpoint_bytes() {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive;
   model_.save(model_archive);
@@ -315,15 +319,21 @@ void Trainer::save_checkpoint() {
   }
   archive.write("step", torch::tensor(step_));
   archive.write("train_seconds", torch::tensor(elapsed(), torch::kFloat64));
+  archive.write("eval_seconds", torch::tensor(eval_seconds_before_ + eval_seconds_, torch::kFloat64));
   archive.write("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
   std::ostringstream bytes;
   archive.save_to(bytes);
-  const std::string digest = sha256_hex(bytes.str());
+  return bytes.str();
+}
+
+void Trainer::save_checkpoint() {
+  const std::string bytes = checkpoint_bytes();
+  const std::string digest = sha256_hex(bytes);
   // Two phases, so the run file names the checkpoint on disk whenever a kill comes:
   // the new digest is flushed as "next" before the rename, "current" after it.
   log_.set_attribute("/", "checkpoint_sha256_next", digest);
   log_.flush();
-  write_file_durably(checkpoint_path_, bytes.str());
+  write_file_durably(checkpoint_path_, bytes);
   log_.set_attribute("/", "checkpoint", fs::path(checkpoint_path_).filename().string());
   log_.set_attribute("/", "checkpoint_step", step_);
   log_.set_attribute("/", "checkpoint_sha256", digest);
@@ -362,6 +372,8 @@ void Trainer::load_checkpoint() {
   archive.read("rng.cpu", rng);
   step_ = step.item<int64_t>();
   seconds_before_ = seconds.item<double>();
+  torch::Tensor eval_seconds;
+  if (archive.try_read("eval_seconds", eval_seconds)) eval_seconds_before_ = eval_seconds.item<double>();
   at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(rng);
@@ -393,8 +405,13 @@ TrainOutcome Trainer::run(bool resume) {
                 ")");
     log_.truncate_series("/train/loss", step_);
     log_.truncate_series("/train/record", step_);
+    if (evaluation_.on()) forget_evaluations_after_checkpoint();
   }
   if (parallel_) join_replicas();
+  if (evaluation_.every_minutes > 0) {  // the first timed evaluation after the training time so far
+    const double interval = evaluation_.every_minutes * 60.0;
+    next_eval_seconds_ = (std::floor(elapsed() / interval) + 1.0) * interval;
+  }
   start_step_ = step_;
   model_.train();
   try {
@@ -407,7 +424,7 @@ TrainOutcome Trainer::run(bool resume) {
     throw;
   }
   model_.eval();
-  return {step_, elapsed(), budget_reached_};
+  return {step_, elapsed(), eval_seconds_before_ + eval_seconds_, budget_reached_};
 }
 
 void Trainer::train_to_the_end() {
@@ -447,6 +464,7 @@ void Trainer::train_to_the_end() {
       }
       print_progress(last);
     }
+    if (evaluation_due(last)) evaluate_now();
   }
   if (budget_reached_) {
     log_.write_scalar("/timing/max_minutes", settings_.max_minutes);
@@ -460,10 +478,12 @@ void Trainer::train_to_the_end() {
 
 bool Trainer::budget_spent() {
   if (settings_.max_minutes <= 0) return false;
-  const bool mine = elapsed() >= settings_.max_minutes * 60.0;
+  return any_rank(elapsed() >= settings_.max_minutes * 60.0, "the training budget check");
+}
+
+bool Trainer::any_rank(bool mine, const char* what) {
   if (!parallel_) return mine;
-  // The ranks' clocks differ: the first rank past the budget ends the step for all.
-  return parallel_->mean_over_ranks(torch::tensor(mine ? 1.0 : 0.0), "the training budget check").item<double>() > 0;
+  return parallel_->mean_over_ranks(torch::tensor(mine ? 1.0 : 0.0), what).item<double>() > 0;
 }
 
 void Trainer::stop_at_safe_point() {
@@ -501,12 +521,29 @@ void Trainer::use_ema_weights() {
   if (ema_) ema_->copy_to(model_);
 }
 
-RecordedCheckpoint RecordedCheckpoint::of_run(const std::string& run_file) {
+RecordedCheckpoint RecordedCheckpoint::of_run(const std::string& run_file, int64_t step) {
   RunLog run = RunLog::open(run_file, false);
+  const fs::path folder = fs::absolute(run_file).parent_path();
   std::string name = run.attribute("/", "checkpoint");
-  GENFW_CHECK(!name.empty(), run_file, " has no checkpoint (was it trained with [log] checkpoint = true?)");
-  return {(fs::absolute(run_file).parent_path() / name).string(), run_file, run.attribute("/", "checkpoint_sha256"),
-          run.attribute("/", "checkpoint_sha256_next")};
+  const std::string checkpoint_step = run.attribute("/", "checkpoint_step"), best_step = run.attribute("/", "best_step");
+  if (step < 0 || (!name.empty() && checkpoint_step == std::to_string(step))) {
+    GENFW_CHECK(!name.empty(), run_file, " has no checkpoint (was it trained with [log] checkpoint = true?)");
+    return {(folder / name).string(), run_file, run.attribute("/", "checkpoint_sha256"),
+            run.attribute("/", "checkpoint_sha256_next")};
+  }
+  if (best_step == std::to_string(step)) {
+    return {(folder / snapshot_file(step, true)).string(), run_file, run.attribute("/", "best_sha256"), ""};
+  }
+  std::string kept;
+  for (const auto& snapshot : last_snapshots(run)) {
+    if (snapshot.step == step) return {(folder / snapshot_file(step, false)).string(), run_file, snapshot.sha256, ""};
+    kept += ", " + std::to_string(snapshot.step);
+  }
+  throw Error(detail::concat(run_file, " kept no weights of step ", step, "; it has ",
+                             name.empty() ? std::string("no checkpoint") : "its checkpoint at step " + checkpoint_step,
+                             best_step.empty() ? std::string() : ", the best evaluation's at step " + best_step,
+                             kept.empty() ? std::string() : ", snapshots at steps " + kept.substr(2),
+                             " ([eval] keep_best and keep_last keep snapshots of evaluations)"));
 }
 
 std::string RecordedCheckpoint::read_verified() const {

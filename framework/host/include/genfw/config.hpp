@@ -43,6 +43,7 @@ struct GENFW_API ExperimentConfig {
   Options log;               ///< [log]
   Options features;          ///< [features]: the run's one feature extractor (metric::FeatureSettings)
   std::optional<Options> guidance;  ///< [guidance]: where the guidance classifier comes from
+  Options eval;              ///< [eval]: evaluation during training (eval_schema)
   std::map<std::string, std::vector<std::string>> sweep;  ///< [sweep] "table.key" → values (TOML literals)
   /// What the files and overrides did that a reader may not expect (a switch of
   /// plugin dropped options a file set); the pipeline prints them as notes.
@@ -59,6 +60,7 @@ GENFW_API const Schema& train_schema();
 GENFW_API const Schema& group_schema();
 GENFW_API const Schema& sampling_schema();
 GENFW_API const Schema& log_schema();
+GENFW_API const Schema& eval_schema();
 GENFW_API const Schema& guidance_schema_of_run();
 
 /// Loads `path`, applies `extends` chains and `overrides` ("table.key=value",

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "genfw/dataset.hpp"
 #include "genfw/export.hpp"
 #include "genfw/quantize.hpp"
 
@@ -16,6 +17,10 @@ GENFW_API void write_image_grid(const std::string& path, const torch::Tensor& sa
 /// PNG (log-scaled counts, dark = dense), the usual toy-data picture.
 GENFW_API void write_histogram_2d(const std::string& path, const torch::Tensor& points, double low,
                                   double high, int64_t size = 256);
+/// The picture of a run's samples at `png`: a grid of the first `count` images, or a
+/// 2-D histogram of points; nothing for other data or a count of 0.
+GENFW_API void write_sample_picture(const torch::Tensor& samples, const DataInfo& data, const std::string& png,
+                                    int64_t count);
 /// Writes an 8-bit RGB image [H, W, 3] (uint8, CPU).
 GENFW_API void write_png(const std::string& path, const torch::Tensor& rgb);
 

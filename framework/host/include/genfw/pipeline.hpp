@@ -34,6 +34,7 @@ struct RunRequest {
   std::string device;                     ///< "" = the experiment's; cpu | cuda | auto
   std::string parent_run;                 ///< `runner sample`: a run file whose trained weights to sample
   std::string sampler;                    ///< `runner sample`: the sampler replacing the parent's
+  int64_t parent_step = -1;               ///< `runner sample --step S`: a snapshot [eval] kept (-1: the last weights)
   bool print_config = false;              ///< print the resolved config and stop
   std::string cache_dir;                  ///< --cache-dir; "" = the user's (genfw/cache.hpp)
   int seed_count = 1;                     ///< --seeds N: run_with_sweep runs seeds s..s+N-1
@@ -113,12 +114,16 @@ class GENFW_API Pipeline {
   Components& components_without_classifier();
   /// Trains with [train] into `log`, checkpointing to `checkpoint` (resuming from it when asked).
   TrainOutcome train(RunLog& log, const std::string& checkpoint, bool resume);
-  /// Draws [sampler] num_samples in batches of batch_size. Data-parallel, a
+  /// Draws `count` samples ([sampler] num_samples when 0) in batches of batch_size. Data-parallel, a
   /// collective: each rank draws its batches (sampling_batches_of_rank) and
   /// rank 0 returns them all in order; the other ranks return no samples.
-  SampleOutcome sample();
+  SampleOutcome sample(int64_t count = 0);
   /// Scores `drawn` with every [[metrics]] entry (features extracted once for all).
   std::vector<MetricOutcome> evaluate(const SampleOutcome& drawn);
+  /// An evaluation during training ([eval]): `count` samples from the model as it
+  /// is, scored by the sample metrics into /eval, a grid in `out_dir`/eval/; a
+  /// collective, like sample(). Says whether it is the best of [eval] keep_best.
+  EvaluationVerdict evaluate_during_training(int64_t step, double train_seconds, const std::string& out_dir);
   /// Data-parallel ranks above 0, after sample(): the part of rank 0's
   /// evaluate() they share (extracting the features of the samples they drew).
   void serve_metrics_of_rank0();
@@ -131,6 +136,13 @@ class GENFW_API Pipeline {
   std::string named_guidance_run() const;
   /// One metric, its randomness seeded by the run seed (the same whichever metrics ran before).
   MetricResult compute_metric(const Built<Metric>& metric, MetricContext& context) const;
+  /// evaluate()'s work: with `final`, every metric, recorded under /metrics, and
+  /// the floor; otherwise the sample metrics only, returned.
+  std::vector<MetricOutcome> score(const SampleOutcome& drawn, bool final);
+  /// [eval]: when the trainer evaluates, and what the evaluation does.
+  TrainingEvaluation evaluation_plan(const std::string& out_dir);
+  /// Whether `outcomes` hold the best value so far of [eval] keep_best (the run file has the last best).
+  EvaluationVerdict verdict_of(const std::vector<MetricOutcome>& outcomes) const;
   /// What every metric is given, without samples.
   MetricContext metric_context();
   /// The run's one feature service, built on first use.

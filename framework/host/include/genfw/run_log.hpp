@@ -6,6 +6,8 @@
 ///   /train/record/<name>    same layout, extra scalars an objective records
 ///   /metrics/<value>        same layout; attributes "metric" and "provenance.<key>"
 ///                           say how it was computed (numbers as int64/float64)
+///   /eval/<value>           same layout: evaluations during training ([eval]); wall seconds are
+///                           training seconds (evaluations excluded)
 ///   /samples                float32 [N, C, H, W] or [N, D], data space
 ///   /timing/<key>           float64 scalars: train_seconds, sample_seconds, nfe, samples_per_second, ...
 ///   root attributes         run_file_version (int64 2), experiment, dataset, model, objective, sampler,
@@ -77,8 +79,9 @@ class GENFW_API RunLog {
   /// Drops /metrics rows with step >= `step` (a resumed run computes them again).
   void truncate_metrics(int64_t step);
 
+  /// A metric value's row under `group` (/metrics; /eval for evaluations during training).
   void append_metric(const std::string& name, const MetricRow& row, const std::string& metric,
-                     const std::map<std::string, std::string>& provenance);
+                     const std::map<std::string, std::string>& provenance, const std::string& group = "/metrics");
   std::vector<MetricRow> read_metric(const std::string& name) const;
 
   void write_tensor(const std::string& dataset_path, const torch::Tensor& tensor);  ///< float32

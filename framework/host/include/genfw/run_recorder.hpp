@@ -52,6 +52,9 @@ class GENFW_API RunRecorder {
   void record_samples(const SampleOutcome& drawn, double data_low, double data_high);
   /// Each value of one metric under /metrics, at training step `step`, with its provenance.
   void record_metric(const MetricOutcome& outcome, int64_t step);
+  /// Each value of one metric of an evaluation during training under /eval, at
+  /// `step` after `train_seconds` of training (its wall-seconds column).
+  void record_evaluation(const MetricOutcome& outcome, int64_t step, double train_seconds);
   /// The real-data floor of one metric value: /floor/<name>, with the metric, split and N.
   void record_floor(const std::string& name, double value, const std::string& metric, const std::string& split,
                     int64_t count, int64_t step, double wall_seconds);

@@ -3,6 +3,7 @@
 /// on per-group optimizers (warm-up, clipping), EMA, atomic checkpoints,
 /// resume, a NaN guard and progress output.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,8 +26,10 @@ class DataParallel;
 /// on disk may match after a kill between the rename and the next flush.
 struct GENFW_API RecordedCheckpoint {
   std::string path, run_file, sha256, sha256_next;
-  /// The checkpoint of the run file at `run_file` (error when it has none).
-  static RecordedCheckpoint of_run(const std::string& run_file);
+  /// The checkpoint of the run file at `run_file` (error when it has none); with a
+  /// `step` >= 0, the weights of that step: the last checkpoint, the best snapshot
+  /// or one of the last snapshots [eval] kept (error naming the steps kept).
+  static RecordedCheckpoint of_run(const std::string& run_file, int64_t step = -1);
   /// The checkpoint's bytes after checking them against the digests (none
   /// recorded: accepted as is); genfw::Error naming both files on a mismatch.
   std::string read_verified() const;
@@ -42,7 +45,8 @@ GENFW_API torch::Tensor batch_indices(int64_t step, int64_t batch_size, int64_t 
 
 struct TrainOutcome {
   int64_t steps = 0;
-  double seconds = 0;
+  double seconds = 0;         ///< training time, evaluations excluded
+  double eval_seconds = 0;    ///< time spent in evaluations during training
   bool budget_reached = false;  ///< ended by [train] max_minutes before its steps: a normal end
 };
 
@@ -53,6 +57,26 @@ GENFW_API torch::Tensor randomly_flipped(const torch::Tensor& images);
 /// then constant or a cosine or linear decay to `final_fraction` at the last step.
 GENFW_API double lr_factor(int64_t step, int64_t steps, int64_t warmup_steps, const std::string& schedule,
                            double final_fraction);
+
+/// What an evaluation during training concluded.
+struct EvaluationVerdict {
+  bool best = false;   ///< the best value so far of [eval] keep_best: keep these weights
+  std::string metric;  ///< that value's name and value, recorded with the best snapshot
+  double value = 0;
+};
+
+/// Evaluation during training ([eval]; the pipeline's training_evaluation.cpp
+/// scores, the trainer decides when and keeps the snapshots).
+struct TrainingEvaluation {
+  int64_t every = 0;         ///< every N steps (0 = not by steps)
+  double every_minutes = 0;  ///< every M minutes of training time (0 = not by time)
+  int64_t keep_last = 0;     ///< snapshots of the last K evaluations
+  /// Scores the model as it is at `step` (the EMA weights in place, eval mode),
+  /// after `train_seconds` of training. Its time is not training time, and it
+  /// draws no random number of the training's streams (they are restored).
+  std::function<EvaluationVerdict(int64_t step, double train_seconds)> evaluate;
+  bool on() const { return evaluate && (every > 0 || every_minutes > 0); }
+};
 
 /// What the trainer is told: [train], [log]'s checkpoint and progress keys, the
 /// per-group optimizers and the seed, nothing else of the experiment.
@@ -94,6 +118,8 @@ class GENFW_API Trainer : public TrainContext {
   TrainOutcome run(bool resume);
   /// Puts the EMA weights (if any) into the model, for sampling.
   void use_ema_weights();
+  /// Evaluates during training (set before run()).
+  void set_evaluation(TrainingEvaluation evaluation) { evaluation_ = std::move(evaluation); }
 
   void update(const std::string& group, const torch::Tensor& loss) override;
   void record(const std::string& name, const torch::Tensor& value) override;
@@ -111,7 +137,18 @@ class GENFW_API Trainer : public TrainContext {
   void write_run_file();
   void train_to_the_end();
   void save_checkpoint();
+  /// The checkpoint archive of the current state (weights, optimizers, EMA, step, RNG).
+  std::string checkpoint_bytes();
   void load_checkpoint();
+  // Evaluation during training.
+  bool evaluation_due(bool last);
+  void evaluate_now();
+  /// Keeps the snapshot of this step: one of the last K, or (verdict.best) the best.
+  void keep_snapshots(const EvaluationVerdict& verdict);
+  /// A resumed run forgets the evaluations and snapshots its earlier attempt made after its checkpoint.
+  void forget_evaluations_after_checkpoint();
+  /// Whether any rank says `mine` (ranks' clocks differ: the first to reach a time decides for all).
+  bool any_rank(bool mine, const char* what);
   /// On SIGINT/SIGTERM: flush, checkpoint, throw genfw::Interrupted.
   void stop_at_safe_point();
   void print_progress(bool final);
@@ -152,6 +189,10 @@ class GENFW_API Trainer : public TrainContext {
   std::chrono::steady_clock::time_point last_write_;
   std::map<std::string, double> last_values_;
   double seconds_before_ = 0;
+  TrainingEvaluation evaluation_;
+  double eval_seconds_before_ = 0, eval_seconds_ = 0;  // evaluation time: before this segment, in it
+  double next_eval_seconds_ = 0;                       // the training time of the next timed evaluation
+  int64_t last_evaluated_step_ = -1;
   std::chrono::steady_clock::time_point start_;
   int64_t start_step_ = 0;
   // Shown at flushes: every one on a terminal, at most every 5 s in a log file.
