@@ -80,7 +80,7 @@ TEST(RunRecorder, RecordsSamplesMetricsTheFloorAndHowTheRunEnded) {
   recorder.discard_metrics_from(7);  // a resumed run computes them again
   EXPECT_TRUE(log.read_metric("fid").empty());
 
-  recorder.record_floor("fid", 0.1, "fid", "train", 3, 7, 1.0);
+  recorder.record_floor("/floor", "fid", 0.1, "fid", "train", 3, 7, 1.0);
   EXPECT_EQ(log.read_series("/floor/fid")[0].value, 0.1);
   EXPECT_EQ(log.attribute("/floor/fid", "count"), "3");
   EXPECT_EQ(log.attribute("/floor/fid", "split"), "train");

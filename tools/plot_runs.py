@@ -9,6 +9,12 @@ loss group against the step (log y when all values are positive and span a
 decade; /train/record series in a second panel), titled with the experiment,
 model, objective and sampler.
 
+With evaluations during training (/eval, [eval] every): each value against the
+step and against training minutes, <run>_eval_<value>.png for one run, or
+eval_<value>.png in -o DIR for several, a line per configuration (runs that differ
+only in their seed: mean ± 95% CI band) and the real-data floor at the
+evaluations' N (/eval_floor).
+
 For two or more runs: <metric>_vs_<x>.png per metric in -o DIR (default: the
 runs' common parent folder), the metric's last value against
   - the swept value, when the runs' resolved configs (/config) differ in exactly
@@ -50,7 +56,8 @@ TRAIN_COLUMNS = "step,value,wall_seconds"
 OLD_METRIC_COLUMNS = "value,step,wall_seconds"
 ERROR_SUFFIXES = ("_std", "_sem")
 
-Run = collections.namedtuple("Run", "path attrs config losses records metrics extractors nfe floors points")
+Run = collections.namedtuple("Run", "path attrs config losses records metrics extractors nfe floors points "
+                                   "evals eval_floors")
 
 
 def text(value):
@@ -72,6 +79,18 @@ def read_group(f, path, default_columns):
         return {}
     return {name: read_series(dataset, default_columns) for name, dataset in f[path].items()
             if isinstance(dataset, h5py.Dataset) and len(dataset) > 0}
+
+
+def read_evaluations(f):
+    """{value: (steps, values, training seconds)} of /eval, the evaluations during training."""
+    evals = {}
+    for name, dataset in (f["eval"].items() if "eval" in f else []):
+        if len(dataset) == 0:
+            continue
+        columns = text(dataset.attrs.get("columns", TRAIN_COLUMNS)).split(",")
+        rows = np.asarray(dataset[()], float).reshape(-1, len(columns))
+        evals[name] = tuple(rows[:, columns.index(c)] for c in ("step", "value", "wall_seconds"))
+    return evals
 
 
 def flatten(table, prefix=""):
@@ -105,8 +124,11 @@ def read_run(path):
         points = None  # 2-D samples, for a histogram with axes
         if "samples" in f and f["samples"].ndim == 2 and f["samples"].shape[1] == 2:
             points = np.asarray(f["samples"][()], float)
+        eval_floors = {name: (values[-1], text(f["eval_floor"][name].attrs.get("count", "?")))
+                       for name, (_, values) in read_group(f, "eval_floor", TRAIN_COLUMNS).items()}
         return Run(path, attrs, config, read_group(f, "train/loss", TRAIN_COLUMNS),
-                   read_group(f, "train/record", TRAIN_COLUMNS), metrics, extractors, nfe, floors, points)
+                   read_group(f, "train/record", TRAIN_COLUMNS), metrics, extractors, nfe, floors, points,
+                   read_evaluations(f), eval_floors)
 
 
 def run_title(run):
@@ -322,6 +344,73 @@ def plot_metric(plt, runs, metric, x_key, output):
     plt.close(fig)
 
 
+def seed_groups(runs):
+    """Runs that differ only in their seed (and name), grouped: {label: [runs]}. The label is
+    the experiment's name without a seed suffix."""
+    groups = collections.defaultdict(list)
+    for run in runs:
+        key = tuple(sorted((k, repr(v)) for k, v in run.config.items() if k not in ("name", "seed")))
+        groups[key].append(run)
+    return {re.sub(r"[-_]seed\d+$", "", group[0].attrs.get("experiment", "run")): group for group in groups.values()}
+
+
+def evaluation_curve(group, metric, column):
+    """(x, mean, 95% half-width or None) of one evaluation value over a group of seeds, the
+    k-th evaluations of the seeds together (x: their mean step or training minutes)."""
+    series = [run.evals[metric] for run in group if metric in run.evals]
+    count = min(len(s[0]) for s in series)
+    x = np.mean([s[column][:count] for s in series], axis=0) / (60.0 if column == 2 else 1.0)
+    values = np.array([s[1][:count] for s in series])
+    if len(series) < 2:
+        return x, values[0], None
+    t = T_975[len(series) - 2] if len(series) - 1 <= len(T_975) else 1.959964
+    return x, values.mean(axis=0), t * values.std(axis=0, ddof=1) / np.sqrt(len(series))
+
+
+def plot_evaluations(plt, runs, metric, output):
+    """One evaluation value against the step and against training minutes, a line per
+    configuration (seeds: mean ± 95% CI band), with the real-data floor at the evaluations' N."""
+    groups = seed_groups([run for run in runs if metric in run.evals])
+    fig, axes = plt.subplots(1, 2, figsize=(12.8, 4.2))
+    for ax, column, xlabel in ((axes[0], 0, "step"), (axes[1], 2, "training minutes (evaluations excluded)")):
+        for label, group in sorted(groups.items()):
+            x, mean, half = evaluation_curve(group, metric, column)
+            shown = label if len(group) == 1 else f"{label} ({len(group)} seeds)"
+            line = ax.plot(x, mean, marker="o", markersize=3, label=shown)[0]
+            if half is not None:
+                ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+        floors = sorted({run.eval_floors[metric] for run in runs if metric in run.eval_floors})
+        for i, (value, count) in enumerate(floors):
+            ax.axhline(value, color="0.4", linestyle="--", linewidth=1, label=f"real data (N={count})" if i < 3 else None)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        ax.grid(True, which="both", alpha=0.3)
+    values = [v for run in runs for v in run.evals.get(metric, ((), (), ()))[1]]
+    if values and min(values) > 0 and max(values) / min(values) >= 20:
+        for ax in axes:
+            ax.set_yscale("log")
+    legend_outside(axes[1])
+    seeds = " (seeds: mean ± 95% CI)" if any(len(g) > 1 for g in groups.values()) else ""
+    fig.suptitle(f"{metric} during training{seeds}", fontsize="medium")
+    fig.savefig(output, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def evaluation_outputs(runs, directory):
+    """{value: picture} of the evaluations during training: <run>_eval_<value>.png beside a single
+    run, eval_<value>.png in the common folder for several."""
+    with_evals = [run for run in runs if run.evals]
+    names = sorted({name for run in with_evals for name in run.evals if not name.endswith(ERROR_SUFFIXES)})
+    if not with_evals:
+        return {}
+    if len(with_evals) == 1:
+        stem = os.path.splitext(with_evals[0].path)[0]
+        base = os.path.join(directory, os.path.basename(stem)) if directory else stem
+        return {name: re.sub(r"[^\w./-]", "_", f"{base}_eval_{name}") + ".png" for name in names}
+    folder = directory or os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in with_evals])
+    return {name: os.path.join(folder, re.sub(r"[^\w.-]", "_", f"eval_{name}") + ".png") for name in names}
+
+
 def loss_outputs(runs, directory):
     """<run>_loss.png per run; a file stem shared by runs in different folders gets the folder's name."""
     stems = [os.path.splitext(os.path.basename(run.path))[0] for run in runs]
@@ -369,6 +458,9 @@ def plot_runs(paths, directory=None, x_forced=None, metrics=None):
         folder = directory or os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
         output = os.path.join(folder, "loss_over_seeds.png")
         plot_seed_losses(plt, with_losses, output)
+        written.append(output)
+    for metric, output in evaluation_outputs(runs, directory).items():
+        plot_evaluations(plt, [run for run in runs if run.evals], metric, output)
         written.append(output)
     runs = [run for run in runs if run.metrics]  # a run that only trains says nothing about the x axis
     if len(runs) >= 2 and not only_seeds:  # seeds alone give one point: compare's table says it better
@@ -450,7 +542,19 @@ def self_test():
             write_fake_run(path, "ddim", 10, fid=5.0 + k, nfe=10, new_columns=True, seed=k, config_seed=k,
                            points=k == 0)
             seeds.append(path)
+        for k, path in enumerate(seeds):  # evaluations during training: FID falling over 4 evaluations
+            with h5py.File(path, "a") as f:
+                steps = np.array([100.0, 200.0, 300.0, 400.0])
+                f["eval/fid"] = np.stack([steps, 40.0 / steps * 100 + k, steps * 0.01 + k], 1)
+                f["eval/fid"].attrs["columns"] = TRAIN_COLUMNS
+                f["eval_floor/fid"] = np.array([[0.0, 2.5, 0.0]])
+                f["eval_floor/fid"].attrs["count"] = 64
+        x, mean, half = evaluation_curve([read_run(p) for p in seeds], "fid", 2)
+        assert np.allclose(x, np.array([1.0, 2.0, 3.0, 4.0]) / 60.0 + 1.0 / 60.0), x  # mean training minutes
+        assert np.allclose(mean, 40.0 / np.array([1.0, 2.0, 3.0, 4.0]) + 1.0), mean  # seeds add 0, 1, 2
+        assert np.allclose(half, T_975[1] * 1.0 / np.sqrt(3)), half  # std of (0, 1, 2) is 1
         names = [os.path.basename(p) for p in plot_runs(seeds)]
+        assert "eval_fid.png" in names, names
         assert "loss_over_seeds.png" in names and "fx-seed0_samples.png" in names, names
         assert not any(name.startswith("fid_vs") for name in names), names
         written += names

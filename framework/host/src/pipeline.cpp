@@ -312,8 +312,13 @@ std::vector<MetricOutcome> Pipeline::score(const SampleOutcome& drawn, bool fina
     outcomes.push_back(std::move(outcome));
   }
   ranks_->end_sample_extraction(features);
-  if (final && drawn.samples.defined() && features.settings().floor) {
-    evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined());
+  if (drawn.samples.defined() && features.settings().floor) {
+    // An evaluation during training has its own floor, at its own N, once per run.
+    if (final) {
+      evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined(), "/floor");
+    } else if (recorder_ != nullptr && !recorder_->log().exists("/eval_floor")) {
+      evaluate_floor(context, drawn.samples.size(0), drawn.labels.defined(), "/eval_floor");
+    }
   }
   return outcomes;
 }
@@ -352,7 +357,7 @@ MetricResult Pipeline::compute_metric(const Built<Metric>& metric, MetricContext
   return call_plugin(*metric.info, "compute()", [&] { return metric->compute(context); });
 }
 
-void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_labels) {
+void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_labels, const std::string& group) {
   Components& c = components();
   // Held out from the reference: the split its statistics are not drawn from.
   const bool reference_is_test = features_->settings().reference_split == "test";
@@ -380,9 +385,10 @@ void Pipeline::evaluate_floor(MetricContext context, int64_t count, bool with_la
       continue;
     }
     for (const auto& [name, value] : result.values) {
-      std::cerr << "floor " << name << " = " << value << " (" << n << " real " << split << " examples)\n";
+      std::cerr << (group == "/floor" ? "floor " : "evaluations' floor ") << name << " = " << value << " (" << n
+                << " real " << split << " examples)\n";
       if (recorder_ != nullptr) {
-        recorder_->record_floor(name, value, metric.info->name, split, n, trained_steps_, seconds_since(start));
+        recorder_->record_floor(group, name, value, metric.info->name, split, n, trained_steps_, seconds_since(start));
       }
     }
   }

@@ -171,9 +171,10 @@ void RunRecorder::record_evaluation(const MetricOutcome& outcome, int64_t step, 
   log_.flush();
 }
 
-void RunRecorder::record_floor(const std::string& name, double value, const std::string& metric,
-                               const std::string& split, int64_t count, int64_t step, double wall_seconds) {
-  const std::string path = "/floor/" + name;
+void RunRecorder::record_floor(const std::string& group, const std::string& name, double value,
+                               const std::string& metric, const std::string& split, int64_t count, int64_t step,
+                               double wall_seconds) {
+  const std::string path = group + "/" + name;
   log_.append_series(path, {{step, value, wall_seconds}});
   log_.set_attribute(path, "metric", metric);
   log_.set_attribute(path, "split", split);

@@ -384,16 +384,29 @@ void Trainer::print_progress(bool final) {
   double seconds = elapsed() - seconds_before_;
   double rate = seconds > 0 ? double(step_ - start_step_) / seconds : 0;
   double eta = rate > 0 ? double(total_steps_ - step_) / rate : NAN;
+  double done = total_steps_ ? double(step_) / double(total_steps_) : 1.0;
+  if (settings_.max_minutes > 0) {  // a budget ends training first when it is shorter than the steps
+    const double budget = settings_.max_minutes * 60.0;
+    if (!(eta <= budget - elapsed())) eta = std::max(0.0, budget - elapsed());
+    done = std::max(done, std::min(1.0, elapsed() / budget));
+  }
   std::string losses;
   for (const auto& [name, value] : last_values_) {
     char text[64];
     std::snprintf(text, sizeof text, " %s=%.4g", name.c_str(), value);
     losses += text;
   }
+  char position[96];
+  if (settings_.max_minutes > 0) {
+    std::snprintf(position, sizeof position, "step %lld, %.2f/%g min", (long long)step_, elapsed() / 60.0,
+                  settings_.max_minutes);
+  } else {
+    std::snprintf(position, sizeof position, "step %lld/%lld", (long long)step_, (long long)total_steps_);
+  }
   char line[512];
-  std::snprintf(line, sizeof line, "step %lld/%lld  %.1f it/s %s  ETA %s", (long long)step_, (long long)total_steps_,
-                rate, losses.c_str(), format_duration(eta).c_str());
-  progress_.show(total_steps_ ? double(step_) / double(total_steps_) : 1.0, line, final);
+  std::snprintf(line, sizeof line, "%s  %.1f it/s %s  ETA %s", position, rate, losses.c_str(),
+                format_duration(eta).c_str());
+  progress_.show(done, line, final);
 }
 
 TrainOutcome Trainer::run(bool resume) {

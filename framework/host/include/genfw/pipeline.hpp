@@ -147,8 +147,9 @@ class GENFW_API Pipeline {
   MetricContext metric_context();
   /// The run's one feature service, built on first use.
   FeatureService& feature_service(const MetricContext& context);
-  /// The real-data floor: every sample metric on N real held-out examples (recorded under /floor).
-  void evaluate_floor(MetricContext context, int64_t count, bool with_labels);
+  /// The real-data floor: every sample metric on N real held-out examples (recorded
+  /// under `group`: /floor, or /eval_floor for the evaluations during training).
+  void evaluate_floor(MetricContext context, int64_t count, bool with_labels, const std::string& group);
   /// run()'s stages once the run file exists; their failures are marked in it by run().
   std::string run_stages(RunRecorder& recorder, const std::string& out_dir);
   /// --resume: the plan becomes the run file's stored config with request_.resume_changes

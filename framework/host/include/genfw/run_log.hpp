@@ -8,6 +8,7 @@
 ///                           say how it was computed (numbers as int64/float64)
 ///   /eval/<value>           same layout: evaluations during training ([eval]); wall seconds are
 ///                           training seconds (evaluations excluded)
+///   /eval_floor/<value>     the real-data floor at the evaluations' N (as /floor at the run's)
 ///   /samples                float32 [N, C, H, W] or [N, D], data space
 ///   /timing/<key>           float64 scalars: train_seconds, sample_seconds, nfe, samples_per_second, ...
 ///   root attributes         run_file_version (int64 2), experiment, dataset, model, objective, sampler,

@@ -55,8 +55,8 @@ class GENFW_API RunRecorder {
   /// Each value of one metric of an evaluation during training under /eval, at
   /// `step` after `train_seconds` of training (its wall-seconds column).
   void record_evaluation(const MetricOutcome& outcome, int64_t step, double train_seconds);
-  /// The real-data floor of one metric value: /floor/<name>, with the metric, split and N.
-  void record_floor(const std::string& name, double value, const std::string& metric, const std::string& split,
+  /// The real-data floor of one metric value: `group`/<name> (/floor, /eval_floor), with the metric, split and N.
+  void record_floor(const std::string& group, const std::string& name, double value, const std::string& metric, const std::string& split,
                     int64_t count, int64_t step, double wall_seconds);
   /// The run reached its plan.
   void complete();
