@@ -658,3 +658,20 @@ TEST(Distributed, LauncherNamesTheRankThatFailed) {
   EXPECT_CONTAINS(text_of(dir / "l.log"), "runner --nproc: rank ");
   EXPECT_CONTAINS(text_of(dir / "l.log"), "exited with status 1");
 }
+
+// Ranks started with different plans (here another batch size on rank 1) would each train
+// and sample their own experiment into one run: every rank refuses before anything is built.
+TEST(Distributed, RanksWithAnotherPlanAreRefusedNamingTheDifference) {
+  TempDir dir;
+  const std::string toml = dir.file("plan.toml", experiment(20));
+  const int port = free_port();
+  const std::string out = dir / "plan";
+  pid_t rank0 = start_runner({toml, "--out", out, "--dist-timeout", "10"}, rank_environment(0, 2, port), dir / "r0.log");
+  pid_t rank1 = start_runner({toml, "--out", out, "--dist-timeout", "10", "--set", "train.batch_size=32"},
+                             rank_environment(1, 2, port), dir / "r1.log");
+  EXPECT_NE(wait_for(rank0), 0);
+  EXPECT_NE(wait_for(rank1), 0);
+  EXPECT_CONTAINS(text_of(dir / "r0.log"), "data-parallel: rank(s) 1 resolved another experiment than rank 0");
+  EXPECT_CONTAINS(text_of(dir / "r1.log"), "in [train] rank 0 has `batch_size = 16` where this rank has `batch_size = 32`");
+  EXPECT_FALSE(fs::exists(out + "/fx.h5"));
+}

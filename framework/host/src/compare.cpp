@@ -71,6 +71,7 @@ RunRow read_row(const std::string& file, std::vector<std::string> descendants = 
   };
   row.cells["train steps"] = timing("train_steps");
   row.cells["train s"] = timing("train_seconds");
+  row.cells["eval s"] = timing("eval_seconds");  // evaluations during training, apart from training
   // A run that sampled an earlier run's weights (`runner sample`, a sampler sweep)
   // shows the training those weights came from.
   const std::string parent = root["parent"];
@@ -352,7 +353,7 @@ Line line_of_seeds(const std::vector<const RunRow*>& runs, const std::set<std::s
   Line line = line_of_run(*runs.front());
   line.seeds = int(runs.size());
   line.cells["experiment"] = without_seed_suffix(line.cells["experiment"]);
-  for (const char* timing : {"train s", "samples/s"}) {  // means: they vary from run to run
+  for (const char* timing : {"train s", "eval s", "samples/s"}) {  // means: they vary from run to run
     double sum = 0;
     for (const auto* run : runs) sum += run->cells.at(timing).empty() ? 0.0 : std::stod(run->cells.at(timing));
     if (!line.cells[timing].empty()) line.cells[timing] = shortest_number(sum / double(runs.size()));
@@ -501,7 +502,9 @@ std::vector<std::string> text_columns(const std::vector<Line>& lines) {
   };
   if (any("sampler options")) columns.push_back("sampler options");
   if (any("plugin builds")) columns.push_back("plugin builds");
-  for (const char* c : {"status", "parameters", "train steps", "train s", "NFE", "samples/s", "N"}) columns.push_back(c);
+  for (const char* c : {"status", "parameters", "train steps", "train s"}) columns.push_back(c);
+  if (any("eval s")) columns.push_back("eval s");
+  for (const char* c : {"NFE", "samples/s", "N"}) columns.push_back(c);
   if (std::any_of(lines.begin(), lines.end(), [](const Line& l) { return l.seeds > 1; })) columns.push_back("seeds");
   return columns;
 }
@@ -523,7 +526,7 @@ void write_markdown(const std::vector<Line>& lines, const std::set<std::string>&
                                             : " ---: |");
   for (size_t i = 0; i < shown_metrics.size(); ++i) out << " ---: |";
   out << "\n";
-  const std::set<std::string> numeric{"train s", "samples/s"};
+  const std::set<std::string> numeric{"train s", "eval s", "samples/s"};
   for (const auto& line : lines) {
     out << "|";
     for (const auto& c : columns) {

@@ -56,6 +56,7 @@ std::string Pipeline::run() {
     return "";
   }
   torch::manual_seed(config_.seed);
+  ranks_->check_same_plan(config_.resolved_toml());  // before a folder is made or a batch drawn
   const bool rank0 = ranks_->is_rank0();
   auto run_file_in = [&](const std::string& folder) { return (fs::path(folder) / (config_.name + ".h5")).string(); };
   std::string out_dir = request_.out_dir;

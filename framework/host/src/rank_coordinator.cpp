@@ -2,6 +2,10 @@
 // ranks of a c10d group.
 #include "genfw/rank_coordinator.hpp"
 
+#include <sstream>
+
+#include "genfw/sha256.hpp"
+
 #include <optional>
 
 #include "genfw/distributed.hpp"
@@ -17,11 +21,29 @@ std::vector<int64_t> RankCoordinator::sampling_batches(int64_t total, int64_t ba
 
 namespace {
 
+// "; rank 0 has `KEY = A` where this rank has `KEY = B`": the first line of two resolved configs that differs.
+std::string first_difference(const std::string& rank0, const std::string& mine) {
+  std::istringstream a(rank0), b(mine);
+  std::string line_a, line_b, table;
+  while (true) {
+    const bool more_a = bool(std::getline(a, line_a)), more_b = bool(std::getline(b, line_b));
+    if (!more_a && !more_b) return "";
+    if (more_a && more_b && line_a == line_b) {
+      if (!line_a.empty() && line_a[0] == '[') table = line_a;
+      continue;
+    }
+    return detail::concat("; in ", table.empty() ? std::string("the top level") : table, " rank 0 has `",
+                          more_a ? line_a : std::string("(nothing)"), "` where this rank has `",
+                          more_b ? line_b : std::string("(nothing)"), "`");
+  }
+}
+
 class SingleProcess final : public RankCoordinator {
  public:
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   std::string share_from_rank0(const std::string&, const std::string& value) override { return value; }
+  void check_same_plan(const std::string&) override {}
   void check_others_alive() override {}
   DrawnRows gather_drawn(const DrawnRows& own, int64_t) override { return own; }
   void offer_sample_extraction(FeatureService&, const torch::Tensor&) override {}
@@ -39,6 +61,20 @@ class DataParallelRanks final : public RankCoordinator {
     return group_.share_from_rank0(key, value);
   }
   void check_others_alive() override { group_.check_others_alive(); }
+
+  void check_same_plan(const std::string& resolved_config) override {
+    const auto digests = group_.gather_strings("plan", sha256_hex(resolved_config));
+    std::string differing;
+    for (int r = 1; r < world_size(); ++r) {
+      if (digests[size_t(r)] != digests[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+    }
+    if (differing.empty()) return;
+    // Every rank knows now; each names the first line where its own plan differs from rank 0's.
+    const std::string planned = group_.share_from_rank0("plan_text", resolved_config);
+    throw Error(detail::concat("data-parallel: rank(s) ", differing, " resolved another experiment than rank 0",
+                               rank() > 0 && planned != resolved_config ? first_difference(planned, resolved_config) : "",
+                               " (another file, --set, or plugin folder); every rank must run the same plan"));
+  }
 
   DrawnRows gather_drawn(const DrawnRows& own, int64_t batch_size) override {
     own_samples_ = own.samples;

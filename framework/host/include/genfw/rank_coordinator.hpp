@@ -39,6 +39,10 @@ class GENFW_API RankCoordinator {
   std::vector<int64_t> sampling_batches(int64_t total, int64_t batch_size) const;
   /// Rank 0's `value` on every rank: the run folder, the stored plan, the guidance run.
   virtual std::string share_from_rank0(const std::string& key, const std::string& value) = 0;
+  /// Throws on every rank when some rank resolved another plan than rank 0's (a
+  /// digest of each rank's resolved config, compared before anything is built):
+  /// ranks with another batch size, seed or model would otherwise mix their work.
+  virtual void check_same_plan(const std::string& resolved_config) = 0;
   /// Throws naming a rank that stopped (dead or hung). Cheap enough to call at
   /// every network evaluation, so a dead rank is noticed within one.
   virtual void check_others_alive() = 0;
