@@ -148,3 +148,18 @@ TEST(Pipeline, SampleMetricWithoutSamplerFailsBeforeTraining) {
   EXPECT_CONTAINS(message, "metric 'fid' scores samples, but the experiment has no [sampler]");
   EXPECT_FALSE(fs::exists(dir / "c/toy_classifier.h5"));
 }
+
+// The feature extractor is built before the run file exists: a missing TorchScript file fails
+// at once, not after the training (and leaves no run behind).
+TEST(Pipeline, AnExtractorThatCannotBeBuiltFailsBeforeTraining) {
+  TempDir dir;
+  const std::string text = "name = \"mixture\"\n" + two_mode_mixture_data(200) + two_mode_mixture_eps_model(50) +
+                           "[sampler]\nplugin = \"ddpm\"\nnum_samples = 20\n[features]\nextractor = \"torchscript\"\n"
+                           "torchscript_path = \"" + dir / "missing.pt" + "\"\n[[metrics]]\nplugin = \"fid\"\n";
+  genfw::RunRequest request;
+  request.experiment = dir.file("m.toml", text);
+  request.out_dir = dir / "m";
+  EXPECT_CONTAINS(error_of([&] { genfw::Pipeline(request, builtins()).run(); }),
+                  "option 'torchscript_path' = \"" + dir / "missing.pt" + "\" does not exist");
+  EXPECT_FALSE(fs::exists(dir / "m/mixture.h5"));
+}

@@ -87,6 +87,12 @@ std::string Pipeline::run() {
     config_.guidance->set("experiment", std::string());
   }
   components();  // the guidance classifier too, before the run file exists
+  // The feature extractor too: a missing TorchScript file, or a classifier for data without labels,
+  // fails now and not after the training (a classifier trained now is the one the metrics use).
+  const auto& metrics = components().metrics;
+  if (rank0 && std::any_of(metrics.begin(), metrics.end(), [](const Built<Metric>& m) { return m->needs_samples(); })) {
+    feature_service(metric_context()).extractor();
+  }
   // A kill during a checkpoint write leaves its temporary file; it is genfw's own, and stale.
   if (rank0) fs::remove(temporary_of(checkpoint));
   RunLog log = open_run_log_of_rank(run_file, request_.resume);
