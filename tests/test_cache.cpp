@@ -151,7 +151,30 @@ TEST(Cache, ClearRemovesEveryEntryWithItsSidecarAndLock) {
     entry.save(archive);
   }
   EXPECT_EQ(genfw::ArtefactCache(dir.path.string()).list().size(), 2u);
-  EXPECT_EQ(genfw::ArtefactCache(dir.path.string()).clear(), 2u);
-  EXPECT_FALSE(fs::exists(dir / "metric_reference"));
+  EXPECT_EQ(genfw::ArtefactCache(dir.path.string()).clear().removed, 2u);
+  EXPECT_TRUE(fs::is_empty(dir / "metric_reference"));  // the folder stays: a runner may be creating an entry in it
   EXPECT_TRUE(genfw::ArtefactCache(dir.path.string()).list().empty());
+}
+
+// `runner cache clear` while a runner computes an entry: that entry (its lock held) is kept, so the
+// run can still save it; the others go.
+TEST(Cache, ClearKeepsAnEntryBeingComputed) {
+  TempDir dir;
+  {
+    genfw::CachedArtefact done(dir.path.string(), "done", genfw::CacheKey("metric_reference").add("label", "done"));
+    torch::serialize::OutputArchive archive;
+    archive.write("x", torch::zeros({1}));
+    done.save(archive);
+  }
+  genfw::CachedArtefact computing(dir.path.string(), "busy", genfw::CacheKey("metric_reference").add("label", "busy"));
+  const auto cleared = genfw::ArtefactCache(dir.path.string()).clear();
+  EXPECT_EQ(cleared.removed, 1u);
+  EXPECT_EQ(cleared.in_use, 1u);
+  torch::serialize::OutputArchive archive;
+  archive.write("x", torch::ones({1}));
+  computing.save(archive);
+  const auto entries = genfw::ArtefactCache(dir.path.string()).list();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_CONTAINS(entries[0].path, "busy");
+  EXPECT_TRUE(entries[0].problem.empty()) << entries[0].problem;
 }

@@ -281,7 +281,11 @@ int cmd_cache(int argc, char** argv) {
   if (action == "list") {
     genfw::print_cache(dir, std::cout);
   } else if (action == "clear") {
-    std::cout << "removed " << genfw::ArtefactCache(dir).clear() << " entries from " << dir << "\n";
+    const auto cleared = genfw::ArtefactCache(dir).clear();
+    std::cout << "removed " << cleared.removed << " entries from " << dir << "\n";
+    if (cleared.in_use > 0) {
+      std::cout << "kept " << cleared.in_use << " that a running runner is computing (clear again once it is done)\n";
+    }
   } else {
     throw genfw::Error("runner cache: unknown action '" + action + "'; expected list or clear");
   }

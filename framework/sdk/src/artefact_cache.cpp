@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <iostream>
 
 #include "genfw/error.hpp"
@@ -121,6 +122,7 @@ void CachedArtefact::load(torch::serialize::InputArchive& archive) const {
 void CachedArtefact::save(torch::serialize::OutputArchive& archive) {
   if (path_.empty()) return;
   const std::string suffix = ".partial." + std::to_string(::getpid());
+  fs::create_directories(fs::path(path_).parent_path());  // an older genfw's `cache clear` may have removed it
   archive.save_to(path_ + suffix);
   std::ofstream(sidecar_path_ + suffix) << key_text_ << "\n" << kDigestField << sha256_of_file(path_ + suffix) << "\n";
   // The sidecar first: a payload is never there without the digest it must match.
@@ -148,15 +150,42 @@ std::vector<CacheListing> ArtefactCache::list() const {
   return entries;
 }
 
-size_t ArtefactCache::clear() const {
-  size_t removed = 0;
+namespace {
+// The entry a file of the cache belongs to: its name without ".partial.PID" and without .pt, .txt or .lock.
+std::string entry_stem(std::string name) {
+  name = name.substr(0, name.find(".partial."));
+  for (const char* suffix : {".pt", ".txt", ".lock"}) {
+    const size_t length = std::strlen(suffix);
+    if (name.size() > length && name.compare(name.size() - length, length, suffix) == 0) return name.substr(0, name.size() - length);
+  }
+  return name;
+}
+}  // namespace
+
+ArtefactCache::Cleared ArtefactCache::clear() const {
+  Cleared cleared;
   for (const std::string& kind : kinds()) {
     const fs::path dir = fs::path(dir_) / kind;
     if (!fs::is_directory(dir)) continue;
-    for (const auto& item : fs::directory_iterator(dir)) removed += item.path().extension() == ".pt";
-    fs::remove_all(dir);
+    std::map<std::string, std::vector<fs::path>> files_of_entry;  // by stem: payload, sidecar, lock, partials
+    for (const auto& item : fs::directory_iterator(dir)) {
+      files_of_entry[entry_stem(item.path().filename().string())].push_back(item.path());
+    }
+    for (const auto& [stem, files] : files_of_entry) {
+      // An entry a runner is computing keeps its lock: removing it would fail that run after its training.
+      const int lock = ::open((dir / (stem + ".lock")).c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+      if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+        ::close(lock);
+        ++cleared.in_use;
+        continue;
+      }
+      for (const auto& file : files) cleared.removed += file.extension() == ".pt" && fs::remove(file);
+      for (const auto& file : files) fs::remove(file);
+      fs::remove(dir / (stem + ".lock"));
+      if (lock >= 0) ::close(lock);
+    }
   }
-  return removed;
+  return cleared;
 }
 
 }  // namespace genfw

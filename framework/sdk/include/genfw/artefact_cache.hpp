@@ -85,8 +85,13 @@ class GENFW_API ArtefactCache {
   const std::string& dir() const { return dir_; }
   /// Every entry, sorted by path, each checked against its sidecar's digest.
   std::vector<CacheListing> list() const;
-  /// Removes every entry (payloads, sidecars, lock and partial files); returns how many payloads.
-  size_t clear() const;
+  struct Cleared {
+    size_t removed = 0;  ///< payloads removed
+    size_t in_use = 0;   ///< entries kept: a runner holds their lock (it is computing them)
+  };
+  /// Removes every entry (payloads, sidecars, lock and partial files) but those a
+  /// runner is computing now.
+  Cleared clear() const;
 
  private:
   std::string dir_;
