@@ -177,6 +177,19 @@ TEST(Registry, APluginFailureNamesTheComponentOnce) {
   EXPECT_EQ(twice.find("failed in its constructor"), twice.rfind("failed in its constructor")) << twice;
 }
 
+// A LibTorch error inside a plugin (a shape mismatch) reaches the user and the run's status
+// as its message, without the C++ backtrace c10::Error::what() carries.
+TEST(Registry, ALibTorchErrorInAPluginIsReportedWithoutItsBacktrace) {
+  const auto& info = fixtures().find("fixture_mean", genfw::Kind::model);
+  const std::string message = error_of([&] {
+    genfw::call_plugin(info, "log_prob()", [&]() -> torch::Tensor { return torch::ones({2, 3}).matmul(torch::ones({2, 3})); });
+  });
+  EXPECT_CONTAINS(message, ") failed in log_prob(): ");
+  EXPECT_CONTAINS(message, "cannot be multiplied");
+  EXPECT_EQ(message.find("frame #"), std::string::npos) << message;
+  EXPECT_EQ(message.find("Exception raised from"), std::string::npos) << message;
+}
+
 // A development build of a built-in plugin on --plugin-path is taken instead of the
 // installed one, with a note; two plugin folders offering one name are still refused.
 TEST(Registry, APluginPathReplacesTheBuiltInOfTheSameNameWithANote) {

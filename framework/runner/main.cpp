@@ -466,7 +466,7 @@ int main(int argc, char** argv) {
     std::cerr << "runner: " << e.what() << " (see runner --help)\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "runner: error: " << e.what() << "\n";
+    std::cerr << "runner: error: " << genfw::message_of(e) << "\n";
     return 1;
   }
 }

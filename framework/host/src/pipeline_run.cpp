@@ -106,7 +106,7 @@ std::string Pipeline::run() {
                                                        : "; continue with: " + continuation_command(out_dir)),
                       e.signal_number());
   } catch (const std::exception& e) {
-    recorder.mark_ended(std::string("failed: ") + e.what());
+    recorder.mark_ended("failed: " + message_of(e));
     throw;
   }
 }

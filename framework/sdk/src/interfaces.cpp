@@ -7,6 +7,11 @@ namespace genfw {
 Error::Error(const std::string& message) : std::runtime_error(message) {}
 Error::~Error() = default;
 
+std::string message_of(const std::exception& error) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&error)) return torch_error->what_without_backtrace();
+  return error.what();
+}
+
 Component::~Component() = default;
 Dataset::~Dataset() = default;
 Model::~Model() = default;

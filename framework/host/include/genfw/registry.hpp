@@ -97,8 +97,9 @@ auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> de
     const std::string component = detail::concat(kind_name(info.kind), " '", info.name, "'");
     const std::string named = detail::concat(component, " (", info.library, ") failed in ");
     // A call nested in another of the same component's has named it already.
-    if (std::string(e.what()).rfind(named, 0) == 0) throw Error(e.what());
-    throw Error(named + what + ": " + without_prefix(e.what(), component));
+    const std::string message = message_of(e);  // a LibTorch error without its C++ backtrace
+    if (message.rfind(named, 0) == 0) throw Error(message);
+    throw Error(named + what + ": " + without_prefix(message, component));
   }
 }
 

@@ -17,6 +17,10 @@ class GENFW_API Error : public std::runtime_error {
   ~Error() override;
 };
 
+/// An exception's message for people: a LibTorch error (c10::Error) without the
+/// C++ backtrace its what() carries, anything else as what() says.
+GENFW_API std::string message_of(const std::exception& error);
+
 namespace detail {
 template <typename... Parts>
 std::string concat(const Parts&... parts) {
