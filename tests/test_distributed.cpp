@@ -147,24 +147,32 @@ struct Ended {
   std::string output;
 };
 
-Ended stop_rank1_mid_training(const TempDir& dir, int signal_number) {
+// Two torchrun-style ranks training; once the first checkpoint is written, rank `stopped`
+// gets `signal_number`, and the other is timed until it ends.
+Ended stop_a_rank_mid_training(const TempDir& dir, int signal_number, int stopped = 1) {
   const std::string toml = dir.file("long.toml", experiment(100000, "sleep_seconds = 0.01\n"));
   const int port = free_port();
   const std::string out = dir / "long";
-  pid_t rank0 = start_runner({toml, "--out", out, "--dist-timeout", "3"}, rank_environment(0, 2, port), dir / "rank0.log");
-  pid_t rank1 = start_runner({toml, "--out", out, "--dist-timeout", "3"}, rank_environment(1, 2, port), dir / "rank1.log");
+  pid_t ranks[2];
+  for (int r = 0; r < 2; ++r) {
+    ranks[r] = start_runner({toml, "--out", out, "--dist-timeout", "3"}, rank_environment(r, 2, port),
+                            dir / ("rank" + std::to_string(r) + ".log"));
+  }
   for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto start = Clock::now();
-  ::kill(rank1, signal_number);
-  const int status = wait_for(rank0);
+  ::kill(ranks[stopped], signal_number);
+  const int other = 1 - stopped;
+  const int status = wait_for(ranks[other]);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  ::kill(rank1, SIGKILL);
-  wait_for(rank1);
-  return {seconds, status, text_of(dir / "rank0.log")};
+  ::kill(ranks[stopped], SIGKILL);
+  wait_for(ranks[stopped]);
+  return {seconds, status, text_of(dir / ("rank" + std::to_string(other) + ".log"))};
 }
+
+Ended stop_rank1_mid_training(const TempDir& dir, int signal_number) { return stop_a_rank_mid_training(dir, signal_number); }
 
 }  // namespace
 
@@ -674,4 +682,17 @@ TEST(Distributed, RanksWithAnotherPlanAreRefusedNamingTheDifference) {
   EXPECT_CONTAINS(text_of(dir / "r0.log"), "data-parallel: rank(s) 1 resolved another experiment than rank 0");
   EXPECT_CONTAINS(text_of(dir / "r1.log"), "in [train] rank 0 has `batch_size = 16` where this rank has `batch_size = 32`");
   EXPECT_FALSE(fs::exists(out + "/fx.h5"));
+}
+
+// Rank 0 serves the job's store: when it dies or hangs, rank 1 says so, instead of "another rank".
+TEST(Distributed, ARankAbove0NamesRank0WhenItDiesOrHangs) {
+  for (int signal_number : {SIGKILL, SIGSTOP}) {
+    TempDir dir;
+    Ended ended = stop_a_rank_mid_training(dir, signal_number, 0);
+    std::cerr << "rank 1 ended " << ended.seconds << " s after rank 0 got signal " << signal_number << "\n";
+    EXPECT_NE(ended.status, 0);
+    EXPECT_LT(ended.seconds, 3.0 + 4.0 + 5.0);  // the timeout, the 4 s probe, start-up slack on a loaded machine
+    EXPECT_CONTAINS(ended.output, "data-parallel rank 1 of 2");
+    EXPECT_CONTAINS(ended.output, "rank 0 stopped (it died or hangs");
+  }
 }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -156,21 +157,33 @@ struct DataParallel::Impl {
   torch::Device collective_device = torch::kCPU;  // gloo: CPU buffers; nccl: this rank's GPU
   std::map<std::string, int> store_uses;          // a fresh store key for every exchange
   // This rank's heartbeat thread, and when each other rank's counter last moved.
+  struct Heartbeat {
+    std::mutex mutex;
+    std::condition_variable stop;
+    bool stopping = false;
+    std::promise<void> ended;
+  };
   std::thread heartbeat;
-  std::mutex heartbeat_mutex;
-  std::condition_variable heartbeat_stop;
-  bool stopping = false;
+  std::shared_ptr<Heartbeat> beat = std::make_shared<Heartbeat>();  // shared with the thread
   std::vector<int64_t> beats_seen;
   std::vector<std::chrono::steady_clock::time_point> heard_at;
   std::chrono::steady_clock::time_point last_check;
 
   ~Impl() {
+    std::future<void> ended = beat->ended.get_future();
     {
-      std::lock_guard<std::mutex> lock(heartbeat_mutex);
-      stopping = true;
+      std::lock_guard<std::mutex> lock(beat->mutex);
+      beat->stopping = true;
     }
-    heartbeat_stop.notify_all();
-    if (heartbeat.joinable()) heartbeat.join();
+    beat->stop.notify_all();
+    if (!heartbeat.joinable()) return;
+    // A beat blocked on a store whose server (rank 0) hangs would never return: the thread holds
+    // what it uses, so it is left to end with the process instead of hanging the exit.
+    if (ended.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
+      heartbeat.join();
+    } else {
+      heartbeat.detach();
+    }
   }
 };
 
@@ -260,15 +273,19 @@ void DataParallel::start_heartbeat() {
   options.waitWorkers = false;
   options.timeout = milliseconds(settings_.timeout_seconds);
   auto store = c10::make_intrusive<c10d::TCPStore>(launch_.master_addr, options);
-  impl_->heartbeat = std::thread([impl = impl_.get(), store, key = heartbeat_key(rank())] {
+  impl_->heartbeat = std::thread([beat = impl_->beat, store, key = heartbeat_key(rank())] {
+    struct Ended {
+      Impl::Heartbeat& beat;
+      ~Ended() { beat.ended.set_value(); }
+    } ended{*beat};
     for (;;) {
       try {
         store->add(key, 1);
       } catch (const std::exception&) {
         return;  // the store (rank 0) is gone: the main thread learns it at its next exchange
       }
-      std::unique_lock<std::mutex> lock(impl->heartbeat_mutex);
-      if (impl->heartbeat_stop.wait_for(lock, std::chrono::seconds(1), [impl] { return impl->stopping; })) return;
+      std::unique_lock<std::mutex> lock(beat->mutex);
+      if (beat->stop.wait_for(lock, std::chrono::seconds(1), [&] { return beat->stopping; })) return;
     }
   });
 }
@@ -354,26 +371,46 @@ void DataParallel::wait(const std::string& collective, std::function<void()> bod
   }
 }
 
-std::string DataParallel::ranks_that_stopped() {
-  // Only rank 0 serves the store in-process: another rank's store request
-  // could wait as long as rank 0 hangs.
-  const std::string unknown = "another rank died, hangs or left the job";
-  if (rank() != 0) return unknown;
-  try {
-    // Every rank beats once a second: one whose count does not move in 2.5 s has stopped.
-    std::vector<int64_t> before(size_t(world_size()), 0);
-    for (int r = 1; r < world_size(); ++r) before[size_t(r)] = impl_->store->add(heartbeat_key(r), 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-    std::string stopped;
-    for (int r = 1; r < world_size(); ++r) {
-      if (impl_->store->add(heartbeat_key(r), 0) == before[size_t(r)]) {
-        stopped += (stopped.empty() ? "" : ", ") + std::to_string(r);
-      }
+namespace {
+
+// Which ranks other than `self` stopped beating (every rank beats once a second: a count that
+// does not move in 2.5 s has stopped).
+std::string ranks_not_beating(const c10::intrusive_ptr<c10d::Store>& store, int world_size, int self) {
+  std::vector<int64_t> before(size_t(world_size), 0);
+  for (int r = 0; r < world_size; ++r) {
+    if (r != self) before[size_t(r)] = store->add(heartbeat_key(r), 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  std::string stopped;
+  for (int r = 0; r < world_size; ++r) {
+    if (r != self && store->add(heartbeat_key(r), 0) == before[size_t(r)]) {
+      stopped += (stopped.empty() ? "" : ", ") + std::to_string(r);
     }
-    return stopped.empty() ? "every rank still beats: the network between them failed"
-                           : "rank " + stopped + " stopped (it died or hangs)";
+  }
+  return stopped.empty() ? "every rank still beats: the network between them failed"
+                         : "rank " + stopped + " stopped (it died or hangs)";
+}
+
+}  // namespace
+
+std::string DataParallel::ranks_that_stopped() {
+  // Rank 0 serves the store. Elsewhere a store request waits as long as rank 0 hangs, so the
+  // probe runs on a thread of its own (holding the store, not this object) and is given 4 s.
+  auto answer = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> probed = answer->get_future();
+  std::thread([answer, store = impl_->store, world = world_size(), self = rank()] {
+    try {
+      answer->set_value(ranks_not_beating(store, world, self));
+    } catch (...) {
+      answer->set_exception(std::current_exception());
+    }
+  }).detach();
+  const std::string rank0_stopped = "rank 0 stopped (it died or hangs: the job's store it serves does not answer)";
+  if (probed.wait_for(std::chrono::seconds(4)) != std::future_status::ready) return rank0_stopped;
+  try {
+    return probed.get();
   } catch (const std::exception&) {
-    return unknown;
+    return rank() == 0 ? "another rank died, hangs or left the job" : rank0_stopped;
   }
 }
 

@@ -104,8 +104,9 @@ class GENFW_API DataParallel {
  private:
   struct Impl;
   void wait(const std::string& collective, std::function<void()> body);
-  /// Which ranks stopped, for wait()'s message: on rank 0, those whose heartbeat
-  /// no longer moves ("rank 2 stopped (it died or hangs)").
+  /// Which ranks stopped, for wait()'s message: those whose heartbeat no longer
+  /// moves ("rank 2 stopped (it died or hangs)"), on any rank; on the others, rank 0
+  /// when the store it serves is gone or does not answer.
   std::string ranks_that_stopped();
   /// Each rank's `value`, in rank order, on every rank (one int64 all-gather).
   std::vector<int64_t> all_gather_integer(int64_t value, const std::string& what);
