@@ -77,9 +77,16 @@ TEST_P(DiffusersCase, DdimFromTheSameNoiseEqualsDdimPipeline) {
   const double d = relative_difference(x0, ref.at("ddim_x0"));
   const auto image = (x0 / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 1});
   const double image_d = (image - ref.at("ddim_image")).abs().max().item<double>();
-  std::cout << GetParam() << ": DDIM-10 x0 worst relative difference " << d << ", image (0..1) worst " << image_d << "\n";
-  EXPECT_LE(d, 1e-4);
-  EXPECT_LE(image_d, 1e-4);
+  // Float tolerance: diffusers' own float32 loop against its float64 loop. With clip_sample
+  // a random network's DDIM amplifies rounding (clamped x0 switches), to ~3e-4 here; stepping
+  // with the clipped x0's ε instead (genfw's default) differs by ~2 (relative).
+  const double spread = relative_difference(ref.at("ddim_x0"), ref.at("ddim_x0_float64"));
+  const double tolerance = std::max(1e-4, 4 * spread);
+  std::cout << GetParam() << ": DDIM-10 x0 worst relative difference " << d << ", image (0..1) worst " << image_d
+            << "; diffusers float32 against float64: " << spread << "; genfw against diffusers' float64: "
+            << relative_difference(x0, ref.at("ddim_x0_float64")) << "\n";
+  EXPECT_LE(d, tolerance);
+  EXPECT_LE(image_d, tolerance);
 }
 
 TEST_P(DiffusersCase, ScheduleAndDdpmVarianceEqualDdpmSchedulers) {
@@ -253,7 +260,7 @@ TEST(ImportDiffusers, WritesARunThatSamplesAndComparesLikeATrainedOne) {
   std::ostringstream table, notes;
   genfw::write_comparison({run_file, sampled}, {}, table, notes);
   EXPECT_NE(table.str().find("imported"), std::string::npos) << table.str();
-  EXPECT_NE(table.str().find("ddim10"), std::string::npos) << table.str();
+  EXPECT_NE(table.str().find("imported-ddim-num_inference_steps10"), std::string::npos) << table.str();
 }
 
 }  // namespace

@@ -9,6 +9,9 @@ records what diffusers computes from them, into diffusers_fixtures/<name>/:
     ddim_x_T           DDIMPipeline's starting noise (torch.randn of its generator, seed 0)
     ddim_image         DDIMPipeline(eta 0, 10 steps, output_type "np"): clamp(x0/2 + 1/2, 0, 1), NHWC
     ddim_x0            the same loop's x0 before that postprocessing (scheduler.step as the pipeline calls it)
+    ddim_x0_float64    that loop in float64: how far float32 rounding alone moves DDIM's result (with
+                       clip_sample a random network's 10-step DDIM amplifies 1e-7 to ~1e-4, so the
+                       C++ test's tolerance is a multiple of this spread)
     alphas_cumprod     DDPMScheduler's ᾱ_t (float64 from its float32 betas)
     ddpm_variance      DDPMScheduler._get_variance(t) for every t (its variance_type)
 
@@ -22,6 +25,7 @@ Run after changing the cases (needs torch, diffusers and safetensors), e.g.
     PYTHONPATH=build/pydeps build-pip/venv/bin/python plugins/model/ddpm_unet/diffusers_reference.py
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -73,6 +77,19 @@ def randomize(unet, generator):
                 p.copy_(0.1 * torch.randn(p.shape, generator=generator))
 
 
+def ddim_loop(unet, ddim, x, dtype):
+    """DDIMPipeline's loop (scheduler.step as the pipeline calls it, use_clipped_model_output None)."""
+    unet = copy.deepcopy(unet).to(dtype)
+    ddim.set_timesteps(10)
+    ddim.alphas_cumprod = ddim.alphas_cumprod.to(dtype)
+    ddim.final_alpha_cumprod = torch.as_tensor(ddim.final_alpha_cumprod, dtype=dtype)
+    x = x.to(dtype)
+    with torch.no_grad():
+        for t in ddim.timesteps:
+            x = ddim.step(unet(x, t).sample, t, x, eta=0.0, use_clipped_model_output=None).prev_sample
+    return x
+
+
 def ddim_reference(unet, scheduler_config, shape):
     ddim = DDIMScheduler.from_config(scheduler_config)
     pipeline = DDIMPipeline(unet=unet, scheduler=ddim)
@@ -81,14 +98,11 @@ def ddim_reference(unet, scheduler_config, shape):
     image = pipeline(batch_size=shape[0], generator=torch.Generator().manual_seed(0), eta=0.0,
                      num_inference_steps=10, output_type="np").images
     # The pipeline's loop once more, keeping x0 before its postprocessing.
-    x = x_T.clone()
-    ddim.set_timesteps(10)
-    with torch.no_grad():
-        for t in ddim.timesteps:
-            x = ddim.step(unet(x, t).sample, t, x, eta=0.0, use_clipped_model_output=None).prev_sample
+    x = ddim_loop(unet, DDIMScheduler.from_config(scheduler_config), x_T, torch.float32)
     again = (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     assert abs(again - image).max() < 1e-6, "the DDIM loop differs from DDIMPipeline's"
-    return x_T, torch.from_numpy(image).contiguous(), x
+    x64 = ddim_loop(unet, DDIMScheduler.from_config(scheduler_config), x_T, torch.float64)
+    return x_T, torch.from_numpy(image).contiguous(), x, x64
 
 
 def write_case(name, unet_config, scheduler_config):
@@ -103,9 +117,10 @@ def write_case(name, unet_config, scheduler_config):
     t = torch.tensor([0, 10, 500, 999])
     with torch.no_grad():
         eps = unet(x, t).sample
-    x_T, image, x0 = ddim_reference(unet, scheduler.config, (2, c, s, s))
+    x_T, image, x0, x0_64 = ddim_reference(unet, scheduler.config, (2, c, s, s))
     variance = torch.stack([scheduler._get_variance(int(k)) for k in range(scheduler.config.num_train_timesteps)])
     save_file({"x": x, "t": t, "eps": eps, "ddim_x_T": x_T, "ddim_image": image, "ddim_x0": x0,
+               "ddim_x0_float64": x0_64,
                "alphas_cumprod": scheduler.alphas_cumprod.double(), "ddpm_variance": variance.double()},
               os.path.join(folder, "reference.safetensors"))
     print(f"wrote {folder}: {sum(p.numel() for p in unet.parameters())} parameters")
