@@ -23,8 +23,18 @@ using test_support::error_of;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
+// A committed fixture by name, or a folder given by path.
 std::string fixture(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
   return std::string(GENFW_TEST_SOURCE_DIR) + "/plugins/model/ddpm_unet/diffusers_fixtures/" + name;
+}
+
+// The fixtures, and a folder with its reference.safetensors (diffusers_reference.py --full
+// or --record: a full-size network) when GENFW_DIFFUSERS_FOLDER names one.
+std::vector<std::string> cases() {
+  std::vector<std::string> names{"cifar_like", "gray_variant"};
+  if (const char* folder = std::getenv("GENFW_DIFFUSERS_FOLDER")) names.push_back(folder);
+  return names;
 }
 
 std::map<std::string, torch::Tensor> reference(const std::string& name) {
@@ -107,7 +117,7 @@ TEST_P(DiffusersCase, ScheduleAndDdpmVarianceEqualDdpmSchedulers) {
   EXPECT_LE(var_each, 1e-3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, DiffusersCase, ::testing::Values("cifar_like", "gray_variant"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, DiffusersCase, ::testing::ValuesIn(cases()));
 
 TEST(ImportDiffusers, MapsTheConfigAsDiffusersReadsIt) {
   const auto cifar = genfw::plan_diffusers_import(fixture("cifar_like"));

@@ -312,7 +312,8 @@ int cmd_import(int argc, char** argv) {
   GENFW_CHECK(format == "diffusers", "runner import: unknown format '", format, "'; expected diffusers");
   request.folder = folder;
   genfw::Registry registry = load_registry(common);
-  std::cout << "wrote " << genfw::import_diffusers(request, registry) << "\n";
+  const std::string run_file = genfw::import_diffusers(request, registry);
+  std::cout << "wrote " << run_file << "\n";
   return 0;
 }
 

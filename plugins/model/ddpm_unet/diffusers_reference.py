@@ -18,7 +18,12 @@ records what diffusers computes from them, into diffusers_fixtures/<name>/:
 The networks share google/ddpm-cifar10-32's structure and config conventions but
 are narrow (a few MB would not be a test fixture). With --full DIR it instead
 saves a network of google/ddpm-cifar10-32's exact config (35.7M parameters,
-random weights) into DIR, for timing an import; nothing is downloaded.
+random weights) into DIR with its reference.safetensors, for timing an import;
+--record DIR records the references of a folder downloaded elsewhere (the real
+google/ddpm-cifar10-32). Nothing is downloaded. The C++ test checks such a folder
+too when GENFW_DIFFUSERS_FOLDER names it:
+
+    GENFW_DIFFUSERS_FOLDER=$PWD/build/ddpm_cifar10_32_random ctest -R import_diffusers
 
 Run after changing the cases (needs torch, diffusers and safetensors), e.g.
 
@@ -105,15 +110,12 @@ def ddim_reference(unet, scheduler_config, shape):
     return x_T, torch.from_numpy(image).contiguous(), x, x64
 
 
-def write_case(name, unet_config, scheduler_config):
-    folder = os.path.join(HERE, "diffusers_fixtures", name)
-    generator = torch.Generator().manual_seed(1234)
-    unet = UNet2DModel(**unet_config).eval()
-    randomize(unet, generator)
-    scheduler = DDPMScheduler(**scheduler_config)
-    DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(folder, safe_serialization=True)
-    c, s = unet_config["in_channels"], unet_config["sample_size"]
-    x = torch.randn((4, c, s, s), generator=generator)
+def record(folder):
+    """diffusers' outputs of the DDPMPipeline folder `folder` (a fixture, or one downloaded elsewhere)."""
+    unet = UNet2DModel.from_pretrained(os.path.join(folder, "unet")).eval()
+    scheduler = DDPMScheduler.from_pretrained(os.path.join(folder, "scheduler"))
+    c, s = unet.config.in_channels, unet.config.sample_size
+    x = torch.randn((4, c, s, s), generator=torch.Generator().manual_seed(5678))
     t = torch.tensor([0, 10, 500, 999])
     with torch.no_grad():
         eps = unet(x, t).sample
@@ -123,23 +125,30 @@ def write_case(name, unet_config, scheduler_config):
                "ddim_x0_float64": x0_64,
                "alphas_cumprod": scheduler.alphas_cumprod.double(), "ddpm_variance": variance.double()},
               os.path.join(folder, "reference.safetensors"))
-    print(f"wrote {folder}: {sum(p.numel() for p in unet.parameters())} parameters")
+    print(f"wrote {folder}/reference.safetensors: {sum(p.numel() for p in unet.parameters())} parameters")
 
 
-def write_full(folder):
-    unet = UNet2DModel(**CIFAR10_32).eval()
+def save_random(folder, unet_config, scheduler_config):
+    unet = UNet2DModel(**unet_config).eval()
     randomize(unet, torch.Generator().manual_seed(1234))
-    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**CIFAR10_32_SCHEDULER)).save_pretrained(folder)
-    print(f"wrote {folder}: {sum(p.numel() for p in unet.parameters())} parameters")
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**scheduler_config)).save_pretrained(folder, safe_serialization=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--full", help="save a random-weight network of google/ddpm-cifar10-32's config here")
+    parser.add_argument("--full", help="save a random-weight network of google/ddpm-cifar10-32's config here "
+                                       "(and its reference.safetensors)")
+    parser.add_argument("--record", help="only record reference.safetensors of this DDPMPipeline folder "
+                                         "(e.g. google/ddpm-cifar10-32 downloaded elsewhere)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.full:
-        write_full(args.full)
+    if args.record:
+        record(args.record)
+    elif args.full:
+        save_random(args.full, CIFAR10_32, CIFAR10_32_SCHEDULER)
+        record(args.full)
     else:
         for case, (unet_config, scheduler_config) in CASES.items():
-            write_case(case, unet_config, scheduler_config)
+            folder = os.path.join(HERE, "diffusers_fixtures", case)
+            save_random(folder, unet_config, scheduler_config)
+            record(folder)
