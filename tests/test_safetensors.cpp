@@ -81,6 +81,12 @@ TEST(Safetensors, RefusesEntriesThatDoNotFitTheirData) {
   EXPECT_NE(error(R"({"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]})").find("overflows"),
             std::string::npos);
   EXPECT_NE(error(R"({"dtype":"F32","shape":[-4],"data_offsets":[0,16]})").find("negative"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              genfw::parse_safetensors(
+                  with_header(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904,0],"data_offsets":[0,0]}})", ""),
+                  "f.st");
+            }).find("overflows"),
+            std::string::npos);
   EXPECT_NE(error(R"({"dtype":"C64","shape":[2],"data_offsets":[0,16]})").find("dtype \"C64\" is not read"),
             std::string::npos);
   EXPECT_NE(error(R"({"dtype":"F32","shape":[4],"data_offsets":[16,0]})").find("lie outside"), std::string::npos);

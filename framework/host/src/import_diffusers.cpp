@@ -527,6 +527,7 @@ std::string import_diffusers(const DiffusersImportRequest& request, const Regist
   context.data.shape = plan.sample_shape;
   auto model = registry.create<Model>("ddpm_unet", Kind::model, config.model.options, context);
   load_diffusers_weights(*model, plan);
+  plan.tensors.clear();  // the model holds the weights now: one copy fewer while the checkpoint is written
 
   fs::create_directories(request.out_dir);
   const std::string run_file = (fs::path(request.out_dir) / (name + ".h5")).string();

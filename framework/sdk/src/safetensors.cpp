@@ -62,11 +62,15 @@ Entry read_entry(const std::string& name, const Json& value, uint64_t data_size,
   }
   const Json* shape = value.find("shape");
   if (!shape || shape->type != Json::Type::array) throw fail("no \"shape\" array");
-  uint64_t elements = 1;
+  // The product of the non-zero sizes must fit int64 too: torch refuses (with its own
+  // exception type) a shape like [2^62, 2^62, 0] even though it holds no element.
+  uint64_t elements = 1, nonzero = 1;
+  const uint64_t limit = uint64_t(std::numeric_limits<int64_t>::max());
   for (const auto& d : shape->array) {
     if (d.type != Json::Type::number || !d.integral || d.integer < 0) throw fail("shape " + shape->brief() + " holds a non-integer or negative size");
     const uint64_t size = uint64_t(d.integer);
-    if (size != 0 && elements > std::numeric_limits<uint64_t>::max() / size) throw fail("shape " + shape->brief() + " overflows");
+    if (size != 0 && nonzero > limit / size) throw fail("shape " + shape->brief() + " overflows");
+    if (size != 0) nonzero *= size;
     elements *= size;
     entry.shape.push_back(d.integer);
   }
