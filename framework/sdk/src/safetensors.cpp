@@ -155,12 +155,16 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& o
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   GENFW_CHECK(in.good(), "cannot read safetensors file ", path, " (missing or unreadable)");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  GENFW_CHECK(!in.bad(), "cannot read safetensors file ", path);
-  return parse_safetensors(bytes.str(), path);
+  // Read once into a buffer of the file's size: a 143 MB file costs 143 MB here, not two copies.
+  const std::streamoff size = in.tellg();
+  GENFW_CHECK(size >= 0, "cannot read safetensors file ", path, " (not a regular file?)");
+  std::string bytes(size_t(size), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), size);
+  GENFW_CHECK(in.gcount() == size, "cannot read safetensors file ", path, ": it changed size while being read");
+  return parse_safetensors(bytes, path);
 }
 
 std::string safetensors_bytes(const std::map<std::string, torch::Tensor>& tensors,
