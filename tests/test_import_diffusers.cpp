@@ -242,7 +242,7 @@ TEST(ImportDiffusers, WritesARunThatSamplesAndComparesLikeATrainedOne) {
   torch::manual_seed(3);
   genfw::fixtures::write_cifar10(dir / "cifar", torch::randint(0, 256, {20, 3, 32, 32}), torch::randint(0, 10, {20}),
                                  torch::randint(0, 256, {10, 3, 32, 32}), torch::randint(0, 10, {10}));
-  genfw::DiffusersImportRequest request{fixture("cifar_like"), dir / "imported", {"data.path=\"" + dir / "cifar" + "\""}};
+  genfw::DiffusersImportRequest request{fixture("cifar_like"), dir / "imported", "", {"data.path=\"" + dir / "cifar" + "\""}};
   const std::string run_file = genfw::import_diffusers(request, test_support::builtins());
   EXPECT_EQ(run_file, dir / "imported/imported.h5");
   {
@@ -271,6 +271,22 @@ TEST(ImportDiffusers, WritesARunThatSamplesAndComparesLikeATrainedOne) {
   genfw::write_comparison({run_file, sampled}, {}, table, notes);
   EXPECT_NE(table.str().find("imported"), std::string::npos) << table.str();
   EXPECT_NE(table.str().find("imported-ddim-num_inference_steps10"), std::string::npos) << table.str();
+}
+
+// --experiment: the file's data, sampler, features and metrics; its [model] the mapping.
+TEST(ImportDiffusers, TakesAnExperimentFilesTablesAroundTheMappedModel) {
+  TempDir dir;
+  genfw::DiffusersImportRequest request{fixture("cifar_like"), dir / "pretrained",
+                                        std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/ddpm_cifar_pretrained.toml",
+                                        {"sampler.num_samples=1000"}};
+  const std::string run_file = genfw::import_diffusers(request, test_support::builtins());
+  const std::string config = genfw::RunLog::open(run_file, false).read_string("/config");
+  EXPECT_NE(config.find("ch = 8\n"), std::string::npos) << config;  // the fixture's, not the file's 128
+  EXPECT_NE(config.find("norm_groups = 4\n"), std::string::npos);
+  EXPECT_NE(config.find("extractor = \"torchscript\""), std::string::npos);
+  EXPECT_NE(config.find("plugin = \"fid\""), std::string::npos);
+  EXPECT_NE(config.find("num_samples = 1000\n"), std::string::npos);  // the user's --set wins
+  EXPECT_NE(config.find("variance = \"fixed_large\""), std::string::npos);
 }
 
 }  // namespace

@@ -301,12 +301,15 @@ int cmd_import(int argc, char** argv) {
   options.add_options()("format", po::value(&format)->required(), "what to import: diffusers")
       ("folder", po::value(&folder)->required(), "the folder save_pretrained wrote (model_index.json, unet/, scheduler/) or its unet/")
       ("out", po::value(&request.out_dir)->required(), "the run's folder; the run file is DIR/<folder name>.h5")
+      ("experiment", po::value(&request.experiment),
+       "an experiment file whose data, sampler, metrics and features the run takes, its [model] the mapped "
+       "ddpm_unet (e.g. experiments/ddpm_cifar_pretrained.toml)")
       ("set", po::value(&request.overrides)->composing(),
        "override of the mapped experiment: table.key=value (repeatable), e.g. data.plugin=NAME");
   add_common(options, common);
   po::positional_options_description positional;
   positional.add("format", 1).add("folder", 1);
-  if (!parse(argc, argv, options, positional, "usage: runner import diffusers FOLDER --out DIR [--set table.key=value]...")) {
+  if (!parse(argc, argv, options, positional, "usage: runner import diffusers FOLDER --out DIR [--experiment FILE] [--set table.key=value]...")) {
     return 0;
   }
   GENFW_CHECK(format == "diffusers", "runner import: unknown format '", format, "'; expected diffusers");

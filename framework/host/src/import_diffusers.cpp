@@ -482,6 +482,31 @@ std::string experiment_text(const DiffusersPlan& plan, const std::string& name, 
   return text;
 }
 
+// "table.key=value" for each mapped option: the mapping laid over an experiment file.
+std::vector<std::string> mapped_overrides(const std::string& table, const std::map<std::string, OptionValue>& options) {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : options) out.push_back(table + "." + key + "=" + format_value(value));
+  return out;
+}
+
+// The run's experiment: the mapped one, or request.experiment with the mapping laid over it
+// (the user's --set last, so that they win).
+ExperimentConfig imported_experiment(const DiffusersPlan& plan, const DiffusersImportRequest& request,
+                                     const std::string& name, const Registry& registry) {
+  const std::string origin = "runner import diffusers " + request.folder;
+  if (request.experiment.empty()) {
+    return load_experiment_text(experiment_text(plan, name, request.overrides), origin, request.overrides, registry);
+  }
+  std::vector<std::string> overrides{"model.plugin=\"ddpm_unet\""};
+  for (const auto& o : mapped_overrides("model", plan.model)) overrides.push_back(o);
+  const ExperimentConfig before = load_experiment(request.experiment, overrides, registry);
+  if (before.sampler && before.sampler->plugin == "ddpm") {
+    for (const auto& o : mapped_overrides("sampler", plan.sampler)) overrides.push_back(o);
+  }
+  overrides.insert(overrides.end(), request.overrides.begin(), request.overrides.end());
+  return load_experiment(request.experiment, overrides, registry);
+}
+
 std::string run_name(const std::string& out_dir) {
   fs::path path = fs::path(out_dir).lexically_normal();
   if (path.filename().empty()) path = path.parent_path();
@@ -517,8 +542,7 @@ std::string import_diffusers(const DiffusersImportRequest& request, const Regist
   GENFW_CHECK(!request.out_dir.empty(), "runner import diffusers: --out DIR is required");
   DiffusersPlan plan = plan_diffusers_import(request.folder);
   const std::string name = run_name(request.out_dir);
-  ExperimentConfig config = load_experiment_text(experiment_text(plan, name, request.overrides),
-                                                 "runner import diffusers " + request.folder, request.overrides, registry);
+  const ExperimentConfig config = imported_experiment(plan, request, name, registry);
   GENFW_CHECK(config.model.plugin == "ddpm_unet", "runner import diffusers: the model is ddpm_unet; --set model.plugin=",
               config.model.plugin, " cannot hold diffusers' weights");
   check_composition(config, registry);

@@ -46,6 +46,10 @@ GENFW_API void load_diffusers_weights(torch::nn::Module& model, const DiffusersP
 struct DiffusersImportRequest {
   std::string folder;
   std::string out_dir;                  ///< the run's folder; the run file is <out_dir>/<its name>.h5
+  /// An experiment file whose tables the run takes (data, sampler, metrics, features), its
+  /// [model] replaced by the mapped ddpm_unet and a ddpm [sampler] given the mapped
+  /// options; "" = the mapped experiment alone (the dataset by image shape, the ddpm sampler).
+  std::string experiment;
   std::vector<std::string> overrides;   ///< --set table.key=value over the mapped experiment
 };
 
