@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <regex>
 #include <set>
@@ -98,7 +97,7 @@ class ConfigReader {
     }
     return out;
   }
-  /// A field whose only value genfw can represent is `expected` (diffusers' default `fallback` when absent).
+  /// A field genfw represents only with a value in `accepted` (diffusers' default `fallback` when absent).
   void require_text(const std::string& key, const std::string& fallback, const std::set<std::string>& accepted,
                     const std::string& why) {
     if (!accepted.count(text(key, fallback))) refuse(key, why);
