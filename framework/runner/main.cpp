@@ -13,6 +13,7 @@
 #include "genfw/durable.hpp"
 #include "genfw/distributed.hpp"
 #include "genfw/features.hpp"
+#include "genfw/import_diffusers.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
@@ -34,6 +35,9 @@ usage:
   runner SUITE.toml [--profile P]      run a suite's experiments and print their table
   runner sample RUN.h5 [--sampler S]  sample a trained run again: another sampler, or --set sampler.KEY=V
                                        on its own (also --nproc N; --step S: a snapshot [eval] kept)
+  runner import diffusers FOLDER --out DIR
+                                       a diffusers DDPM U-Net (save_pretrained folder, safetensors) as a
+                                       completed run of model ddpm_unet, to sample and compare (docs/import.md)
   runner compare RUN.h5...             one table across runs (runs that differ only in their seed: mean ± 95% CI)
   runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
@@ -292,6 +296,34 @@ int cmd_cache(int argc, char** argv) {
   return 0;
 }
 
+// `runner import diffusers FOLDER --out DIR`: the work is genfw/import_diffusers.hpp's.
+int cmd_import(int argc, char** argv) {
+  Common common;
+  std::string format, folder;
+  genfw::DiffusersImportRequest request;
+  po::options_description options("runner import options");
+  options.add_options()("format", po::value(&format)->required(), "what to import: diffusers")
+      ("folder", po::value(&folder)->required(), "the folder save_pretrained wrote (model_index.json, unet/, scheduler/) or its unet/")
+      ("out", po::value(&request.out_dir)->required(), "the run's folder; the run file is DIR/<folder name>.h5")
+      ("experiment", po::value(&request.experiment),
+       "an experiment file whose data, sampler, metrics and features the run takes, its [model] the mapped "
+       "ddpm_unet (e.g. experiments/ddpm_cifar_pretrained.toml)")
+      ("set", po::value(&request.overrides)->composing(),
+       "override of the mapped experiment: table.key=value (repeatable), e.g. data.plugin=NAME");
+  add_common(options, common);
+  po::positional_options_description positional;
+  positional.add("format", 1).add("folder", 1);
+  if (!parse(argc, argv, options, positional, "usage: runner import diffusers FOLDER --out DIR [--experiment FILE] [--set table.key=value]...")) {
+    return 0;
+  }
+  GENFW_CHECK(format == "diffusers", "runner import: unknown format '", format, "'; expected diffusers");
+  request.folder = folder;
+  genfw::Registry registry = load_registry(common);
+  const std::string run_file = genfw::import_diffusers(request, registry);
+  std::cout << "wrote " << run_file << "\n";
+  return 0;
+}
+
 int cmd_new(int argc, char** argv) {
   std::string kind, name, dir = ".";
   po::options_description options("runner new options");
@@ -457,6 +489,7 @@ int main(int argc, char** argv) {
     if (first == "compare") return cmd_compare(argc - 1, argv + 1);
     if (first == "sample") return cmd_run(argc - 1, argv + 1, true);
     if (first == "new") return cmd_new(argc - 1, argv + 1);
+    if (first == "import") return cmd_import(argc - 1, argv + 1);
     if (first == "cache") return cmd_cache(argc - 1, argv + 1);
     return cmd_run(argc, argv, false);
   } catch (const genfw::Interrupted& e) {

@@ -35,11 +35,20 @@ torch::nn::Sequential make_mlp(int64_t in, int64_t hidden, int64_t out, int64_t 
 }
 
 torch::Tensor sinusoidal_embedding(const torch::Tensor& values, int64_t dim, double max_period) {
+  return sinusoidal_embedding(values, dim, max_period, 0, false);
+}
+
+torch::Tensor sinusoidal_embedding(const torch::Tensor& values, int64_t dim, double max_period, int64_t freq_shift,
+                                   bool cos_first) {
   int64_t half = dim / 2;
+  GENFW_CHECK(half - freq_shift > 0, "sinusoidal_embedding: freq_shift ", freq_shift, " must be below dim/2 = ", half);
   auto options = values.options().dtype(torch::kFloat32);
-  auto frequencies = torch::exp(-std::log(max_period) * torch::arange(half, options) / half);
+  // The order of operations is diffusers' (−ln P · i, then / (half − shift)), so an
+  // imported network sees bit-identical embeddings.
+  auto frequencies = torch::exp(-std::log(max_period) * torch::arange(half, options) / double(half - freq_shift));
   auto args = values.to(torch::kFloat32).unsqueeze(1) * frequencies.unsqueeze(0);
-  auto embedding = torch::cat({torch::sin(args), torch::cos(args)}, 1);
+  auto embedding = cos_first ? torch::cat({torch::cos(args), torch::sin(args)}, 1)
+                             : torch::cat({torch::sin(args), torch::cos(args)}, 1);
   if (dim % 2 == 1) embedding = torch::nn::functional::pad(embedding, torch::nn::functional::PadFuncOptions({0, 1}));
   return embedding;
 }

@@ -4,6 +4,9 @@
 // chosen resolutions, strided-conv downsampling, nearest + conv upsampling, skip
 // connections by concatenation. The CIFAR-10 size (ch 128, ch_mult [1,2,2,2],
 // 2 res blocks, attn at 16) has 35,746,307 parameters as in the paper.
+// The options norm_groups, norm_eps, downsample_padding, time_freq_shift and
+// time_flip_sin_to_cos exist so that a network diffusers trained or converted
+// (UNet2DModel; `runner import diffusers`, docs/import.md) is this network exactly.
 #include <genfw/nn.hpp>
 #include <genfw/sdk.hpp>
 
@@ -14,6 +17,14 @@ namespace {
 namespace F = torch::nn::functional;
 using genfw::DiffusionSettings;
 
+// How the network normalises and downsamples (the options that make an imported
+// diffusers network this one).
+struct Layout {
+  int64_t groups = 0;  // 0: norm_groups() per width
+  double eps = 1e-6;
+  bool pad_right_bottom = false;
+};
+
 // GroupNorm groups: 32 as in the paper when there are enough channels; for small
 // widths gcd(32, C/4, C) keeps >= 4 channels per group (C = 128 or 256 → 32,
 // 64 → 16, 32 → 8) and always divides C.
@@ -22,8 +33,11 @@ int64_t norm_groups(int64_t channels) {
   return std::gcd<int64_t>(g, channels);
 }
 
-torch::nn::GroupNorm make_norm(int64_t channels) {
-  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(norm_groups(channels), channels).eps(1e-6));
+torch::nn::GroupNorm make_norm(int64_t channels, const Layout& layout) {
+  const int64_t groups = layout.groups > 0 ? layout.groups : norm_groups(channels);
+  GENFW_CHECK(channels % groups == 0, "model 'ddpm_unet': option 'norm_groups' (", groups,
+              ") must divide every width; ", channels, " channels do not divide");
+  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(layout.eps));
 }
 
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
@@ -39,11 +53,11 @@ void zero_init(Layer& layer) {
 }
 
 struct ResBlockImpl : torch::nn::Module {
-  ResBlockImpl(int64_t in, int64_t out, int64_t temb_dim, double dropout_p) {
-    norm1 = register_module("norm1", make_norm(in));
+  ResBlockImpl(int64_t in, int64_t out, int64_t temb_dim, double dropout_p, const Layout& layout) {
+    norm1 = register_module("norm1", make_norm(in, layout));
     conv1 = register_module("conv1", conv3x3(in, out));
     temb_proj = register_module("temb_proj", torch::nn::Linear(temb_dim, out));
-    norm2 = register_module("norm2", make_norm(out));
+    norm2 = register_module("norm2", make_norm(out, layout));
     dropout = register_module("dropout", torch::nn::Dropout(dropout_p));
     conv2 = register_module("conv2", conv3x3(out, out));
     zero_init(conv2);
@@ -68,8 +82,8 @@ TORCH_MODULE(ResBlock);
 
 // Single-head self-attention over the H·W positions (Ho et al.'s attn_block).
 struct AttnBlockImpl : torch::nn::Module {
-  explicit AttnBlockImpl(int64_t channels) {
-    norm = register_module("norm", make_norm(channels));
+  AttnBlockImpl(int64_t channels, const Layout& layout) {
+    norm = register_module("norm", make_norm(channels, layout));
     auto nin = [&](const char* name) {
       return register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1)));
     };
@@ -103,6 +117,20 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
         .integers("attn_resolutions", {16}, "spatial sizes at which self-attention is applied",
                   genfw::at_least(1))
         .real("dropout", 0.1, "dropout in residual blocks", genfw::between(0.0, 1.0))
+        .integer("norm_groups", 0,
+                 "GroupNorm groups at every width (0 = 32, fewer for widths below 128 so that a group "
+                 "keeps >= 4 channels)",
+                 genfw::at_least(0))
+        .real("norm_eps", 1e-6, "GroupNorm epsilon", genfw::between(0.0, 1.0))
+        .choice("downsample_padding", "symmetric", {"symmetric", "right_bottom"},
+                "stride-2 conv padding: 1 on every side, or 1 on the right and bottom only (TF 'SAME', "
+                "the DDPM original's and diffusers' downsample_padding = 0)")
+        .integer("time_freq_shift", 0,
+                 "time embedding frequencies exp(-ln(10000) i / (ch/2 - shift)); 1 = the DDPM original's "
+                 "(diffusers' freq_shift)",
+                 genfw::at_least(0))
+        .boolean("time_flip_sin_to_cos", false,
+                 "time embedding [cos, sin] instead of [sin, cos] (diffusers' flip_sin_to_cos)")
         .integer("num_classes", 0,
                  "0 = unconditional; else a class embedding with extra null class index "
                  "num_classes (classifier-free guidance)",
@@ -113,7 +141,9 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
   DdpmUnet(const genfw::Options& options, const genfw::BuildContext& context)
       : settings_(DiffusionSettings::from_options(options)),
         ch_(options.integer("ch")),
-        num_classes_(options.integer("num_classes")) {
+        num_classes_(options.integer("num_classes")),
+        freq_shift_(options.integer("time_freq_shift")),
+        cos_first_(options.flag("time_flip_sin_to_cos")) {
     GENFW_CHECK(context.data.shape.size() == 3, options.owner(),
                 ": needs image data {C, H, W}, got a sample shape of ", context.data.shape.size(),
                 " dimensions");
@@ -124,6 +154,11 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
     const double dropout = options.real("dropout");
     const int64_t in_ch = context.data.shape[0];
     const int64_t temb = 4 * ch_;
+    GENFW_CHECK(freq_shift_ < ch_ / 2, options.owner(), ": option 'time_freq_shift' (", freq_shift_,
+                ") must be below ch/2 = ", ch_ / 2);
+    const Layout layout{options.integer("norm_groups"), options.real("norm_eps"),
+                        options.string("downsample_padding") == "right_bottom"};
+    pad_right_bottom_ = layout.pad_right_bottom;
     auto has_attn = [&](int64_t res) { return std::find(attn.begin(), attn.end(), res) != attn.end(); };
 
     temb_dense0_ = register_module("temb_dense0", torch::nn::Linear(ch_, temb));
@@ -144,21 +179,21 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
       const int64_t out = ch_ * mult[level];
       for (int64_t b = 0; b < blocks; ++b) {
         const std::string name = "down" + std::to_string(level) + "_block" + std::to_string(b);
-        down_.push_back({register_module(name, ResBlock(channels, out, temb, dropout)), nullptr});
-        if (has_attn(res)) down_.back().attn = register_module(name + "_attn", AttnBlock(out));
+        down_.push_back({register_module(name, ResBlock(channels, out, temb, dropout, layout)), nullptr});
+        if (has_attn(res)) down_.back().attn = register_module(name + "_attn", AttnBlock(out, layout));
         channels = out;
         skip_channels.push_back(channels);
       }
       if (level + 1 < mult.size()) {
         downsample_.push_back(register_module("down" + std::to_string(level) + "_downsample",
-                                              conv3x3(channels, channels, 2)));
+                                              downsample_conv(channels, layout)));
         skip_channels.push_back(channels);
         res = (res + 1) / 2;
       }
     }
-    mid_block1_ = register_module("mid_block1", ResBlock(channels, channels, temb, dropout));
-    mid_attn_ = register_module("mid_attn", AttnBlock(channels));
-    mid_block2_ = register_module("mid_block2", ResBlock(channels, channels, temb, dropout));
+    mid_block1_ = register_module("mid_block1", ResBlock(channels, channels, temb, dropout, layout));
+    mid_attn_ = register_module("mid_attn", AttnBlock(channels, layout));
+    mid_block2_ = register_module("mid_block2", ResBlock(channels, channels, temb, dropout, layout));
 
     for (int64_t level = int64_t(mult.size()) - 1; level >= 0; --level) {
       const int64_t out = ch_ * mult[level];
@@ -167,8 +202,8 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
         const std::string name = "up" + std::to_string(level) + "_block" + std::to_string(b);
         const int64_t skip = skip_channels.back();
         skip_channels.pop_back();
-        up_.push_back({register_module(name, ResBlock(channels + skip, out, temb, dropout)), nullptr});
-        if (has_attn(res)) up_.back().attn = register_module(name + "_attn", AttnBlock(out));
+        up_.push_back({register_module(name, ResBlock(channels + skip, out, temb, dropout, layout)), nullptr});
+        if (has_attn(res)) up_.back().attn = register_module(name + "_attn", AttnBlock(out, layout));
         channels = out;
       }
       if (level > 0) {
@@ -176,7 +211,7 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
                                             conv3x3(channels, channels)));
       }
     }
-    norm_out_ = register_module("norm_out", make_norm(channels));
+    norm_out_ = register_module("norm_out", make_norm(channels, layout));
     conv_out_ = register_module("conv_out", conv3x3(channels, in_ch));
     zero_init(conv_out_);
     blocks_ = blocks;
@@ -186,7 +221,7 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
 
   torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
                         const torch::Tensor& y) override {
-    auto temb = genfw::sinusoidal_embedding(t, ch_).to(x_t.dtype());
+    auto temb = genfw::sinusoidal_embedding(t, ch_, 10000.0, freq_shift_, cos_first_).to(x_t.dtype());
     temb = temb_dense1_(torch::silu(temb_dense0_(temb)));
     if (num_classes_ > 0) {
       auto labels = y.defined() ? y.to(x_t.device(), torch::kLong)
@@ -202,7 +237,7 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
         if (down_[block].attn) h = down_[block].attn->forward(h);
         hs.push_back(h);
       }
-      if (level + 1 < levels_) hs.push_back(downsample_[level](hs.back()));
+      if (level + 1 < levels_) hs.push_back(downsample(level, hs.back()));
     }
     auto h = mid_block2_->forward(mid_attn_->forward(mid_block1_->forward(hs.back(), temb)), temb);
     block = 0;
@@ -221,6 +256,16 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
     }
     return conv_out_(torch::silu(norm_out_(h)));
   }
+  // TF 'SAME' for a stride-2 3×3 conv on an even size pads 0 before and 1 after.
+  torch::Tensor downsample(int64_t level, const torch::Tensor& h) {
+    if (!pad_right_bottom_) return downsample_[size_t(level)](h);
+    return downsample_[size_t(level)](F::pad(h, F::PadFuncOptions({0, 1, 0, 1})));
+  }
+  static torch::nn::Conv2d downsample_conv(int64_t channels, const Layout& layout) {
+    return torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3)
+                                 .stride(2)
+                                 .padding(layout.pad_right_bottom ? 0 : 1));
+  }
   const genfw::DiffusionSchedule& schedule() const override { return settings_.schedule; }
   genfw::PredictionType prediction_type() const override { return settings_.prediction_type; }
   int64_t num_classes() const override { return num_classes_; }
@@ -231,7 +276,8 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
     AttnBlock attn{nullptr};
   };
   DiffusionSettings settings_;
-  int64_t ch_, num_classes_, blocks_ = 0, levels_ = 0;
+  int64_t ch_, num_classes_, freq_shift_, blocks_ = 0, levels_ = 0;
+  bool cos_first_, pad_right_bottom_ = false;
   torch::nn::Linear temb_dense0_{nullptr}, temb_dense1_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};

@@ -46,6 +46,9 @@ class DdimSampler : public genfw::Sampler {
         .integer("steps_offset", 0, "added to 'leading' timesteps", genfw::at_least(0))
         .boolean("set_alpha_to_one", true, "ᾱ after the last step is 1 (else ᾱ_0)")
         .boolean("clip_sample", false, "clip the predicted x0 to the data range [low, high]")
+        .boolean("clipped_model_output", true,
+                 "with clip_sample: step with the ε of the clipped x0 (diffusers' use_clipped_model_output = "
+                 "True); false steps with the network's ε, as diffusers' DDIMPipeline does by default")
         .boolean("invert", false,
                  "run DDIM (η = 0) backwards: encode context.x_init (x0) into x_T")
         .merge(genfw::denoiser_schema());
@@ -59,6 +62,7 @@ class DdimSampler : public genfw::Sampler {
         offset_(options.integer("steps_offset")),
         alpha_to_one_(options.flag("set_alpha_to_one")),
         clip_(options.flag("clip_sample")),
+        clipped_eps_(options.flag("clipped_model_output")),
         invert_(options.flag("invert")) {
     GENFW_CHECK(!invert_ || eta_ == 0.0, options.owner(),
                 ": option 'invert' needs 'eta' = 0 (only the deterministic map inverts), got eta = ",
@@ -106,12 +110,12 @@ class DdimSampler : public genfw::Sampler {
         t_eval = i == 0 ? to : from;
       }
       const double a_from = alpha_bar_of(from), a_to = alpha_bar_of(to);
-      // 2. ε̃ and x̂0 (clipped x̂0 gives back a consistent ε, as diffusers does).
+      // 2. ε̃ and x̂0 (clipped x̂0 gives back a consistent ε unless clipped_model_output is off).
       auto eps = denoiser->eps_vp(x, alpha_bar_of(t_eval));
       auto x0 = (x - std::sqrt(1 - a_from) * eps) / std::sqrt(a_from);
       if (clip_) {
         x0 = x0.clamp(context.data.low, context.data.high);
-        if (a_from < 1) eps = (x - std::sqrt(a_from) * x0) / std::sqrt(1 - a_from);
+        if (clipped_eps_ && a_from < 1) eps = (x - std::sqrt(a_from) * x0) / std::sqrt(1 - a_from);
       }
       // 3. σ (eq. 16) and the step (eq. 12).
       double sigma = 0.0;
@@ -137,7 +141,7 @@ class DdimSampler : public genfw::Sampler {
   double eta_;
   std::string spacing_;
   int64_t offset_;
-  bool alpha_to_one_, clip_, invert_;
+  bool alpha_to_one_, clip_, clipped_eps_, invert_;
 };
 
 }  // namespace
