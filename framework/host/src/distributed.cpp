@@ -251,7 +251,7 @@ DataParallel::DataParallel(const LaunchEnvironment& launch, const DistributedSet
   } catch (const std::exception& e) {
     throw Error(detail::concat("rank ", launch.rank, " of ", launch.world_size, ": rendezvous at ", launch.master_addr,
                                ":", launch.master_port, " (", settings.backend, ") failed within ",
-                               settings.timeout_seconds, " s (--dist-timeout): ", e.what()));
+                               settings.timeout_seconds, " s (--dist-timeout): ", message_of(e)));
   }
   start_heartbeat();
   // Initialisation from data (ActNorm) reads the global batch through the SDK.
@@ -367,7 +367,7 @@ void DataParallel::wait(const std::string& collective, std::function<void()> bod
   } catch (const std::exception& e) {
     throw FrameworkFailure(detail::concat("data-parallel rank ", rank(), " of ", world_size(), ": ", collective,
                                           " failed or timed out (--dist-timeout ", settings_.timeout_seconds,
-                                          " s): ", ranks_that_stopped(), "; ", e.what()));
+                                          " s): ", ranks_that_stopped(), "; ", message_of(e)));
   }
 }
 

@@ -50,12 +50,12 @@ std::vector<int64_t> solver_timesteps(const std::string& spacing, int64_t steps,
       k[i] = std::clamp<int64_t>(std::llround(t * double(train_steps)) - 1, 0, train_steps - 1);
     }
   }
-  // Distinct timesteps, ends fixed: where rounding puts two steps on one timestep (λ
-  // jumps between the last few timesteps of a linear schedule), move them apart.
+  // Distinct timesteps inside [0, T−1], ends fixed: where rounding puts two steps on one
+  // timestep (λ jumps between the last few timesteps of a linear schedule, and between the
+  // first few of a cosine one), move them apart. Step i keeps room for the steps - i after
+  // it, so the sequence stays in range (it went past T − 1 for a cosine schedule: NaN).
   k.front() = train_steps - 1;
-  k.back() = 0;
-  for (int64_t i = steps - 1; i >= 0; --i) k[i] = std::max(k[i], k[i + 1] + 1);
-  for (int64_t i = 1; i <= steps; ++i) k[i] = std::min(k[i], k[i - 1] - 1);
+  for (int64_t i = 1; i <= steps; ++i) k[i] = std::clamp(k[i], steps - i, k[i - 1] - 1);
   return k;
 }
 

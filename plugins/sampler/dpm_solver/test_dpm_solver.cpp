@@ -146,6 +146,24 @@ TEST(DpmSolver, DistinctTimestepsAtManySteps) {
   expect_option_error("dpm_solver", {{"steps", int64_t(0)}}, "steps");
 }
 
+// A cosine schedule (squaredcos_cap_v2) puts λ's big jumps at the noisy end, where
+// several logSNR targets round to timestep T − 1: the steps stay distinct and inside
+// [0, T − 1] (they ran past T − 1, reading beyond ᾱ, and every sample was NaN), and the
+// mixture is still recovered at 50 steps (tolerances of RecoversTheMixture).
+TEST(DpmSolver, ACosineScheduleKeepsItsTimestepsInRange) {
+  auto model = exact_eps_model({{"beta_schedule", std::string("squaredcos_cap_v2")}});
+  for (int64_t steps : {20, 50, 900}) {
+    std::vector<genfw::StepRecord> records;
+    int64_t nfe = 0;
+    const auto x = draw(*dpm({{"steps", steps}}), *model, steps == 50 ? 4000 : 4, {}, &nfe, &records);
+    ASSERT_EQ(records.size(), size_t(steps));
+    EXPECT_EQ(records.front().noise_level, 999.0) << steps;
+    for (size_t i = 1; i < records.size(); ++i) ASSERT_LT(records[i].noise_level, records[i - 1].noise_level) << steps;
+    ASSERT_TRUE(torch::isfinite(x).all().item<bool>()) << steps;
+    if (steps == 50) expect_mixture(x, {0.03, 0.14, 0.1}, "cosine, 50 steps");
+  }
+}
+
 // Each sample draws its noise from its own stream (SampleContext::noise), so batch sizes
 // 1, 7 and 64 give the same samples up to float32 kernel rounding (printed).
 TEST(DpmSolver, SamplesDoNotDependOnTheBatchSize) {
