@@ -443,8 +443,13 @@ TEST(Distributed, OnlyRank0WritesTheRunFolder) {
   TempDir dir;
   const std::string toml = dir.file("fx.toml", experiment(12));
   const int port = free_port();
-  pid_t rank0 = start_runner({toml, "--out", dir / "run"}, rank_environment(0, 2, port), dir / "rank0.log");
-  pid_t rank1 = start_runner({toml, "--out", dir / "rank1_out"}, rank_environment(1, 2, port), dir / "rank1.log");
+  auto environment = [&](int rank) {  // the run's own files only, however the test binary is started
+    auto variables = rank_environment(rank, 2, port);
+    variables["GENFW_PLOTS"] = "off";
+    return variables;
+  };
+  pid_t rank0 = start_runner({toml, "--out", dir / "run"}, environment(0), dir / "rank0.log");
+  pid_t rank1 = start_runner({toml, "--out", dir / "rank1_out"}, environment(1), dir / "rank1.log");
   ASSERT_EQ(wait_for(rank1), 0) << text_of(dir / "rank1.log");
   ASSERT_EQ(wait_for(rank0), 0) << text_of(dir / "rank0.log");
   std::set<std::string> files;
