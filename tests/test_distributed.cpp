@@ -701,3 +701,18 @@ TEST(Distributed, ARankAbove0NamesRank0WhenItDiesOrHangs) {
     EXPECT_CONTAINS(ended.output, "rank 0 stopped (it died or hangs");
   }
 }
+
+// A rank that never comes: rank 0 waits for it once, within --dist-timeout, and says how many
+// joined (it waited the timeout twice, then printed the process group's stack trace).
+TEST(Distributed, ARendezvousThatIsNeverCompleteEndsWithinTheTimeout) {
+  TempDir dir;
+  const auto start = Clock::now();
+  pid_t rank0 = start_runner({dir.file("alone.toml", experiment(5)), "--out", dir / "alone", "--dist-timeout", "3"},
+                             rank_environment(0, 2, free_port()), dir / "rank0.log");
+  EXPECT_NE(wait_for(rank0), 0);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::cerr << "rank 0 alone ended after " << seconds << " s\n";
+  EXPECT_LT(seconds, 3.0 + 3.0);  // the timeout, plus start-up slack on a loaded machine
+  EXPECT_CONTAINS(text_of(dir / "rank0.log"), "1 of 2 ranks joined the rendezvous");
+  EXPECT_EQ(text_of(dir / "rank0.log").find("frame #"), std::string::npos);
+}

@@ -212,6 +212,27 @@ c10::intrusive_ptr<torch_compat::CollectiveBackend> gloo_group(const c10::intrus
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, launch.rank, launch.world_size, options);
 }
 
+// Every rank counts itself in; rank 0 waits for all of them within the timeout, so the
+// process groups are built only by a complete job. (TCPStore's own wait gives up at the
+// timeout without a word, and the group's connection then waited a second timeout.)
+void join_rendezvous(c10d::Store& store, const LaunchEnvironment& launch, double timeout_seconds) {
+  const std::string key = "genfw/joined";
+  store.add(key, 1);
+  if (launch.rank != 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(timeout_seconds);
+  for (;;) {
+    const int64_t joined = store.add(key, 0);
+    if (joined >= launch.world_size) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error(detail::concat("rank 0 of ", launch.world_size, ": ", joined, " of ", launch.world_size,
+                                 " ranks joined the rendezvous at ", launch.master_addr, ":", launch.master_port,
+                                 " within ", timeout_seconds, " s (--dist-timeout); the others did not start, or "
+                                 "cannot reach it (MASTER_ADDR, MASTER_PORT, a firewall)"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 c10::intrusive_ptr<torch_compat::CollectiveBackend> nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
                                                   const LaunchEnvironment& launch, double timeout_seconds) {
 #ifdef USE_C10D_NCCL
@@ -237,9 +258,11 @@ DataParallel::DataParallel(const LaunchEnvironment& launch, const DistributedSet
   store_options.port = uint16_t(launch.master_port);
   store_options.isServer = launch.rank == 0;
   store_options.numWorkers = size_t(launch.world_size);
+  store_options.waitWorkers = false;  // join_rendezvous waits, once, within the timeout
   store_options.timeout = milliseconds(settings.timeout_seconds);
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, store_options);
+    join_rendezvous(*impl_->store, launch, settings.timeout_seconds);
     if (settings.backend == "nccl") {
       impl_->group = nccl_group(impl_->store, launch, settings.timeout_seconds);
       impl_->collective_device = torch::Device(torch::kCUDA, int8_t(launch.local_rank));
