@@ -716,3 +716,41 @@ TEST(Distributed, ARendezvousThatIsNeverCompleteEndsWithinTheTimeout) {
   EXPECT_CONTAINS(text_of(dir / "rank0.log"), "1 of 2 ranks joined the rendezvous");
   EXPECT_EQ(text_of(dir / "rank0.log").find("frame #"), std::string::npos);
 }
+
+// Evaluations during training, data-parallel: every evaluation is a new sample set whose
+// features the ranks extract together. The second one reused the first one's features on
+// rank 0 and never told rank 1, which waited forever.
+TEST(Distributed, EvaluationsDuringTrainingEachExtractTheirOwnSamples) {
+  TempDir dir;
+  const std::string toml = dir.file("evaluated.toml", "name = \"evaluated\"\nseed = 2\n" + two_mode_mixture_data(200) + R"(
+[model]
+plugin = "eps_mlp"
+hidden = 16
+layers = 2
+num_train_timesteps = 50
+[objective]
+plugin = "ddpm"
+[train]
+steps = 30
+batch_size = 16
+[sampler]
+plugin = "ddpm"
+num_samples = 40
+batch_size = 10
+[features]
+extractor = "identity"
+[[metrics]]
+plugin = "fid"
+[eval]
+every = 10
+[log]
+progress = "off"
+)");
+  pid_t launcher = start_runner({toml, "--nproc", "2", "--dist-timeout", "20", "--out", dir / "run"},
+                                {{"GENFW_PLOTS", "off"}}, dir / "run.log");
+  ASSERT_EQ(wait_for(launcher), 0) << text_of(dir / "run.log");
+  const auto rows = genfw::RunLog::open(dir / "run/evaluated.h5", false).read_series("/eval/fid");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_NE(rows[0].value, rows[1].value);  // each evaluation scored its own samples
+  EXPECT_NE(rows[1].value, rows[2].value);
+}

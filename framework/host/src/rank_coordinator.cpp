@@ -90,7 +90,11 @@ class DataParallelRanks final : public RankCoordinator {
   void offer_sample_extraction(FeatureService& service, const torch::Tensor& drawn) override {
     // Nothing drawn (a run that only trains), or not drawn through gather_drawn: no rank waits.
     if (!drawn.defined() || !own_samples_.defined()) return;
+    // One exchange per sample set: evaluations during training offer a new one each time
+    // (kept state made the second evaluation reuse the first one's features and never tell).
     offered_ = true;
+    told_ = false;
+    extracted_.reset();
     const int64_t batches = (drawn.size(0) + sampling_batch_ - 1) / sampling_batch_;
     if (batches < world_size()) return;  // some rank drew nothing: rank 0 extracts alone
     service.extract_shared_with([this, &service, drawn](const torch::Tensor& samples) {
