@@ -465,7 +465,8 @@ void Trainer::train_to_the_end() {
     }
     ++step_;
     if (stop_requested()) stop_at_safe_point();
-    budget_reached_ = step_ < total_steps_ && budget_spent();
+    const ClockDecisions clock = clock_decisions();
+    budget_reached_ = step_ < total_steps_ && clock.budget_spent;
     const bool last = step_ == total_steps_ || budget_reached_;
     bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || last);
     if (step_ % log_every_ == 0 || last || checkpoint_due) {
@@ -477,7 +478,7 @@ void Trainer::train_to_the_end() {
       }
       print_progress(last);
     }
-    if (evaluation_due(last)) evaluate_now();
+    if (evaluation_due(last, clock.evaluation_due)) evaluate_now();
   }
   if (budget_reached_) {
     log_.write_scalar("/timing/max_minutes", settings_.max_minutes);
@@ -489,14 +490,17 @@ void Trainer::train_to_the_end() {
   }
 }
 
-bool Trainer::budget_spent() {
-  if (settings_.max_minutes <= 0) return false;
-  return any_rank(elapsed() >= settings_.max_minutes * 60.0, "the training budget check");
-}
-
-bool Trainer::any_rank(bool mine, const char* what) {
+Trainer::ClockDecisions Trainer::clock_decisions() {
+  const bool budget = settings_.max_minutes > 0, timed = evaluation_.on() && evaluation_.every_minutes > 0;
+  if (!budget && !timed) return {};
+  const double now = elapsed();
+  const ClockDecisions mine{budget && now >= settings_.max_minutes * 60.0, timed && now >= next_eval_seconds_};
   if (!parallel_) return mine;
-  return parallel_->mean_over_ranks(torch::tensor(mine ? 1.0 : 0.0), what).item<double>() > 0;
+  // The ranks' clocks differ: the first rank to reach a time decides for all, in one collective per step.
+  const auto agreed = parallel_->mean_over_ranks(
+      torch::tensor({mine.budget_spent ? 1.0 : 0.0, mine.evaluation_due ? 1.0 : 0.0}, torch::kFloat64),
+      "the clock's decisions (budget, timed evaluation)");
+  return {agreed[0].item<double>() > 0, agreed[1].item<double>() > 0};
 }
 
 void Trainer::stop_at_safe_point() {

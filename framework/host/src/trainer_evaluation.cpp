@@ -105,11 +105,9 @@ bool evaluated_at(const RunLog& log, int64_t step) {
 
 }  // namespace
 
-bool Trainer::evaluation_due(bool last) {
+bool Trainer::evaluation_due(bool last, bool timed_due) {
   if (!evaluation_.on() || last_evaluated_step_ == step_) return false;
-  bool due = last || (evaluation_.every > 0 && step_ % evaluation_.every == 0);
-  if (evaluation_.every_minutes > 0) due = any_rank(due || elapsed() >= next_eval_seconds_, "the evaluation schedule");
-  return due;
+  return last || timed_due || (evaluation_.every > 0 && step_ % evaluation_.every == 0);
 }
 
 void Trainer::evaluate_now() {

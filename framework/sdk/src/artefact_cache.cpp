@@ -179,8 +179,7 @@ ArtefactCache::Cleared ArtefactCache::clear() const {
         ++cleared.in_use;
         continue;
       }
-      for (const auto& file : files) cleared.removed += file.extension() == ".pt" && fs::remove(file);
-      for (const auto& file : files) fs::remove(file);
+      for (const auto& file : files) cleared.removed += fs::remove(file) && file.extension() == ".pt";
       fs::remove(dir / (stem + ".lock"));
       if (lock >= 0) ::close(lock);
     }

@@ -141,14 +141,19 @@ class GENFW_API Trainer : public TrainContext {
   std::string checkpoint_bytes();
   void load_checkpoint();
   // Evaluation during training.
-  bool evaluation_due(bool last);
+  /// `timed_due`: every_minutes has come round (clock_decisions()).
+  bool evaluation_due(bool last, bool timed_due);
   void evaluate_now();
   /// Keeps the snapshot of this step: one of the last K, or (verdict.best) the best.
   void keep_snapshots(const EvaluationVerdict& verdict);
   /// A resumed run forgets the evaluations and snapshots its earlier attempt made after its checkpoint.
   void forget_evaluations_after_checkpoint();
-  /// Whether any rank says `mine` (ranks' clocks differ: the first to reach a time decides for all).
-  bool any_rank(bool mine, const char* what);
+  /// What the clock decides after a step: the [train] max_minutes budget is spent, a
+  /// timed evaluation is due. Data-parallel, every rank agrees, in one collective.
+  struct ClockDecisions {
+    bool budget_spent = false, evaluation_due = false;
+  };
+  ClockDecisions clock_decisions();
   /// On SIGINT/SIGTERM: flush, checkpoint, throw genfw::Interrupted.
   void stop_at_safe_point();
   void print_progress(bool final);
@@ -172,8 +177,6 @@ class GENFW_API Trainer : public TrainContext {
   /// Gradient accumulation: the micro-batch being trained, and each group's loss summed over them.
   int64_t micro_ = 0;
   std::map<std::string, torch::Tensor> accumulated_loss_;
-  /// Whether the [train] max_minutes budget is spent (every rank agrees: the first to reach it ends all).
-  bool budget_spent();
   bool budget_reached_ = false;
   bool flip_images_ = false;  ///< [data] hflip (DataInfo::horizontal_flip)
   double grad_clip_ = 0;
