@@ -67,7 +67,7 @@ double fraction_on_requested_mode(const std::string& run_file) {
 
 }  // namespace
 
-// [guidance] experiment = FILE trains the classifier first, into the run's
+// [guidance] experiment = FILE trains the classifier first, beside the run's
 // folder; the run names it, stores it as `run = ...` (so a re-sample reuses it),
 // and guidance moves the samples to the requested modes: ≈ 0.5 unguided
 // (binomial sd 0.025 at n = 400), > 0.9 at s = 4.
@@ -78,7 +78,7 @@ TEST(Pipeline, ClassifierGuidanceFromAnExperimentFile) {
   request.experiment = dir.file("guided.toml", guided_experiment(4.0));
   request.out_dir = dir / "guided";
   const std::string guided = genfw::Pipeline(request, builtins()).run();
-  EXPECT_TRUE(fs::exists(dir / "guided/toy_classifier/toy_classifier.h5"));
+  EXPECT_TRUE(fs::exists(dir / "toy_classifier/toy_classifier.h5"));
   genfw::RunLog log = genfw::RunLog::open(guided, false);
   EXPECT_CONTAINS(log.attribute("/", "guidance_classifier"), "toy_classifier.h5");
   EXPECT_CONTAINS(log.read_string("/config"), "toy_classifier.h5");
@@ -94,9 +94,11 @@ TEST(Pipeline, ClassifierGuidanceFromAnExperimentFile) {
   // The stored config names the trained classifier, so re-sampling reuses it.
   genfw::ExperimentConfig stored =
       genfw::load_experiment_text(log.read_string("/config"), guided, {}, builtins());
-  ASSERT_TRUE(stored.guidance.has_value());
-  EXPECT_EQ(stored.guidance->string("experiment"), "");
-  EXPECT_CONTAINS(stored.guidance->string("run"), "toy_classifier.h5");
+  const genfw::Options* guidance = stored.component_run("guidance");
+  ASSERT_NE(guidance, nullptr);
+  EXPECT_EQ(guidance->string("experiment"), "");
+  EXPECT_CONTAINS(guidance->string("run"), "toy_classifier.h5");
+  EXPECT_EQ(guidance->string("sha256").size(), 64u);
 }
 
 // The classifier of a [guidance] experiment is resolved before it is built and
@@ -113,7 +115,8 @@ TEST(Pipeline, GuidanceClassifierIsTrainedOnlyIntoTheFolderItIsResolvedInto) {
   EXPECT_CONTAINS(message, "[guidance] experiment = \"classifier.toml\"");
   EXPECT_CONTAINS(message, "[guidance] run = \"FILE.h5\"");
   EXPECT_FALSE(fs::exists("runs/toy_classifier"));
-  const std::string run_file = pipeline.resolve_guidance_classifier(dir / "folder");
+  pipeline.resolve_component_runs(dir / "folder");
+  const std::string run_file = pipeline.component_run_file("guidance");
   EXPECT_EQ(run_file, dir / "folder/toy_classifier/toy_classifier.h5");
   EXPECT_TRUE(fs::exists(run_file));
   EXPECT_FALSE(fs::exists("runs/toy_classifier"));

@@ -42,7 +42,7 @@ usage:
   runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
   runner describe NAME                 a component's options (also: train, sampler-common, log,
-                                       eval, features, guidance)
+                                       eval, features, guidance, latent, cascade)
   runner new KIND NAME [--dir DIR]     scaffold a plugin to build against the installed SDK
                                        (KIND: sampler, model, objective, metric)
   runner SUBCOMMAND --help             that sub-command's options
@@ -188,14 +188,14 @@ int cmd_describe(int argc, char** argv) {
   Common common;
   std::string name, kind;
   po::options_description options("runner describe options");
-  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log, eval, features, guidance)")
+  options.add_options()("name", po::value(&name)->required(), "component name (or train, sampler-common, log, eval, features, guidance, latent, cascade)")
       ("kind", po::value(&kind), "dataset|model|objective|sampler|metric, when a name has several kinds");
   add_common(options, common);
   po::positional_options_description positional;
   positional.add("name", 1);
   if (!parse(argc, argv, options, positional, "usage: runner describe NAME [--kind KIND]")) return 0;
   // The framework's own tables.
-  const std::map<std::string, std::pair<std::string, const genfw::Schema*>> framework_tables{
+  std::map<std::string, std::pair<std::string, const genfw::Schema*>> framework_tables{
       {"train", {"[train] (framework): the training loop; [train.groups.NAME] overrides optimizer, lr, betas, "
                  "momentum, weight_decay per parameter group. Data-parallel (--nproc, torchrun, SLURM): batch_size "
                  "is the global batch; each of the WORLD_SIZE ranks takes batch_size/WORLD_SIZE of it (it must "
@@ -211,10 +211,8 @@ int cmd_describe(int argc, char** argv) {
                     "class_accuracy); the samples' and the reference's features are extracted once and shared. "
                     "classifier: in-domain CNN (numbers comparable within genfw, not with papers); torchscript: a "
                     "pretrained network such as pytorch-fid's Inception; identity: raw coordinates (vectors)",
-                    &genfw::metric::FeatureSettings::schema()}},
-      {"guidance", {"[guidance] (framework): the classifier of classifier guidance, from a trained run or an "
-                    "experiment that trains it first; samplers use it when their guidance_scale > 0",
-                    &genfw::guidance_schema_of_run()}}};
+                    &genfw::metric::FeatureSettings::schema()}}};
+  for (const auto& use : genfw::component_run_tables()) framework_tables[use.table] = {use.description, &use.schema};
   if (auto table = framework_tables.find(name); table != framework_tables.end()) {
     std::cout << table->second.first << "\n";
     print_schema(*table->second.second);

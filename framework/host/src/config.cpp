@@ -69,16 +69,67 @@ const Schema& train_schema() {
   return schema;
 }
 
-const Schema& guidance_schema_of_run() {
-  static const Schema schema =
-      Schema()
-          .string("run", "",
-                  "run file (.h5) of a trained classifier (a model offering 'classifier', e.g. noisy_classifier) "
-                  "whose gradient guides sampling; relative to the experiment file")
-          .string("experiment", "",
-                  "or an experiment file that trains the classifier: it runs first, into this run's folder; "
-                  "relative to the experiment file");
-  return schema;
+namespace {
+
+// The keys every table naming a component run has.
+Schema component_run_schema(const std::string& what) {
+  return Schema()
+      .string("run", "", "run file (.h5) of " + what + "; relative to the experiment file")
+      .string("experiment", "",
+              "or an experiment file that trains it first, into runs' folder beside this run's (reused there when "
+              "a finished run of the same plan is found); relative to the experiment file")
+      .string("sha256", "",
+              "the SHA-256 of the weights used (the stored config records it; a run whose weights differ is "
+              "refused)");
+}
+
+}  // namespace
+
+const std::vector<ComponentRunTable>& component_run_tables() {
+  static const std::vector<ComponentRunTable> tables{
+      {"guidance", "guidance_classifier", "the guidance classifier",
+       "[guidance] (framework): the classifier of classifier guidance, from a trained run or an experiment that "
+       "trains it first; samplers use it when their guidance_scale > 0",
+       component_run_schema("a trained classifier (a model offering 'classifier', e.g. noisy_classifier) whose "
+                            "gradient guides sampling")},
+      {"latent", "latent_autoencoder", "the autoencoder of latent diffusion",
+       "[latent] (framework): latent diffusion (Rombach et al. 2022): the model is trained and sampled in the "
+       "latent space of a trained autoencoder's encoder, scaled to unit variance; samples are decoded to images "
+       "before they are recorded and scored",
+       component_run_schema("a trained autoencoder (a model offering 'latent-variable', e.g. vae) of this run's "
+                            "data")
+           .real("scale", 0.0,
+                 "latents are z·scale (LDM's scale_factor); 0 = 1/std of the encoded training latents (LDM: of "
+                 "the first batch; here of up to 4096 images evenly spread over the split), recorded in the "
+                 "stored config",
+                 at_least(0.0))
+           .choice("posterior", "sample", {"sample", "mean"},
+                   "the latent of an image: a draw from the encoder's posterior q(z|x) in every training step "
+                   "(LDM), or its mean")},
+      {"cascade", "cascade_base", "the cascade's base stage",
+       "[cascade] (framework): a cascade (Ho et al. 2021): this run's super-resolution model (e.g. sr_unet) is "
+       "sampled conditioned on a base run's samples (its /samples, in order; [sampler] condition)",
+       component_run_schema("the base stage: a run whose samples are the low-resolution images this run's "
+                            "super-resolution model is conditioned on")},
+  };
+  return tables;
+}
+
+const ComponentRunTable& component_run_table(const std::string& table) {
+  for (const auto& entry : component_run_tables()) {
+    if (entry.table == table) return entry;
+  }
+  throw Error("no framework table [" + table + "] names a component run");
+}
+
+const Options* ExperimentConfig::component_run(const std::string& table) const {
+  auto it = component_runs.find(table);
+  return it == component_runs.end() ? nullptr : &it->second;
+}
+
+Options* ExperimentConfig::component_run(const std::string& table) {
+  auto it = component_runs.find(table);
+  return it == component_runs.end() ? nullptr : &it->second;
 }
 
 const Schema& sampling_schema() {
@@ -91,7 +142,11 @@ const Schema& sampling_schema() {
                   "fresh noise: FILE.h5:/dataset (an earlier run's /samples) or FILE.pt (one saved tensor)")
           .choice("precision", "fp32", precision_choices(),
                   "bf16: the model's forward passes under autocast (convolutions and matrix products in bfloat16); "
-                  "tf32: CUDA tensor cores on float32 (float32 on the CPU)");
+                  "tf32: CUDA tensor cores on float32 (float32 on the CPU)")
+          .choice("condition", "auto", {"auto", "cascade", "data"},
+                  "what a super-resolution model (e.g. sr_unet) is conditioned on: cascade = the [cascade] run's "
+                  "samples, sample i on its i-th; data = the training split's images averaged down by the model "
+                  "(evenly spread over it: a perfect base stage); auto = cascade with a [cascade] table, else data");
   return schema;
 }
 
@@ -139,7 +194,8 @@ const Schema& top_schema() {
 const std::vector<std::string>& top_level_keys() {
   static const std::vector<std::string> keys{"name",    "seed",    "device",  "extends", "data",
                                              "model",   "objective", "train", "sampler", "metrics",
-                                             "features", "guidance", "log",  "eval",  "sweep"};
+                                             "features", "guidance", "latent", "cascade", "log",  "eval",
+                                             "sweep"};
   return keys;
 }
 
@@ -610,15 +666,17 @@ void build_framework_tables(const toml::table& root, const std::string& file, Ex
   const toml::table* eval = root.get_as<toml::table>("eval");
   config.eval = validate_table(eval ? *eval : empty, eval_schema(), "[eval]", file);
   check_evaluation_plan(config, eval, file);
-  if (const toml::node* guidance = root.get("guidance")) {
-    if (!guidance->is_table()) fail_at(guidance->source(), file, "'guidance' must be a table [guidance]");
-    config.guidance = validate_table(*guidance->as_table(), guidance_schema_of_run(), "[guidance]", file);
-    const bool from_run = !config.guidance->string("run").empty();
-    const bool from_experiment = !config.guidance->string("experiment").empty();
-    if (from_run == from_experiment) {
-      fail_at(guidance->source(), file, "[guidance] needs exactly one of run = \"RUN.h5\" (a trained classifier) or "
-                                        "experiment = \"FILE.toml\" (one that trains it)");
+  for (const auto& use : component_run_tables()) {
+    const toml::node* node = root.get(use.table);
+    if (node == nullptr) continue;
+    const std::string header = "[" + use.table + "]";
+    if (!node->is_table()) fail_at(node->source(), file, "'" + use.table + "' must be a table " + header);
+    Options options = validate_table(*node->as_table(), use.schema, header, file);
+    if (options.string("run").empty() == options.string("experiment").empty()) {
+      fail_at(node->source(), file, header + " needs exactly one of run = \"RUN.h5\" (" + use.role +
+                                        ", trained) or experiment = \"FILE.toml\" (one that trains it)");
     }
+    config.component_runs.emplace(use.table, std::move(options));
   }
 }
 
@@ -746,9 +804,11 @@ std::string ExperimentConfig::resolved_toml() const {
   for (const auto& metric : metrics) write_component(out, "[[metrics]]", metric);
   out << "\n[features]\n";
   write_options(out, features);
-  if (guidance) {
-    out << "\n[guidance]\n";
-    write_options(out, *guidance);
+  for (const auto& use : component_run_tables()) {
+    if (const Options* options = component_run(use.table)) {
+      out << "\n[" << use.table << "]\n";
+      write_options(out, *options);
+    }
   }
   out << "\n[eval]\n";
   write_options(out, eval);

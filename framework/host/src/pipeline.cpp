@@ -148,13 +148,24 @@ void Pipeline::set_output(const std::string& out_dir, bool resume) {
   request_.resume = resume;
 }
 
+Components::Components() = default;
+Components::~Components() = default;
+
+const DataInfo& Components::model_data() const { return latent ? latent->info() : context.data; }
+
+Dataset& Components::model_train_data() const { return latent_train_data ? *latent_train_data : *train_data; }
+
 Components& Pipeline::components() {
-  Components& c = components_without_classifier();
-  if (config_.guidance && !c.classifier) build_classifier(c);
+  Components& c = components_without_runs();
+  if (!c.built_from_runs) {
+    resolve_component_runs("");  // those named by their run files; experiments must have been trained
+    build_from_component_runs(c);
+    c.built_from_runs = true;
+  }
   return c;
 }
 
-Components& Pipeline::components_without_classifier() {
+Components& Pipeline::components_without_runs() {
   if (components_) return *components_;
   auto c = std::make_unique<Components>();
   c->context.device = device_;
@@ -171,37 +182,31 @@ Components& Pipeline::components_without_classifier() {
     test_context.split = "test";
     c->test_data = build<Dataset>(registry_, config_.data, test_context);
   }
-  c->model = build<Model>(registry_, config_.model, c->context);
-  c->model->to(device_);
-  if (parent_checkpoint_) load_weights_for_sampling(*c->model, *parent_checkpoint_);
-  if (config_.objective) c->objective = build<Objective>(registry_, *config_.objective, c->context);
-  if (config_.sampler) c->sampler = build<Sampler>(registry_, *config_.sampler, c->context);
+  // A model of latents is built once the autoencoder's latent space is known.
+  if (!config_.component_run("latent")) build_modelled(*c);
   for (const auto& metric : config_.metrics) {
     c->metrics.push_back(build<Metric>(registry_, metric, c->context));
-    GENFW_CHECK(c->sampler || !c->metrics.back()->needs_samples(), config_.path, ": metric '", metric.plugin,
+    GENFW_CHECK(config_.sampler || !c->metrics.back()->needs_samples(), config_.path, ": metric '", metric.plugin,
                 "' scores samples, but the experiment has no [sampler] to draw them");
   }
   components_ = std::move(c);
   return *components_;
 }
 
-void Pipeline::build_classifier(Components& c) {
-  const std::string run_file = guidance_run_.empty() ? named_guidance_run() : guidance_run_;
-  check_run_file_readable(run_file);
-  ExperimentConfig trained = load_experiment_text(RunLog::open(run_file, false).read_string("/config"), run_file, {},
-                                                  registry_);
-  c.classifier = build<Model>(registry_, trained.model, c.context);
-  GENFW_CHECK(as<NoisyClassifier>(*c.classifier) != nullptr, config_.path, ": [guidance] ", run_file,
-              " trained model '", trained.model.plugin, "', which offers no 'classifier'");
-  c.classifier->to(device_);
-  load_weights_for_sampling(*c.classifier, RecordedCheckpoint::of_run(run_file));
-  c.classifier->eval();
+void Pipeline::build_modelled(Components& c) {
+  BuildContext context = c.context;
+  context.data = c.model_data();
+  c.model = build<Model>(registry_, config_.model, context);
+  c.model->to(device_);
+  if (parent_checkpoint_) load_weights_for_sampling(*c.model, *parent_checkpoint_);
+  if (config_.objective) c.objective = build<Objective>(registry_, *config_.objective, context);
+  if (config_.sampler) c.sampler = build<Sampler>(registry_, *config_.sampler, context);
 }
 
 TrainOutcome Pipeline::train(RunLog& log, const std::string& checkpoint, bool resume) {
   Components& c = components();
   GENFW_CHECK(config_.train && c.objective, config_.path, ": nothing to train (no [train] and [objective])");
-  Trainer trainer({*c.model, *c.model.info, *c.objective, *c.objective.info, *c.train_data, *c.train_data.info},
+  Trainer trainer({*c.model, *c.model.info, *c.objective, *c.objective.info, c.model_train_data(), *c.train_data.info},
                   TrainSettings::from(config_), device_, log, checkpoint);
   trainer.set_evaluation(evaluation_plan(fs::path(checkpoint).parent_path().string()));
   TrainOutcome outcome = trainer.run(resume);
@@ -215,7 +220,10 @@ SampleOutcome Pipeline::sample(int64_t count) {
   const int64_t total = count > 0 ? count : config_.sampling.integer("num_samples");
   const int64_t batch = config_.sampling.integer("batch_size");
   const std::string x_init_spec = config_.sampling.string("x_init");
-  const torch::Tensor x_init = x_init_spec.empty() ? torch::Tensor() : load_x_init(x_init_spec, total, c.context.data);
+  const torch::Tensor x_init = x_init_spec.empty() ? torch::Tensor() : load_x_init(x_init_spec, total, c.model_data());
+  const torch::Tensor low_resolution = low_resolution_images(c, total);
+  // A latent model's samples, and the trajectory kept of them, are decoded to data space.
+  auto in_data_space = [&](const torch::Tensor& x) { return c.latent ? c.latent->decode(x) : x; };
   // Data-parallel, each rank draws whole single-process batches; rank 0 gathers them all.
   const std::vector<int64_t> firsts = ranks_->sampling_batches(total, batch);
   int64_t share = 0;
@@ -231,12 +239,15 @@ SampleOutcome Pipeline::sample(int64_t count) {
   int64_t drawn = 0;  // by this rank, before the current batch
   for (size_t b = 0; b < firsts.size(); ++b) {
     const int64_t first = firsts[b];
-    SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - first), c.context.data, device_);
+    SampleContext context = SampleContext::for_model(*c.model, std::min(batch, total - first), c.model_data(), device_);
     // Sample i's noise is keyed by (run seed, i) alone: the same whatever the batch size or rank.
     context.noise = SampleNoise(config_.seed, first, context.num_samples);
     context.classifier = c.classifier.object.get();
     if (out.labels.defined()) context.labels = out.labels.slice(0, first, first + context.num_samples).to(device_);
     if (x_init.defined()) context.x_init = x_init.slice(0, first, first + context.num_samples).to(device_);
+    if (low_resolution.defined()) {
+      context.low_resolution = low_resolution.slice(0, first, first + context.num_samples).to(device_);
+    }
     // Every network evaluation (the sampler's denoiser calls this) is where a stop request,
     // a dead rank and progress are noticed: within one evaluation, reporting sampler or not.
     context.on_evaluation = [&](int64_t nfe) {
@@ -250,9 +261,10 @@ SampleOutcome Pipeline::sample(int64_t count) {
       progress.step(record, drawn, int64_t(b), context.num_samples, context.nfe);
       if (first_batch) {
         int64_t keep = std::min<int64_t>(16, record.x.size(0));
-        trajectory_x.push_back(record.x.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
+        trajectory_x.push_back(in_data_space(record.x.slice(0, 0, keep).detach()).to(torch::kCPU, torch::kFloat32));
         if (record.x0_pred.defined()) {
-          trajectory_x0.push_back(record.x0_pred.slice(0, 0, keep).detach().to(torch::kCPU, torch::kFloat32));
+          trajectory_x0.push_back(
+              in_data_space(record.x0_pred.slice(0, 0, keep).detach()).to(torch::kCPU, torch::kFloat32));
         }
         trajectory_levels.push_back(record.noise_level);
       }
@@ -261,7 +273,7 @@ SampleOutcome Pipeline::sample(int64_t count) {
       AutocastScope autocast(config_.sampling.string("precision"), device_);
       return draw(*c.sampler, context);
     });
-    parts.push_back(x.detach().to(torch::kCPU, torch::kFloat32));
+    parts.push_back(in_data_space(x.detach()).to(torch::kCPU, torch::kFloat32));
     nfe_of_batches.push_back(context.nfe);
     progress.batch_done(drawn, context.num_samples, context.nfe);
     drawn += context.num_samples;

@@ -1,5 +1,5 @@
 // Pipeline::run(): the stages into a run folder — the folder reserved (or the
-// run resumed on its stored plan), the guidance classifier resolved, then
+// run resumed on its stored plan), the component runs resolved, then
 // train → sample → evaluate, each recorded as it ends; how the run ended is
 // marked in its file.
 #include <algorithm>
@@ -73,20 +73,17 @@ std::string Pipeline::run() {
   }
   // Built before the run folder exists: a run whose components or data cannot be
   // built leaves no folder behind (nor pushes the next good run to NAME-2).
-  components_without_classifier();
+  components_without_runs();
   // Rank 0 alone reserves a run folder (default_run_folder creates it); the others get its name.
   if (out_dir.empty() && rank0) out_dir = default_run_folder(config_.name, false);
   out_dir = ranks_->share_from_rank0("run_folder", out_dir);
   if (rank0) fs::create_directories(out_dir);  // the other ranks write nothing there
   const std::string run_file = run_file_in(out_dir);
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
-  if (config_.guidance) {
-    // The stored config names the trained classifier itself, so `runner sample`
-    // and sampler sweeps reuse it instead of training it again.
-    config_.guidance->set("run", fs::absolute(resolve_guidance_classifier(out_dir)).string());
-    config_.guidance->set("experiment", std::string());
-  }
-  components();  // the guidance classifier too, before the run file exists
+  // A component experiment trains beside this run (in its suite's folder, say), where
+  // the other runs using it find it; the stored config names the run it became.
+  resolve_component_runs(fs::absolute(out_dir).parent_path().string());
+  components();  // the component runs' parts too, before the run file exists
   // The feature extractor too: a missing TorchScript file, or a classifier for data without labels,
   // fails now and not after the training (a classifier trained now is the one the metrics use).
   const auto& metrics = components().metrics;
@@ -143,8 +140,11 @@ std::string Pipeline::run_stages(RunRecorder& recorder, const std::string& out_d
   origin.num_parameters = count_parameters(*c.model);
   origin.from_step = checkpoint_step.empty() ? 0 : std::stoll(checkpoint_step);
   origin.parent_run = request_.parent_run;
-  origin.guidance_run = guidance_run_;
-  origin.components = {c.train_data.info, c.model.info, c.objective.info, c.sampler.info, c.classifier.info};
+  for (const auto& [table, run_file] : component_run_files_) {
+    origin.component_runs[component_run_table(table).attribute] = run_file;
+  }
+  origin.components = {c.train_data.info, c.model.info,      c.objective.info,
+                       c.sampler.info,    c.classifier.info, c.autoencoder_info};
   for (const auto& metric : c.metrics) origin.components.push_back(metric.info);
   recorder.begin(config_, device_, origin);
 
@@ -172,7 +172,7 @@ std::string Pipeline::run_stages(RunRecorder& recorder, const std::string& out_d
     serve_metrics_of_rank0();
     return "";
   }
-  recorder.record_samples(drawn, c.context.data.low, c.context.data.high);
+  recorder.record_samples(drawn, c.context.data.low, c.context.data.high);  // in data space (a latent model's decoded)
   write_sample_picture(drawn.samples, c.context.data, (fs::path(out_dir) / (config_.name + ".png")).string(),
                  config_.log.integer("grid_samples"));
   evaluate(drawn);

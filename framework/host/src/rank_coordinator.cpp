@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "genfw/distributed.hpp"
+#include "genfw/error.hpp"
 #include "genfw/features.hpp"
 
 namespace genfw {

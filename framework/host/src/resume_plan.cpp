@@ -24,10 +24,17 @@ std::string change_key(const std::string& assignment) {
 }
 
 // Where the run goes on and how its progress shows are no part of the plan; nor
-// is the guidance classifier's file, which the stored config names by the run
-// file that trained it where the experiment names the experiment that trains it.
+// is which file holds a component run (the stored config names the run file that
+// trained it and its digest where the experiment names the experiment that trains
+// it), nor the latent scale computed from that run.
 bool outside_the_plan(const std::string& key) {
-  return key == "device" || key == "[log] progress" || key == "[guidance] run" || key == "[guidance] experiment";
+  if (key == "device" || key == "[log] progress" || key == "[latent] scale") return true;
+  for (const auto& use : component_run_tables()) {
+    for (const char* located : {"run", "experiment", "sha256"}) {
+      if (key == "[" + use.table + "] " + located) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -55,6 +62,13 @@ void check_same_plan(const ExperimentConfig& stored, const ExperimentConfig& req
               "\nresume with the command that started the run (its --set options included); change the step count "
               "or a learning rate with --resume-set train.steps=N or --resume-set train.lr=X; or start a new run "
               "(without --resume, or with another --out)");
+}
+
+bool same_plan(const ExperimentConfig& stored, const ExperimentConfig& requested) {
+  for (const ConfigChange& c : config_changes(stored, requested)) {
+    if (!outside_the_plan(c.key)) return false;
+  }
+  return true;
 }
 
 std::string shell_word(const std::string& word) {

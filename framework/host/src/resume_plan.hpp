@@ -19,6 +19,9 @@ void check_resume_changes(const std::vector<std::string>& resume_changes);
 void check_same_plan(const ExperimentConfig& stored, const ExperimentConfig& requested,
                      const std::vector<std::string>& resume_changes, const std::string& run_file);
 
+/// Whether `stored` and `requested` are one plan (check_same_plan without changes, as a test).
+bool same_plan(const ExperimentConfig& stored, const ExperimentConfig& requested);
+
 /// `word` as the shell reads it back unchanged: as it is, or in single quotes.
 std::string shell_word(const std::string& word);
 

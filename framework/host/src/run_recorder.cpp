@@ -125,8 +125,8 @@ void RunRecorder::begin(const ExperimentConfig& config, torch::Device device, co
   log_.set_attribute("/", "num_parameters", origin.num_parameters);
   log_.set_attribute("/", "status", "running");
   if (!origin.parent_run.empty()) log_.set_attribute("/", "parent", fs::absolute(origin.parent_run).string());
-  if (!origin.guidance_run.empty()) {
-    log_.set_attribute("/", "guidance_classifier", fs::absolute(origin.guidance_run).string());
+  for (const auto& [attribute, run_file] : origin.component_runs) {
+    log_.set_attribute("/", attribute, fs::absolute(run_file).string());
   }
   log_.flush();
 }

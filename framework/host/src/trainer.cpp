@@ -452,6 +452,8 @@ void Trainer::train_to_the_end() {
       if (flip_images_) batch.x = randomly_flipped(batch.x);
       batch.x = batch.x.to(device_);
       if (batch.y.defined()) batch.y = batch.y.to(device_);
+      // A super-resolution stage learns x given its own low-resolution version.
+      if (auto* stage = as<LowResolutionConditioned>(model_)) stage->condition_on(stage->low_resolution_of(batch.x));
       call_plugin(objective_info_, "train_step()", [&] {
         AutocastScope autocast(settings_.precision, device_);  // one scope per step: updated weights are cast anew
         objective_.train_step(model_, batch, *this);

@@ -91,6 +91,12 @@ std::shared_ptr<Denoiser> sampling_denoiser(SampleContext& context, const Option
   const DiscreteTime rounding = parse_discrete_time(options.string("discrete_time"));
   auto model = std::make_shared<ModelDenoiser>(*context.model, rounding);
   const int64_t n = context.num_samples;
+  if (auto* super_resolution = as<LowResolutionConditioned>(*context.model)) {
+    GENFW_CHECK(context.low_resolution.defined() && context.low_resolution.size(0) == n,
+                "sampler: the model is a super-resolution stage and needs one low-resolution image per sample "
+                "(SampleContext::low_resolution; the runner takes them from [cascade] or [sampler] condition)");
+    super_resolution->condition_on(context.low_resolution);
+  }
   std::shared_ptr<Denoiser> denoiser = model;
   if (model->num_classes() > 0) {
     auto labels = sampling_labels(context, n, model->num_classes());

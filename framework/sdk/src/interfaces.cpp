@@ -23,6 +23,7 @@ LatentVariableModel::~LatentVariableModel() = default;
 GeneratorModel::~GeneratorModel() = default;
 DiscriminatorModel::~DiscriminatorModel() = default;
 NoisyClassifier::~NoisyClassifier() = default;
+LowResolutionConditioned::~LowResolutionConditioned() = default;
 TrainContext::~TrainContext() = default;
 Objective::~Objective() = default;
 LossObjective::~LossObjective() = default;
@@ -49,6 +50,7 @@ const char* capability_name(Capability capability) {
     case Capability::generator: return "generator";
     case Capability::discriminator: return "discriminator";
     case Capability::classifier: return "classifier";
+    case Capability::super_resolution: return "super-resolution";
   }
   return "?";
 }
@@ -56,7 +58,7 @@ const char* capability_name(Capability capability) {
 std::vector<Capability> all_capabilities() {
   return {Capability::score,     Capability::noise_prediction, Capability::density,
           Capability::latent_variable, Capability::generator, Capability::discriminator,
-          Capability::classifier};
+          Capability::classifier, Capability::super_resolution};
 }
 
 int64_t DataInfo::dim() const {

@@ -215,6 +215,10 @@ class FashionMnist : public genfw::Dataset {
         .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
                               "holds = all)", genfw::at_least(0))
         .boolean("pad_to_32", false, "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)")
+        .integer("resolution", kSide,
+                 "side of the images: 28, or a divisor of it (14, 7, 4) for the images averaged over "
+                 "(28/resolution)² blocks (a cascade's base stage; the averages are no longer 8-bit levels)",
+                 genfw::at_least(1))
         .boolean("hflip", false,
                  "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
                  "trainer: metrics and their references see the images as they are)");
@@ -241,12 +245,17 @@ class FashionMnist : public genfw::Dataset {
 
     const bool zero_one = options.string("range") == "zero_one";
     pad_ = options.flag("pad_to_32");
+    resolution_ = options.integer("resolution");
+    GENFW_CHECK(kSide % resolution_ == 0, owner, ": option 'resolution' must divide 28 (28, 14, 7, 4, 2, 1), got ",
+                resolution_);
+    GENFW_CHECK(!pad_ || resolution_ == kSide, owner, ": options 'pad_to_32' and 'resolution' exclude each other");
     info_.name = "fashion_mnist";
-    info_.shape = pad_ ? std::vector<int64_t>{1, 32, 32} : std::vector<int64_t>{1, kSide, kSide};
+    const int64_t side = pad_ ? 32 : resolution_;
+    info_.shape = {1, side, side};
     info_.low = zero_one ? 0.0 : -1.0;
     info_.high = 1.0;
     info_.num_classes = 10;
-    info_.discrete_levels = true;
+    info_.discrete_levels = resolution_ == kSide;
     info_.levels = 256;
     info_.horizontal_flip = options.flag("hflip");
   }
@@ -266,6 +275,7 @@ class FashionMnist : public genfw::Dataset {
     auto x = images_.index_select(0, index).to(torch::kFloat32).unsqueeze(1);
     x = x.div(255.0f).mul(float(info_.high - info_.low)).add(float(info_.low));
     if (pad_) x = torch::constant_pad_nd(x, {2, 2, 2, 2}, info_.low);
+    if (resolution_ != kSide) x = torch::avg_pool2d(x, kSide / resolution_);
     return {x.contiguous(), labels_.index_select(0, index)};
   }
 
@@ -273,6 +283,7 @@ class FashionMnist : public genfw::Dataset {
   torch::Tensor images_;  // uint8 [N, 28, 28]; converted per batch to keep memory at 1 byte/pixel
   torch::Tensor labels_;  // int64 [N]
   bool pad_ = false;
+  int64_t resolution_ = kSide;
   genfw::DataInfo info_;
 };
 

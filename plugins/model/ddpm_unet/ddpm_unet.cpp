@@ -7,6 +7,10 @@
 // The options norm_groups, norm_eps, downsample_padding, time_freq_shift and
 // time_flip_sin_to_cos exist so that a network diffusers trained or converted
 // (UNet2DModel; `runner import diffusers`, docs/import.md) is this network exactly.
+// With low_resolution > 0 it is a cascade's super-resolution stage (Ho et al.
+// 2021, "Cascaded Diffusion Models"; SR3): the low-resolution image, upsampled
+// bilinearly, is concatenated to x_t, and it is corrupted in training by Gaussian
+// conditioning augmentation whose level the network is told.
 #include <genfw/nn.hpp>
 #include <genfw/sdk.hpp>
 
@@ -106,6 +110,19 @@ struct AttnBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(AttnBlock);
 
+// Conditioning augmentation (Ho et al. 2021 §4.2, Gaussian): z = √ᾱ·c + √(1−ᾱ)·ε with
+// ᾱ = cos²(πu/2), so u = 0 leaves the image clean and u = 1 is pure noise.
+torch::Tensor augmented(const torch::Tensor& condition, const torch::Tensor& level) {
+  auto alpha_bar = torch::cos(level * (M_PI / 2)).pow(2).view({-1, 1, 1, 1});
+  return alpha_bar.sqrt() * condition + (1 - alpha_bar).sqrt() * torch::randn_like(condition);
+}
+
+// A super-resolution stage's conditioning (0 = an unconditional network).
+struct Conditioning {
+  int64_t low_resolution = 0;
+  double noise_max = 0, noise = 0;
+};
+
 class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
  public:
   static genfw::Schema schema() {
@@ -139,11 +156,18 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
   }
 
   DdpmUnet(const genfw::Options& options, const genfw::BuildContext& context)
+      : DdpmUnet(options, context, Conditioning{}) {}
+
+ protected:
+  DdpmUnet(const genfw::Options& options, const genfw::BuildContext& context, const Conditioning& conditioning)
       : settings_(DiffusionSettings::from_options(options)),
         ch_(options.integer("ch")),
         num_classes_(options.integer("num_classes")),
         freq_shift_(options.integer("time_freq_shift")),
-        cos_first_(options.flag("time_flip_sin_to_cos")) {
+        cos_first_(options.flag("time_flip_sin_to_cos")),
+        condition_noise_max_(conditioning.noise_max),
+        condition_noise_(conditioning.noise) {
+    low_ = conditioning.low_resolution;
     GENFW_CHECK(context.data.shape.size() == 3, options.owner(),
                 ": needs image data {C, H, W}, got a sample shape of ", context.data.shape.size(),
                 " dimensions");
@@ -154,6 +178,12 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
     const double dropout = options.real("dropout");
     const int64_t in_ch = context.data.shape[0];
     const int64_t temb = 4 * ch_;
+    image_shape_ = context.data.shape;
+    if (low_ > 0) {
+      GENFW_CHECK(image_shape_[1] % low_ == 0 && image_shape_[2] % low_ == 0, options.owner(),
+                  ": option 'low_resolution' (", low_, ") must divide the image's height and width (",
+                  image_shape_[1], "×", image_shape_[2], ")");
+    }
     GENFW_CHECK(freq_shift_ < ch_ / 2, options.owner(), ": option 'time_freq_shift' (", freq_shift_,
                 ") must be below ch/2 = ", ch_ / 2);
     const Layout layout{options.integer("norm_groups"), options.real("norm_eps"),
@@ -167,7 +197,9 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
       class_embedding_ =
           register_module("class_embedding", torch::nn::Embedding(num_classes_ + 1, temb));
     }
-    conv_in_ = register_module("conv_in", conv3x3(in_ch, ch_));
+    if (low_ > 0) augmentation_embedding_ = register_module("augmentation_embedding", torch::nn::Linear(ch_, temb));
+    // A super-resolution stage sees x_t and the upsampled condition, channel-stacked.
+    conv_in_ = register_module("conv_in", conv3x3(low_ > 0 ? 2 * in_ch : in_ch, ch_));
 
     // Down path; `skip_channels` mirrors the stack of hidden states kept for the up path.
     std::vector<int64_t> skip_channels{ch_};
@@ -219,6 +251,8 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
     to(context.device);
   }
 
+
+ public:
   torch::Tensor predict(const torch::Tensor& x_t, const torch::Tensor& t,
                         const torch::Tensor& y) override {
     auto temb = genfw::sinusoidal_embedding(t, ch_, 10000.0, freq_shift_, cos_first_).to(x_t.dtype());
@@ -229,7 +263,14 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
                                               torch::TensorOptions().dtype(torch::kLong).device(x_t.device()));
       temb = temb + class_embedding_(labels);
     }
-    std::vector<torch::Tensor> hs{conv_in_(x_t)};
+    torch::Tensor input = x_t;
+    if (low_ > 0) {
+      auto [condition, level] = condition_of(x_t);
+      temb = temb + augmentation_embedding_(
+                        genfw::sinusoidal_embedding(level * 1000.0, ch_, 10000.0, freq_shift_, cos_first_).to(x_t.dtype()));
+      input = torch::cat({x_t, condition}, 1);
+    }
+    std::vector<torch::Tensor> hs{conv_in_(input)};
     size_t block = 0;
     for (int64_t level = 0; level < levels_; ++level) {
       for (int64_t b = 0; b < blocks_; ++b, ++block) {
@@ -257,6 +298,26 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
     return conv_out_(torch::silu(norm_out_(h)));
   }
   // TF 'SAME' for a stride-2 3×3 conv on an even size pads 0 before and 1 after.
+  // The condition of x_t's rows, upsampled to x_t's size and augmented, and its level u.
+  std::pair<torch::Tensor, torch::Tensor> condition_of(const torch::Tensor& x_t) {
+    GENFW_CHECK(condition_.defined(), "model 'sr_unet': a super-resolution stage is evaluated only after "
+                                      "condition_on() gave it its low-resolution images");
+    const int64_t n = x_t.size(0), m = condition_.size(0);
+    GENFW_CHECK(m > 0 && n % m == 0, "model 'sr_unet': ", n, " inputs for ", m, " low-resolution images");
+    auto condition = condition_.to(x_t.device(), x_t.dtype());
+    if (n != m) condition = condition.repeat({n / m, 1, 1, 1});
+    condition = F::interpolate(condition, F::InterpolateFuncOptions()
+                                              .size(std::vector<int64_t>{x_t.size(2), x_t.size(3)})
+                                              .mode(torch::kBilinear)
+                                              .align_corners(false));
+    auto options = x_t.options().dtype(torch::kFloat32);
+    auto level = is_training() ? condition_noise_max_ * torch::rand({n}, options)
+                               : torch::full({n}, condition_noise_, options);
+    if (is_training() ? condition_noise_max_ > 0 : condition_noise_ > 0) {
+      condition = augmented(condition, level.to(x_t.dtype()));
+    }
+    return {condition, level};
+  }
   torch::Tensor downsample(int64_t level, const torch::Tensor& h) {
     if (!pad_right_bottom_) return downsample_[size_t(level)](h);
     return downsample_[size_t(level)](F::pad(h, F::PadFuncOptions({0, 1, 0, 1})));
@@ -270,6 +331,11 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
   genfw::PredictionType prediction_type() const override { return settings_.prediction_type; }
   int64_t num_classes() const override { return num_classes_; }
 
+ protected:
+  int64_t low_ = 0;
+  std::vector<int64_t> image_shape_;
+  torch::Tensor condition_;  // the low-resolution images of the current batch
+
  private:
   struct Stage {
     ResBlock res{nullptr};
@@ -278,6 +344,8 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
   DiffusionSettings settings_;
   int64_t ch_, num_classes_, freq_shift_, blocks_ = 0, levels_ = 0;
   bool cos_first_, pad_right_bottom_ = false;
+  double condition_noise_max_, condition_noise_;
+  torch::nn::Linear augmentation_embedding_{nullptr};
   torch::nn::Linear temb_dense0_{nullptr}, temb_dense1_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
@@ -288,6 +356,43 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
   torch::nn::GroupNorm norm_out_{nullptr};
 };
 
+class SuperResolutionUnet final : public DdpmUnet, public genfw::LowResolutionConditioned {
+ public:
+  static genfw::Schema schema() {
+    return DdpmUnet::schema().merge(genfw::Schema()
+        .integer("low_resolution", 14,
+                 "the side of the low-resolution image: the image averaged down to "
+                 "low_resolution × low_resolution pixels (H and W must be multiples of it)",
+                 genfw::at_least(1))
+        .real("condition_noise_max", 0.2,
+              "super-resolution: training corrupts the low-resolution image with Gaussian conditioning "
+              "augmentation at a level u ~ U[0, condition_noise_max] (√ᾱ·c + √(1−ᾱ)·ε, ᾱ = cos²(πu/2)), told to "
+              "the network",
+              genfw::between(0.0, 1.0))
+        .real("condition_noise", 0.0,
+              "super-resolution: the augmentation level u the low-resolution image gets when sampling (0 = clean)",
+              genfw::between(0.0, 1.0)));
+  }
+  SuperResolutionUnet(const genfw::Options& options, const genfw::BuildContext& context)
+      : DdpmUnet(options, context,
+                 {options.integer("low_resolution"), options.real("condition_noise_max"),
+                  options.real("condition_noise")}) {}
+
+  std::vector<int64_t> low_resolution_shape() const override { return {image_shape_[0], low_, low_}; }
+  torch::Tensor low_resolution_of(const torch::Tensor& x) const override {
+    GENFW_CHECK(x.dim() == 4 && x.size(2) % low_ == 0 && x.size(3) % low_ == 0, "model 'sr_unet': cannot average ",
+                x.sizes(), " down to ", low_, "×", low_);
+    return F::avg_pool2d(x, F::AvgPool2dFuncOptions({x.size(2) / low_, x.size(3) / low_}));
+  }
+  void condition_on(const torch::Tensor& low_resolution) override {
+    const auto expected = low_resolution_shape();
+    GENFW_CHECK(low_resolution.dim() == 4 && low_resolution.sizes().slice(1).vec() == expected,
+                "model 'sr_unet': the low-resolution images must be [N, ", expected[0], ", ", low_, ", ", low_,
+                "], got ", low_resolution.sizes());
+    condition_ = low_resolution;
+  }
+};
+
 }  // namespace
 
 GENFW_PLUGIN(manifest) {
@@ -295,4 +400,7 @@ GENFW_PLUGIN(manifest) {
       .add<DdpmUnet>("ddpm_unet", genfw::Kind::model,
                      "DDPM U-Net noise predictor: ResNet blocks, GroupNorm, self-attention, "
                      "sinusoidal time embedding (Ho et al. 2020)");
+  manifest.add<SuperResolutionUnet>("sr_unet", genfw::Kind::model,
+                                "super-resolution stage of a cascade (Ho et al. 2021): the DDPM U-Net conditioned "
+                                "on a low-resolution image, with Gaussian conditioning augmentation");
 }

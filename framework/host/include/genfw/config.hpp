@@ -42,7 +42,9 @@ struct GENFW_API ExperimentConfig {
   Options sampling;          ///< framework keys of [sampler]: num_samples, batch_size
   Options log;               ///< [log]
   Options features;          ///< [features]: the run's one feature extractor (metric::FeatureSettings)
-  std::optional<Options> guidance;  ///< [guidance]: where the guidance classifier comes from
+  /// [guidance], [latent], [cascade]: the runs this one uses as frozen components
+  /// (component_run_tables), by table name; absent tables are not in it.
+  std::map<std::string, Options> component_runs;
   Options eval;              ///< [eval]: evaluation during training (eval_schema)
   std::map<std::string, std::vector<std::string>> sweep;  ///< [sweep] "table.key" → values (TOML literals)
   /// What the files and overrides did that a reader may not expect (a switch of
@@ -53,7 +55,25 @@ struct GENFW_API ExperimentConfig {
   std::string resolved_toml() const;
   /// Optimizer settings of a parameter group ([train.groups.NAME] over [train]).
   OptimizerConfig optimizer_for(const std::string& group) const;
+  /// The [table] naming a component run, or nullptr when the experiment has none.
+  const Options* component_run(const std::string& table) const;
+  Options* component_run(const std::string& table);
 };
+
+/// A framework table that names another run as a frozen component of this one
+/// (docs/design.md, "Runs as components"): `run = "RUN.h5"`, or `experiment =
+/// "FILE.toml"` trained first; the stored config names the run and the SHA-256
+/// of the weights it used, and a run whose weights changed since is refused.
+struct GENFW_API ComponentRunTable {
+  std::string table;        ///< "guidance", "latent", "cascade"
+  std::string attribute;    ///< the root attribute of the run file naming it ("guidance_classifier")
+  std::string role;         ///< what it is to this run, for messages ("the guidance classifier")
+  std::string description;  ///< for `runner describe`
+  Schema schema;            ///< run, experiment, sha256 and the table's own keys
+};
+/// Every table of that kind, in the order a run resolves them.
+GENFW_API const std::vector<ComponentRunTable>& component_run_tables();
+GENFW_API const ComponentRunTable& component_run_table(const std::string& table);
 
 /// Framework-owned schemas (shown by `runner describe train|sampler-common|log`).
 GENFW_API const Schema& train_schema();
@@ -61,7 +81,6 @@ GENFW_API const Schema& group_schema();
 GENFW_API const Schema& sampling_schema();
 GENFW_API const Schema& log_schema();
 GENFW_API const Schema& eval_schema();
-GENFW_API const Schema& guidance_schema_of_run();
 
 /// Loads `path`, applies `extends` chains and `overrides` ("table.key=value",
 /// value parsed as TOML, else taken as a string), validates against the

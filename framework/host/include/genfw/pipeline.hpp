@@ -3,6 +3,7 @@
 /// validated once) → build components (each looked up once) → train → sample →
 /// evaluate → log. The runner, suites, sweeps, `runner sample`, the bench and
 /// the tests all go through it; nothing re-implements a step of it.
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@ namespace genfw {
 class RunLog;
 class RankCoordinator;
 class RunRecorder;
+class LatentSpace;
 
 /// What a run is asked to do besides its experiment's config.
 struct RunRequest {
@@ -58,7 +60,9 @@ struct Built {
 };
 
 /// The components of one experiment, each built once.
-struct Components {
+struct GENFW_API Components {
+  Components();
+  ~Components();
   BuildContext context;            ///< data description (from the train split), device, folders
   Built<Dataset> train_data;
   Built<Dataset> test_data;        ///< built (and so validated) before training when metrics need it
@@ -67,6 +71,16 @@ struct Components {
   Built<Sampler> sampler;
   std::vector<Built<Metric>> metrics;
   Built<Model> classifier;         ///< the [guidance] classifier, or empty
+  /// [latent]: the autoencoder's latent space the model lives in (its samples are
+  /// decoded to data space), and the training split as latents; else empty.
+  std::unique_ptr<LatentSpace> latent;
+  std::unique_ptr<Dataset> latent_train_data;
+  const ComponentInfo* autoencoder_info = nullptr;
+  bool built_from_runs = false;    ///< the component runs' parts are built (Pipeline::components)
+
+  /// What the model is trained on and samples: the data, or its latents.
+  const DataInfo& model_data() const;
+  Dataset& model_train_data() const;
 };
 
 /// What sample() drew and how long it took.
@@ -102,16 +116,22 @@ class GENFW_API Pipeline {
   void set_output(const std::string& out_dir, bool resume);
   torch::Device device() const { return device_; }
 
-  /// The [guidance] classifier's run file, resolved before the classifier is
-  /// built: [guidance] run as named, or [guidance] experiment trained into
-  /// `run_folder`/<its name> (found there, finished, on resume). run() calls it
-  /// with the run's folder; without a [guidance] table it returns "".
-  std::string resolve_guidance_classifier(const std::string& run_folder);
-  /// Builds every component once; a failure names the component. A [guidance]
-  /// experiment must have been resolved first (resolve_guidance_classifier).
+  /// Every run this one uses as a component ([guidance], [latent], [cascade];
+  /// docs/design.md, "Runs as components"), resolved before anything is built from
+  /// it: `run` as named, or `experiment` trained into `folder`/<its name> (a
+  /// finished run of the same plan found there is reused, an unfinished one
+  /// continued); "" trains nothing and refuses an experiment. Each run's weights
+  /// are checked against its own digest (damaged) and against the config's
+  /// `sha256` (changed since); the config then names the run file and the digest.
+  void resolve_component_runs(const std::string& folder);
+  /// The run file of a resolved [table].
+  std::string component_run_file(const std::string& table) const;
+  /// Builds every component once; a failure names the component. Component runs
+  /// given as experiments must have been resolved first (resolve_component_runs).
   Components& components();
-  /// components() but the [guidance] classifier.
-  Components& components_without_classifier();
+  /// What can be built before the component runs are resolved: the data and the
+  /// metrics, and the model, objective and sampler unless they live in a [latent] space.
+  Components& components_without_runs();
   /// Trains with [train] into `log`, checkpointing to `checkpoint` (resuming from it when asked).
   TrainOutcome train(RunLog& log, const std::string& checkpoint, bool resume);
   /// Draws `count` samples ([sampler] num_samples when 0) in batches of batch_size. Data-parallel, a
@@ -131,9 +151,18 @@ class GENFW_API Pipeline {
   std::string run();
 
  private:
-  void build_classifier(Components& c);
-  /// [guidance] run = FILE, relative to the experiment, checked to exist.
-  std::string named_guidance_run() const;
+  /// The model, objective and sampler, on the data or the latent space (with the parent's weights under `runner sample`).
+  void build_modelled(Components& c);
+  /// The frozen models of the component runs, the latent space and what it needs.
+  void build_from_component_runs(Components& c);
+  /// The trained model of a component run, frozen, checked to offer `capability` (and
+  /// to be trained on this run's dataset when `of_this_data`).
+  Built<Model> frozen_model(const ComponentRunTable& use, Capability capability, const BuildContext& context,
+                            bool of_this_data);
+  /// A component experiment's run in `folder`: reused, continued or trained now.
+  std::string trained_component_run(const ComponentRunTable& use, const std::string& folder);
+  /// A super-resolution model's conditions for samples [0, total) ([sampler] condition), or undefined.
+  torch::Tensor low_resolution_images(Components& c, int64_t total);
   /// One metric, its randomness seeded by the run seed (the same whichever metrics ran before).
   MetricResult compute_metric(const Built<Metric>& metric, MetricContext& context) const;
   /// evaluate()'s work: with `final`, every metric, recorded under /metrics, and
@@ -165,7 +194,7 @@ class GENFW_API Pipeline {
   ExperimentConfig config_;
   torch::Device device_ = torch::kCPU;
   std::optional<RecordedCheckpoint> parent_checkpoint_;  // `runner sample`: the parent's weights
-  std::string guidance_run_;         // the run file of the guidance classifier, once resolved
+  std::map<std::string, std::string> component_run_files_;  // [table] → its run file, once resolved
   std::unique_ptr<Components> components_;
   std::unique_ptr<FeatureService> features_;
   RunRecorder* recorder_ = nullptr;  // while run() records

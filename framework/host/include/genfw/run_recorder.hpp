@@ -4,6 +4,7 @@
 /// samples, its metrics and floor as each is known, and how it ended. The
 /// pipeline's stages return values; only this names HDF5 paths.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,8 @@ struct RunOrigin {
   int64_t num_parameters = 0;
   int64_t from_step = 0;          ///< the checkpoint step a resumed segment starts from (0: a fresh run)
   std::string parent_run;         ///< `runner sample`: the run whose weights are sampled, or ""
-  std::string guidance_run;       ///< the [guidance] classifier's run file, or ""
+  /// The runs used as components: root attribute (ComponentRunTable::attribute) → run file.
+  std::map<std::string, std::string> component_runs;
   /// The components this run used, each recorded under /env/plugins with the library
   /// that made it (path, version, SHA-256): two builds of one plugin are two rows.
   std::vector<const ComponentInfo*> components;

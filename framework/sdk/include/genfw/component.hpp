@@ -23,6 +23,7 @@ enum class Capability {
   generator,         ///< x = G(z), z ~ N(0, I)                    (GeneratorModel)
   discriminator,     ///< D(x) → logit                             (DiscriminatorModel)
   classifier,        ///< p(y | x_t, t)                            (NoisyClassifier)
+  super_resolution,  ///< conditioned on a low-resolution image      (LowResolutionConditioned)
 };
 GENFW_API const char* capability_name(Capability capability);
 GENFW_API std::vector<Capability> all_capabilities();

@@ -127,6 +127,25 @@ class GENFW_API NoisyClassifier {
   virtual int64_t num_classes() const = 0;
 };
 
+/// A model of x conditioned on a low-resolution version of it: a cascade's
+/// super-resolution stage (Ho et al. 2021, "Cascaded Diffusion Models"). Its
+/// condition is set per batch before it is evaluated: in training, from the
+/// batch itself (low_resolution_of; the trainer does it), in sampling from
+/// SampleContext::low_resolution (a base run's samples, or real images
+/// downsampled; sampling_denoiser does it).
+class GENFW_API LowResolutionConditioned {
+ public:
+  virtual ~LowResolutionConditioned();
+  /// One low-resolution image, {C, h, w}.
+  virtual std::vector<int64_t> low_resolution_shape() const = 0;
+  /// x [N, C, H, W] in data space → the images [N, C, h, w] the model is trained to
+  /// condition on (its downsampling, e.g. averages of s×s blocks).
+  virtual torch::Tensor low_resolution_of(const torch::Tensor& x) const = 0;
+  /// The condition of later evaluations, one image per row of their input [N, C, h, w]
+  /// (an input of k·N rows, e.g. classifier-free guidance's, repeats it).
+  virtual void condition_on(const torch::Tensor& low_resolution) = 0;
+};
+
 /// The capabilities a model type offers: one per interface it derives from.
 template <typename T>
 std::vector<Capability> capabilities_of() {
@@ -138,6 +157,7 @@ std::vector<Capability> capabilities_of() {
   if constexpr (std::is_base_of_v<GeneratorModel, T>) offered.push_back(Capability::generator);
   if constexpr (std::is_base_of_v<DiscriminatorModel, T>) offered.push_back(Capability::discriminator);
   if constexpr (std::is_base_of_v<NoisyClassifier, T>) offered.push_back(Capability::classifier);
+  if constexpr (std::is_base_of_v<LowResolutionConditioned, T>) offered.push_back(Capability::super_resolution);
   return offered;
 }
 

@@ -31,6 +31,9 @@ struct GENFW_API SampleContext {
   torch::Device device = torch::kCPU;
   torch::Tensor labels;                  ///< class labels [num_samples] to condition/guide on, or undefined
   torch::Tensor x_init;                  ///< starting point (e.g. x_T), or undefined
+  /// What a super-resolution model (LowResolutionConditioned) is conditioned on,
+  /// [num_samples, C, h, w]: a cascade's base samples or real images downsampled; or undefined.
+  torch::Tensor low_resolution;
   int64_t nfe = 0;                       ///< network evaluations so far (per batch, not per sample)
   std::function<void(const StepRecord&)> on_step;  ///< may be empty
   /// Called before every network evaluation with the NFE it brings the batch to (may be
