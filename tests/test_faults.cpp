@@ -109,6 +109,32 @@ TEST(DiskFull, TheRunnerSaysWhichFileItCannotWriteKeepsTheRunFileAndExitsCleanly
   EXPECT_NE(log.attribute("/", "status"), "completed");
 }
 
+// A stop request ends a whole suite at the member it interrupts: the later members
+// are not started (before: each was started and stopped at its first step, five
+// more runs marked interrupted for one Ctrl-C).
+TEST(Signals, SigtermStopsASuiteAtTheMemberItInterrupts) {
+  TempDir dir;
+  dir.file("long.toml", fixture_experiment(100000000));
+  std::string next = fixture_experiment(5);
+  next.replace(next.find("name = \"fx\""), 11, "name = \"next\"");
+  dir.file("next.toml", next);
+  const std::string suite = dir.file("pair.toml", "[suite]\nname = \"pair\"\nexperiments = [\"long.toml\", \"next.toml\"]\n");
+  const std::string out = dir / "pair";
+  pid_t child = start_runner({suite, "--out", out}, {{"GENFW_PLOTS", "off"}}, dir / "stderr.txt");
+  for (int i = 0; i < 600 && !fs::exists(out + "/fx/checkpoint.pt"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(child, SIGTERM);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  const std::string errors = file_text(dir / "stderr.txt");
+  ASSERT_TRUE(WIFEXITED(status)) << errors;
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << errors;
+  EXPECT_CONTAINS(errors, "the suite stopped there, before 1 more; continue it with the same command and --resume");
+  EXPECT_FALSE(fs::exists(out + "/next")) << errors;
+  EXPECT_CONTAINS(genfw::RunLog::open(out + "/fx/fx.h5", false).attribute("/", "status"), "interrupted");
+}
+
 TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
   TempDir dir;
   const std::string experiment = dir.file("long.toml", fixture_experiment(100000000));

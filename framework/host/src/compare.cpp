@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "genfw/config.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_file_guard.hpp"
 #include "genfw/run_log.hpp"
@@ -78,6 +79,22 @@ RunRow read_row(const std::string& file, std::vector<std::string> descendants = 
   if (!parent.empty() && row.cells["train steps"].empty() && std::filesystem::exists(parent)) {
     RunRow trained = read_row(parent, descendants);
     for (const char* key : {"objective", "train steps", "train s"}) row.cells[key] = trained.cells[key];
+  }
+  // The runs it used as frozen components (docs/design.md, "Runs as components") and what their training took.
+  for (const auto& use : component_run_tables()) {
+    const std::string component = root[use.attribute];
+    if (component.empty()) continue;
+    std::string summary = component + " (missing)";
+    if (std::filesystem::exists(component)) {
+      RunRow used = read_row(component, descendants);
+      summary = used.cells["experiment"] + ", " + used.cells["model"];
+      if (!used.cells["train steps"].empty()) {
+        std::ostringstream seconds;
+        seconds << std::setprecision(3) << std::stod(used.cells["train s"]);
+        summary += ", " + used.cells["train steps"] + " steps in " + seconds.str() + " s";
+      }
+    }
+    row.cells["component:" + use.table] = summary;
   }
   row.cells["NFE"] = timing("nfe");
   row.cells["samples/s"] = timing("samples_per_second");
@@ -221,6 +238,19 @@ std::string spread_of(const std::string& name, const std::set<std::string>& metr
     }
   }
   return "";
+}
+
+// One line per run that used other runs as components: what each of them is and trained.
+std::string component_notes(const std::vector<RunRow>& rows) {
+  std::string listing;
+  for (const auto& row : rows) {
+    for (const auto& [key, summary] : row.cells) {
+      if (key.rfind("component:", 0) == 0) {
+        listing += "\n  " + row.cells.at("experiment") + ": [" + key.substr(10) + "] " + summary;
+      }
+    }
+  }
+  return listing.empty() ? "" : "runs used as components (their training is not in the row's):" + listing;
 }
 
 // "metric: estimator per run" lines for the columns whose runs used different estimators.
@@ -634,6 +664,7 @@ void write_comparison(const std::vector<std::string>& all_run_files, const Compa
                  "samples (same N, extractor and preprocessing): the value a perfect model would get at this N\n";
   }
   for (const auto& note : estimator_notes(rows, metric_names)) notes_out << "\n" << note << "\n";
+  if (const std::string components = component_notes(rows); !components.empty()) notes_out << "\n" << components << "\n";
   for (const auto& note : notes) notes_out << "\nwarning (--force): " << note << "\n";
   if (!copies.empty()) {
     notes_out << "\nleft out, copies of another run, not other seeds (runner compare --per-seed shows them):\n";

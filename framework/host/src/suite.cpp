@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "genfw/distributed.hpp"
+#include "genfw/durable.hpp"
 #include "genfw/run.hpp"
 #include "genfw/run_log.hpp"
 
@@ -91,6 +92,12 @@ std::vector<std::string> run_suite(const RunRequest& request, const std::string&
     std::cerr << "[" << i + 1 << "/" << suite.experiments.size() << "] " << experiment << "\n";
     try {
       run_files.push_back(run_member(*members[i], request, suite_dir));
+    } catch (const Interrupted& e) {
+      // A stop request ends the suite here: every later member would stop at its first step.
+      throw Interrupted(std::string(e.what()) + "; the suite stopped there, before " +
+                            std::to_string(suite.experiments.size() - i - 1) +
+                            " more; continue it with the same command and --resume",
+                        e.signal_number());
     } catch (const Error& e) {
       std::cerr << "runner: " << experiment << " failed: " << e.what() << "\n";
       failures.push_back(experiment);
