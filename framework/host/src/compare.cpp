@@ -472,6 +472,13 @@ void add_plugin_builds(const std::vector<RunRow>& rows, std::vector<Line>& lines
 
 // The [sampler] options (other than the plugin and the framework's sample count
 // and batch size) whose values differ between runs of the same sampler.
+// A framework [sampler] key (condition, precision, x_init) at its default says nothing about the row's sampler.
+bool framework_default(const std::string& key, const std::string& value) {
+  const OptionSpec* spec = sampling_schema().find(key);
+  const auto* text = spec == nullptr ? nullptr : std::get_if<std::string>(&spec->default_value);
+  return text != nullptr && *text == value;
+}
+
 void add_sampler_options(const std::vector<RunRow>& rows, std::vector<Line>& lines) {
   std::map<std::string, std::map<std::string, std::set<std::string>>> values;  // sampler → key → values
   for (const auto& row : rows) {
@@ -486,7 +493,9 @@ void add_sampler_options(const std::vector<RunRow>& rows, std::vector<Line>& lin
     for (const auto& [key, distinct] : sampler->second) {
       if (distinct.size() < 2 || key == "plugin" || key == "num_samples" || key == "batch_size") continue;
       auto it = line.cells.find("config:sampler." + key);
-      if (it != line.cells.end()) shown += (shown.empty() ? "" : ", ") + key + "=" + it->second;
+      if (it != line.cells.end() && !framework_default(key, it->second)) {
+        shown += (shown.empty() ? "" : ", ") + key + "=" + it->second;
+      }
     }
     line.cells["sampler options"] = shown;
   }
