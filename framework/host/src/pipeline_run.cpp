@@ -74,16 +74,17 @@ std::string Pipeline::run() {
   // Built before the run folder exists: a run whose components or data cannot be
   // built leaves no folder behind (nor pushes the next good run to NAME-2).
   components_without_runs();
+  // So are the component runs: an experiment of one trains beside this run's folder
+  // (`runs/`, or the suite's folder), where the other runs using it find it; the
+  // stored config names the run it became.
+  resolve_component_runs((out_dir.empty() ? fs::absolute("runs") : fs::absolute(out_dir).parent_path()).string());
+  components();  // the component runs' parts too
   // Rank 0 alone reserves a run folder (default_run_folder creates it); the others get its name.
   if (out_dir.empty() && rank0) out_dir = default_run_folder(config_.name, false);
   out_dir = ranks_->share_from_rank0("run_folder", out_dir);
   if (rank0) fs::create_directories(out_dir);  // the other ranks write nothing there
   const std::string run_file = run_file_in(out_dir);
   const std::string checkpoint = (fs::path(out_dir) / "checkpoint.pt").string();
-  // A component experiment trains beside this run (in its suite's folder, say), where
-  // the other runs using it find it; the stored config names the run it became.
-  resolve_component_runs(fs::absolute(out_dir).parent_path().string());
-  components();  // the component runs' parts too, before the run file exists
   // The feature extractor too: a missing TorchScript file, or a classifier for data without labels,
   // fails now and not after the training (a classifier trained now is the one the metrics use).
   const auto& metrics = components().metrics;
