@@ -41,7 +41,8 @@ size = 4000
 constexpr double kGain = 0.5, kAngle = 0.6;  // the fixture autoencoder's defaults: z = 0.5·R(0.6)·x
 
 std::string autoencoder_experiment() {
-  return std::string("name = \"ae\"\nseed = 0\n") + kMixture + R"(
+  std::ostringstream text;
+  text << "name = \"ae\"\nseed = 0\n" << kMixture << R"(
 [model]
 plugin = "fixture_linear_autoencoder"
 [objective]
@@ -54,6 +55,7 @@ checkpoint_every = 1
 [log]
 progress = "off"
 )";
+  return text.str();
 }
 
 // The exact ε of the mixture the latents z·scale follow: means scale·A·μ_k, stds scale·gain.
