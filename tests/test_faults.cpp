@@ -32,6 +32,15 @@ bool any_temporary_file(const std::string& folder) {
   return false;
 }
 
+// Sends `signal` to `child` once `file` exists (the run is under way) and waits for it: its raw wait status.
+int signal_once_written(pid_t child, const std::string& file, int signal) {
+  for (int i = 0; i < 600 && !fs::exists(file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(child, signal);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return status;
+}
+
 }  // namespace
 
 TEST(Sha256, KnownAnswersOfFips180) {
@@ -121,12 +130,7 @@ TEST(Signals, SigtermStopsASuiteAtTheMemberItInterrupts) {
   const std::string suite = dir.file("pair.toml", "[suite]\nname = \"pair\"\nexperiments = [\"long.toml\", \"next.toml\"]\n");
   const std::string out = dir / "pair";
   pid_t child = start_runner({suite, "--out", out}, {{"GENFW_PLOTS", "off"}}, dir / "stderr.txt");
-  for (int i = 0; i < 600 && !fs::exists(out + "/fx/checkpoint.pt"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ::kill(child, SIGTERM);
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  const int status = signal_once_written(child, out + "/fx/checkpoint.pt", SIGTERM);
   const std::string errors = file_text(dir / "stderr.txt");
   ASSERT_TRUE(WIFEXITED(status)) << errors;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << errors;
@@ -140,12 +144,7 @@ TEST(Signals, SigtermStopsAtASafePointMarksInterruptedAndResumeCompletes) {
   const std::string experiment = dir.file("long.toml", fixture_experiment(100000000));
   const std::string out = dir / "long";
   pid_t child = start_runner({experiment, "--out", out}, {}, dir / "stderr.txt");
-  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ::kill(child, SIGTERM);
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  const int status = signal_once_written(child, out + "/checkpoint.pt", SIGTERM);
   const std::string errors = file_text(dir / "stderr.txt");
   ASSERT_TRUE(WIFEXITED(status)) << errors;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << errors;
