@@ -55,6 +55,6 @@ function(genfw_add_plugin name)
     add_dependencies(${test_target} ${name})
     add_test(NAME ${test_target} COMMAND ${test_target})
     set_tests_properties(${test_target} PROPERTIES LABELS "plugin;${name}"
-                         ENVIRONMENT "OMP_NUM_THREADS=2;GENFW_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache;GENFW_PLOTS=off")
+                         ENVIRONMENT "OMP_NUM_THREADS=1;GENFW_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache;GENFW_PLOTS=off")
   endforeach()
 endfunction()

@@ -73,7 +73,7 @@ function(genfw_add_test_group group)
     add_test(NAME ${name} COMMAND ${target} --genfw_source=${source})
     # Tests share one cache folder of their own, never the user's.
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}"
-                         ENVIRONMENT "OMP_NUM_THREADS=2;GENFW_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache;GENFW_PLOTS=off")
+                         ENVIRONMENT "OMP_NUM_THREADS=1;GENFW_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache;GENFW_PLOTS=off")
   endforeach()
 endfunction()
 
