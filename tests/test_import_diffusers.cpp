@@ -222,15 +222,30 @@ TEST(ImportDiffusers, RefusesConfigsDdpmUnetCannotRepresentNamingTheField) {
   }
 }
 
-TEST(ImportDiffusers, RefusesMissingFilesAndPickles) {
+// save_pretrained(safe_serialization=False) writes torch.save(state_dict) as .bin: read as data.
+// The fixture gray_variant.bin is that of gray_variant's weights, written by PyTorch 2.x:
+// torch.save(OrderedDict(sorted(load_file(SAFETENSORS).items())), "gray_variant.bin").
+TEST(ImportDiffusers, ReadsPytorchBinWeightsAsData) {
+  DamagedCopy copy("gray_variant");
+  fs::remove(copy.weights());
+  fs::copy_file(fixture("gray_variant.bin"), copy.folder + "/unet/diffusion_pytorch_model.bin");
+  auto model = imported(genfw::plan_diffusers_import(copy.folder));
+  auto ref = reference("gray_variant");
+  torch::NoGradGuard no_grad;
+  const auto eps = dynamic_cast<genfw::NoisePredictor&>(*model).predict(ref.at("x"), ref.at("t"), {});
+  EXPECT_LE(relative_difference(eps, ref.at("eps")), 1e-5);
+}
+
+TEST(ImportDiffusers, RefusesMissingFilesAndDamagedWeights) {
   EXPECT_NE(error_of([] { genfw::plan_diffusers_import("/nonexistent/ddpm"); }).find("diffusers folder /nonexistent/ddpm does not exist"),
             std::string::npos);
-  DamagedCopy pickle("gray_variant");
-  fs::rename(pickle.weights(), pickle.folder + "/unet/diffusion_pytorch_model.bin");
-  EXPECT_NE(pickle.import_error().find("diffusion_pytorch_model.bin is a PyTorch pickle"), std::string::npos);
+  DamagedCopy renamed("gray_variant");  // a safetensors file named .bin
+  fs::rename(renamed.weights(), renamed.folder + "/unet/diffusion_pytorch_model.bin");
+  EXPECT_NE(renamed.import_error().find("diffusion_pytorch_model.bin: not a readable torch.save() zip file"),
+            std::string::npos);
   DamagedCopy none("gray_variant");
   fs::remove(none.weights());
-  EXPECT_NE(none.import_error().find("holds no diffusion_pytorch_model.safetensors"), std::string::npos);
+  EXPECT_NE(none.import_error().find("holds no diffusion_pytorch_model.safetensors (or .bin)"), std::string::npos);
   DamagedCopy truncated("gray_variant");
   fs::resize_file(truncated.weights(), 1000);
   EXPECT_NE(truncated.import_error().find(truncated.weights()), std::string::npos);
@@ -242,7 +257,7 @@ TEST(ImportDiffusers, WritesARunThatSamplesAndComparesLikeATrainedOne) {
   torch::manual_seed(3);
   genfw::fixtures::write_cifar10(dir / "cifar", torch::randint(0, 256, {20, 3, 32, 32}), torch::randint(0, 10, {20}),
                                  torch::randint(0, 256, {10, 3, 32, 32}), torch::randint(0, 10, {10}));
-  genfw::DiffusersImportRequest request{fixture("cifar_like"), dir / "imported", "", {"data.path=\"" + dir / "cifar" + "\""}};
+  genfw::ImportRequest request{fixture("cifar_like"), dir / "imported", "", {"data.path=\"" + dir / "cifar" + "\""}};
   const std::string run_file = genfw::import_diffusers(request, test_support::builtins());
   EXPECT_EQ(run_file, dir / "imported/imported.h5");
   {
@@ -276,7 +291,7 @@ TEST(ImportDiffusers, WritesARunThatSamplesAndComparesLikeATrainedOne) {
 // --experiment: the file's data, sampler, features and metrics; its [model] the mapping.
 TEST(ImportDiffusers, TakesAnExperimentFilesTablesAroundTheMappedModel) {
   TempDir dir;
-  genfw::DiffusersImportRequest request{fixture("cifar_like"), dir / "pretrained",
+  genfw::ImportRequest request{fixture("cifar_like"), dir / "pretrained",
                                         std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/ddpm_cifar_pretrained.toml",
                                         {"sampler.num_samples=1000"}};
   const std::string run_file = genfw::import_diffusers(request, test_support::builtins());

@@ -14,6 +14,7 @@
 #include "genfw/distributed.hpp"
 #include "genfw/features.hpp"
 #include "genfw/import_diffusers.hpp"
+#include "genfw/import_ncsn.hpp"
 #include "genfw/process.hpp"
 #include "genfw/registry.hpp"
 #include "genfw/run.hpp"
@@ -294,30 +295,36 @@ int cmd_cache(int argc, char** argv) {
   return 0;
 }
 
-// `runner import diffusers FOLDER --out DIR`: the work is genfw/import_diffusers.hpp's.
+// `runner import diffusers FOLDER | ncsn CHECKPOINT --out DIR`: the work is genfw/imported_run.hpp's and each format's.
 int cmd_import(int argc, char** argv) {
   Common common;
-  std::string format, folder;
-  genfw::DiffusersImportRequest request;
+  std::string format, source;
+  genfw::ImportRequest request;
   po::options_description options("runner import options");
-  options.add_options()("format", po::value(&format)->required(), "what to import: diffusers")
-      ("folder", po::value(&folder)->required(), "the folder save_pretrained wrote (model_index.json, unet/, scheduler/) or its unet/")
-      ("out", po::value(&request.out_dir)->required(), "the run's folder; the run file is DIR/<folder name>.h5")
+  options.add_options()("format", po::value(&format)->required(), "what to import: diffusers | ncsn")
+      ("source", po::value(&source)->required(),
+       "diffusers: the folder save_pretrained wrote (model_index.json, unet/, scheduler/) or its unet/; "
+       "ncsn: the checkpoint.pth of ermongroup/ncsn")
+      ("out", po::value(&request.out_dir)->required(), "the run's folder; the run file is DIR/<DIR's name>.h5")
       ("experiment", po::value(&request.experiment),
        "an experiment file whose data, sampler, metrics and features the run takes, its [model] the mapped "
-       "ddpm_unet (e.g. experiments/ddpm_cifar_pretrained.toml)")
+       "network (e.g. experiments/ddpm_cifar_pretrained.toml)")
       ("set", po::value(&request.overrides)->composing(),
        "override of the mapped experiment: table.key=value (repeatable), e.g. data.plugin=NAME");
   add_common(options, common);
   po::positional_options_description positional;
-  positional.add("format", 1).add("folder", 1);
-  if (!parse(argc, argv, options, positional, "usage: runner import diffusers FOLDER --out DIR [--experiment FILE] [--set table.key=value]...")) {
+  positional.add("format", 1).add("source", 1);
+  if (!parse(argc, argv, options, positional,
+             "usage: runner import diffusers FOLDER | ncsn CHECKPOINT --out DIR [--experiment FILE] "
+             "[--set table.key=value]...")) {
     return 0;
   }
-  GENFW_CHECK(format == "diffusers", "runner import: unknown format '", format, "'; expected diffusers");
-  request.folder = folder;
+  GENFW_CHECK(format == "diffusers" || format == "ncsn", "runner import: unknown format '", format,
+              "'; expected diffusers or ncsn");
+  request.source = source;
   genfw::Registry registry = load_registry(common);
-  const std::string run_file = genfw::import_diffusers(request, registry);
+  const std::string run_file =
+      format == "ncsn" ? genfw::import_ncsn(request, registry) : genfw::import_diffusers(request, registry);
   std::cout << "wrote " << run_file << "\n";
   return 0;
 }

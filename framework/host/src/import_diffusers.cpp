@@ -6,18 +6,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <iostream>
 #include <regex>
 #include <set>
-#include <sstream>
 
-#include "genfw/config.hpp"
-#include "genfw/durable.hpp"
 #include "genfw/error.hpp"
 #include "genfw/json.hpp"
 #include "genfw/registry.hpp"
-#include "genfw/run_log.hpp"
-#include "genfw/run_recorder.hpp"
+#include "genfw/pytorch_checkpoint.hpp"
 #include "genfw/safetensors.hpp"
 #include "genfw/sha256.hpp"
 
@@ -289,20 +284,22 @@ void map_scheduler_config(ConfigReader& c, DiffusersPlan& plan) {
 
 // The weights file of a UNet2DModel folder: safetensors only (diffusers' default since 0.14).
 std::string weights_file(const fs::path& unet_dir) {
-  for (const char* name : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"}) {
+  for (const char* name : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors",
+                           "diffusion_pytorch_model.bin"}) {
     if (fs::is_regular_file(unet_dir / name)) return (unet_dir / name).string();
   }
-  const fs::path bin = unet_dir / "diffusion_pytorch_model.bin";
-  GENFW_CHECK(!fs::exists(bin), bin.string(), " is a PyTorch pickle, which genfw does not read (unpickling runs code); "
-              "convert it to safetensors with diffusers: UNet2DModel.from_pretrained(FOLDER).save_pretrained(FOLDER, "
-              "safe_serialization=True)");
-  throw Error(detail::concat(unet_dir.string(), " holds no diffusion_pytorch_model.safetensors"));
+  throw Error(detail::concat(unet_dir.string(), " holds no diffusion_pytorch_model.safetensors (or .bin)"));
 }
 
+// A .bin is torch.save() of the state dict: read as data, nothing in it runs (pytorch_checkpoint.hpp).
 void read_weights(DiffusersPlan& plan, const fs::path& unet_dir) {
   plan.weights = weights_file(unet_dir);
   plan.weights_sha256 = sha256_of_file(plan.weights);
-  plan.tensors = read_safetensors(plan.weights).tensors;
+  if (fs::path(plan.weights).extension() == ".bin") {
+    plan.tensors = state_dict_tensors(*read_pytorch_checkpoint(plan.weights), plan.weights, "the pickled object");
+  } else {
+    plan.tensors = read_safetensors(plan.weights).tensors;
+  }
 }
 
 // diffusers' older attention names (diffusers < 0.15, the converted google/ddpm-* files).
@@ -316,13 +313,6 @@ std::string current_attention_name(const std::string& name) {
     if (std::regex_search(name, pattern)) return std::regex_replace(name, pattern, replacement);
   }
   return name;
-}
-
-std::string listed(const std::vector<std::string>& names) {
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + names[i];
-  if (names.size() > 8) out += detail::concat(" and ", names.size() - 8, " more");
-  return out;
 }
 
 }  // namespace
@@ -374,7 +364,10 @@ std::string diffusers_name_of(const std::string& name, int64_t levels) {
 
 DiffusersPlan plan_diffusers_import(const std::string& folder) {
   DiffusersPlan plan;
-  plan.folder = folder;
+  plan.format = "diffusers";
+  plan.source = folder;
+  plan.model_plugin = "ddpm_unet";
+  plan.sampler_plugin = "ddpm";
   const fs::path root(folder);
   GENFW_CHECK(fs::is_directory(root), "diffusers folder ", folder, " does not exist (or is not a folder)");
   const fs::path unet_dir = fs::is_regular_file(root / "unet" / "config.json") ? root / "unet" : root;
@@ -410,170 +403,18 @@ DiffusersPlan plan_diffusers_import(const std::string& folder) {
 
 void load_diffusers_weights(torch::nn::Module& model, const DiffusersPlan& plan) {
   const int64_t levels = int64_t(std::get<std::vector<int64_t>>(plan.model.at("ch_mult")).size());
-  std::map<std::string, torch::Tensor> expected;  // diffusers name → ddpm_unet parameter
-  for (const auto& item : model.named_parameters()) expected[diffusers_name_of(item.key(), levels)] = item.value();
-  std::vector<std::string> unexpected, misshapen;
-  std::set<std::string> used;
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : plan.tensors) {
-    const std::string current = current_attention_name(name);
-    auto target = expected.find(current);
-    if (target == expected.end()) {
-      unexpected.push_back(name);
-      continue;
-    }
-    // diffusers' attention projections are Linear [C, C]; ddpm_unet's are 1×1 convs [C, C, 1, 1].
-    torch::Tensor source = tensor;
-    if (target->second.dim() == 4 && tensor.dim() == 2 && target->second.size(2) == 1 && target->second.size(3) == 1) {
-      source = tensor.reshape(target->second.sizes());
-    }
-    if (source.sizes() != target->second.sizes()) {
-      misshapen.push_back(detail::concat(name, " is ", tensor.sizes(), ", expected ", target->second.sizes()));
-      continue;
-    }
-    GENFW_CHECK(source.is_floating_point(), plan.weights, ": tensor '", name, "' holds ", source.scalar_type(),
-                ", expected floating-point weights");
-    target->second.copy_(source.to(target->second.scalar_type()));
-    used.insert(current);
-  }
-  std::vector<std::string> missing;
-  for (const auto& [name, parameter] : expected) {
-    if (!used.count(name)) missing.push_back(name);
-  }
-  GENFW_CHECK(misshapen.empty(), plan.weights, ": tensors of the wrong shape for the network its config describes: ",
-              listed(misshapen));
-  GENFW_CHECK(missing.empty(), plan.weights, ": missing tensors the network its config describes needs: ", listed(missing));
-  GENFW_CHECK(unexpected.empty(), plan.weights, ": unexpected tensors, not part of the network its config describes: ",
-              listed(unexpected));
+  std::map<std::string, torch::Tensor> tensors;  // under current diffusers names
+  for (const auto& [name, tensor] : plan.tensors) tensors[current_attention_name(name)] = tensor;
+  load_named_weights(model, tensors, [&](const std::string& name) { return diffusers_name_of(name, levels); },
+                     plan.weights);
 }
 
-namespace {
-
-std::string toml_table(const std::string& table, const std::string& plugin,
-                       const std::map<std::string, OptionValue>& options) {
-  std::string text = "\n[" + table + "]\nplugin = " + format_value(plugin) + "\n";
-  for (const auto& [key, value] : options) text += key + " = " + format_value(value) + "\n";
-  return text;
-}
-
-// --set data.plugin=NAME, or the dataset genfw has for the network's image shape.
-std::string dataset_for(const DiffusersPlan& plan, const std::vector<std::string>& overrides) {
-  for (const auto& o : overrides) {
-    if (o.rfind("data.plugin=", 0) == 0) {
-      std::string name = o.substr(12);
-      name.erase(std::remove(name.begin(), name.end(), '"'), name.end());
-      return name;
-    }
-  }
-  const auto& s = plan.sample_shape;
-  if (s == std::vector<int64_t>{3, 32, 32}) return "cifar10";
-  if (s == std::vector<int64_t>{1, 28, 28}) return "fashion_mnist";
-  throw Error(detail::concat(plan.unet_config, ": genfw has no default dataset of ", s[0], "×", s[1], "×", s[2],
-                             " images; name the one the network was trained on with --set data.plugin=NAME"));
-}
-
-std::string experiment_text(const DiffusersPlan& plan, const std::string& name, const std::vector<std::string>& overrides) {
-  std::string text = "# Imported by `runner import diffusers " + plan.folder + "` (docs/import.md).\n";
-  text += "name = " + format_value(name) + "\nseed = 0\ndevice = \"auto\"\n";
-  text += toml_table("data", dataset_for(plan, overrides), {});
-  text += toml_table("model", "ddpm_unet", plan.model);
-  text += toml_table("sampler", "ddpm", plan.sampler);
-  return text;
-}
-
-// "table.key=value" for each mapped option: the mapping laid over an experiment file.
-std::vector<std::string> mapped_overrides(const std::string& table, const std::map<std::string, OptionValue>& options) {
-  std::vector<std::string> out;
-  for (const auto& [key, value] : options) out.push_back(table + "." + key + "=" + format_value(value));
-  return out;
-}
-
-// The run's experiment: the mapped one, or request.experiment with the mapping laid over it
-// (the user's --set last, so that they win).
-ExperimentConfig imported_experiment(const DiffusersPlan& plan, const DiffusersImportRequest& request,
-                                     const std::string& name, const Registry& registry) {
-  const std::string origin = "runner import diffusers " + request.folder;
-  if (request.experiment.empty()) {
-    return load_experiment_text(experiment_text(plan, name, request.overrides), origin, request.overrides, registry);
-  }
-  std::vector<std::string> overrides{"model.plugin=\"ddpm_unet\""};
-  for (const auto& o : mapped_overrides("model", plan.model)) overrides.push_back(o);
-  const ExperimentConfig before = load_experiment(request.experiment, overrides, registry);
-  if (before.sampler && before.sampler->plugin == "ddpm") {
-    for (const auto& o : mapped_overrides("sampler", plan.sampler)) overrides.push_back(o);
-  }
-  overrides.insert(overrides.end(), request.overrides.begin(), request.overrides.end());
-  return load_experiment(request.experiment, overrides, registry);
-}
-
-std::string run_name(const std::string& out_dir) {
-  fs::path path = fs::path(out_dir).lexically_normal();
-  if (path.filename().empty()) path = path.parent_path();
-  GENFW_CHECK(!path.filename().empty() && path.filename() != "." && path.filename() != "..",
-              "runner import: --out ", out_dir, " names no folder");
-  return path.filename().string();
-}
-
-std::string checkpoint_bytes(torch::nn::Module& model) {
-  torch::serialize::OutputArchive archive, model_archive;
-  model.save(model_archive);
-  archive.write("model", model_archive);
-  archive.write("step", torch::tensor(int64_t(0)));
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  return bytes.str();
-}
-
-// The checkpoint as the trainer records one: "next" digest before the file, "current" after.
-void write_checkpoint(RunLog& log, const std::string& path, const std::string& bytes) {
-  const std::string digest = sha256_hex(bytes);
-  log.set_attribute("/", "checkpoint_sha256_next", digest);
-  log.flush();
-  write_file_durably(path, bytes);
-  log.set_attribute("/", "checkpoint", fs::path(path).filename().string());
-  log.set_attribute("/", "checkpoint_step", int64_t(0));
-  log.set_attribute("/", "checkpoint_sha256", digest);
-}
-
-}  // namespace
-
-std::string import_diffusers(const DiffusersImportRequest& request, const Registry& registry) {
-  GENFW_CHECK(!request.out_dir.empty(), "runner import diffusers: --out DIR is required");
-  DiffusersPlan plan = plan_diffusers_import(request.folder);
-  const std::string name = run_name(request.out_dir);
-  const ExperimentConfig config = imported_experiment(plan, request, name, registry);
-  GENFW_CHECK(config.model.plugin == "ddpm_unet", "runner import diffusers: the model is ddpm_unet; --set model.plugin=",
-              config.model.plugin, " cannot hold diffusers' weights");
-  check_composition(config, registry);
-  BuildContext context;
-  context.data.name = config.data.plugin;
-  context.data.shape = plan.sample_shape;
-  auto model = registry.create<Model>("ddpm_unet", Kind::model, config.model.options, context);
-  load_diffusers_weights(*model, plan);
-  plan.tensors.clear();  // the model holds the weights now: one copy fewer while the checkpoint is written
-
-  fs::create_directories(request.out_dir);
-  const std::string run_file = (fs::path(request.out_dir) / (name + ".h5")).string();
-  GENFW_CHECK(!fs::exists(run_file), run_file, " already exists; import into another --out folder");
-  RunLog log = RunLog::create(run_file);
-  RunRecorder recorder(log);
-  try {
-    RunOrigin origin;
-    for (const auto& p : model->parameters()) origin.num_parameters += p.numel();
-    origin.components = {&registry.find(config.model.plugin, Kind::model)};
-    if (config.sampler) origin.components.push_back(&registry.find(config.sampler->plugin, Kind::sampler));
-    recorder.begin(config, torch::kCPU, origin);
-    log.set_attribute("/", "imported_from", fs::absolute(plan.folder).string());
-    log.set_attribute("/", "imported_weights", fs::absolute(plan.weights).string());
-    log.set_attribute("/", "imported_weights_sha256", plan.weights_sha256);
-    write_checkpoint(log, (fs::path(request.out_dir) / "checkpoint.pt").string(), checkpoint_bytes(*model));
-    recorder.complete();
-  } catch (const std::exception& e) {
-    recorder.mark_ended(std::string("failed: ") + e.what());
-    throw;
-  }
-  for (const auto& note : plan.notes) std::cerr << "note: " << note << "\n";
-  return run_file;
+std::string import_diffusers(const ImportRequest& request, const Registry& registry) {
+  DiffusersPlan plan = plan_diffusers_import(request.source);
+  return write_imported_run(plan, request, registry, [&](Model& model, ImportedNetwork&) {
+    load_diffusers_weights(model, plan);
+    plan.tensors.clear();
+  });
 }
 
 }  // namespace genfw

@@ -12,23 +12,14 @@
 #include <vector>
 
 #include "genfw/export.hpp"
-#include "genfw/options.hpp"
+#include "genfw/imported_run.hpp"
 
 namespace genfw {
 
-class Registry;
-
-/// What a diffusers folder maps to, before anything is written.
-struct DiffusersPlan {
-  std::string folder;                          ///< as given
+/// What a diffusers folder maps to, before anything is written: ddpm_unet and
+/// the ddpm sampler, their options from the configs.
+struct DiffusersPlan : ImportedNetwork {
   std::string unet_config, scheduler_config;   ///< files read ("" scheduler: none, DDPMScheduler's defaults)
-  std::string weights;                         ///< the .safetensors file read
-  std::string weights_sha256;
-  std::vector<int64_t> sample_shape;           ///< {C, H, W}
-  std::map<std::string, OptionValue> model;    ///< ddpm_unet options
-  std::map<std::string, OptionValue> sampler;  ///< ddpm sampler options
-  std::map<std::string, torch::Tensor> tensors;  ///< the weights, by diffusers' names
-  std::vector<std::string> notes;              ///< what was assumed (a missing scheduler config)
 };
 
 /// Reads FOLDER's configs and weights and maps them (no network is built yet).
@@ -43,17 +34,7 @@ GENFW_API std::string diffusers_name_of(const std::string& name, int64_t levels)
 /// naming the weights file and each missing, unexpected or misshapen tensor.
 GENFW_API void load_diffusers_weights(torch::nn::Module& model, const DiffusersPlan& plan);
 
-struct DiffusersImportRequest {
-  std::string folder;
-  std::string out_dir;                  ///< the run's folder; the run file is <out_dir>/<its name>.h5
-  /// An experiment file whose tables the run takes (data, sampler, metrics, features), its
-  /// [model] replaced by the mapped ddpm_unet and a ddpm [sampler] given the mapped
-  /// options; "" = the mapped experiment alone (the dataset by image shape, the ddpm sampler).
-  std::string experiment;
-  std::vector<std::string> overrides;   ///< --set table.key=value over the mapped experiment
-};
-
 /// Writes the run (config, checkpoint, run file with status "completed"); returns the run file.
-GENFW_API std::string import_diffusers(const DiffusersImportRequest& request, const Registry& registry);
+GENFW_API std::string import_diffusers(const ImportRequest& request, const Registry& registry);
 
 }  // namespace genfw
