@@ -24,8 +24,17 @@ using test_support::error_of;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
+// A committed fixture by name, or a folder given by path (ncsn_reference.py --full DIR).
 std::string fixture(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
   return std::string(GENFW_TEST_SOURCE_DIR) + "/plugins/model/ncsn/ncsn_fixtures/" + name;
+}
+
+// The fixtures, and the folder GENFW_NCSN_FOLDER names (a full-size network with its reference).
+std::vector<std::string> cases() {
+  std::vector<std::string> names{"cifar_like", "mnist_like"};
+  if (const char* folder = std::getenv("GENFW_NCSN_FOLDER")) names.push_back(folder);
+  return names;
 }
 
 std::unique_ptr<genfw::Model> imported(const genfw::ImportedNetwork& plan) {
@@ -61,7 +70,7 @@ TEST_P(NcsnCase, ScoreEqualsTheReferenceNetworkAtEveryLevelAsked) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, NcsnCase, ::testing::Values("cifar_like", "mnist_like"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, NcsnCase, ::testing::ValuesIn(cases()));
 
 TEST(ImportNcsn, MapsTheCheckpointsShapeAndTheReferenceConfig) {
   const auto plan = genfw::plan_ncsn_import(fixture("mnist_like") + "/checkpoint.pth");
@@ -170,6 +179,21 @@ TEST(ImportNcsn, WritesARunThatSamplesAndComparesLikeATrainedOne) {
   std::ostringstream table, notes;
   genfw::write_comparison({run_file, sampled}, {}, table, notes);
   EXPECT_NE(table.str().find("ncsn_cifar"), std::string::npos) << table.str();
+}
+
+// --experiment: the file's data, sampler, features and metrics; its [model] the mapping.
+TEST(ImportNcsn, TakesAnExperimentFilesTablesAroundTheMappedModel) {
+  TempDir dir;
+  genfw::ImportRequest request{fixture("cifar_like") + "/checkpoint.pth", dir / "pretrained",
+                               std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/ncsn_cifar_pretrained.toml",
+                               {"sampler.num_samples=1000"}};
+  const std::string run_file = genfw::import_ncsn(request, test_support::builtins());
+  const std::string config = genfw::RunLog::open(run_file, false).read_string("/config");
+  EXPECT_NE(config.find("ngf = 4\n"), std::string::npos) << config;  // the checkpoint's, not the file's 128
+  EXPECT_NE(config.find("range = \"zero_one\""), std::string::npos);
+  EXPECT_NE(config.find("plugin = \"inception_score\""), std::string::npos);
+  EXPECT_NE(config.find("num_samples = 1000\n"), std::string::npos);  // the user's --set wins
+  EXPECT_NE(config.find("step_size = 2e-5\n"), std::string::npos);
 }
 
 }  // namespace

@@ -334,6 +334,8 @@ PickleRef Unpickler::persistent_storage(const PickleValue& id) {
   GENFW_CHECK(numel >= 0 && numel <= int64_t(size) / element && uint64_t(numel * element) == size, origin_,
               ": storage '", key, "' holds ", size, " bytes, its pickle says ", numel, " elements of ", element,
               " bytes (damaged)");
+  // A tensor that is the whole storage shares it (two such share each other, as tied weights
+  // do in PyTorch); any other view is a copy.
   auto storage = torch::empty({numel}, torch::TensorOptions().dtype(type->dtype));
   if (size) std::memcpy(storage.data_ptr(), bytes.get(), size);
   storages_[key] = storage;
@@ -370,8 +372,14 @@ PickleRef Unpickler::rebuild_tensor(const std::vector<PickleRef>& arguments) {
     damaged("a tensor reads past the end of its storage of " + std::to_string(storage.numel()) + " elements");
   }
   auto value = make(T::tensor);
-  value->tensor = empty ? torch::empty(sizes, storage.options())
-                        : storage.as_strided(sizes, strides, offset).clone(at::MemoryFormat::Contiguous);
+  if (empty) {
+    value->tensor = torch::empty(sizes, storage.options());
+  } else {
+    auto view = storage.as_strided(sizes, strides, offset);
+    // The whole storage in order (a state dict's usual tensor) needs no copy of its own.
+    const bool whole = offset == 0 && view.numel() == storage.numel() && view.is_contiguous();
+    value->tensor = whole ? view : view.clone(at::MemoryFormat::Contiguous);
+  }
   return value;
 }
 
@@ -404,24 +412,30 @@ std::string PickleValue::description() const {
   return "a value";
 }
 
-PickleRef parse_pytorch_checkpoint(const std::string& bytes, const std::string& origin) {
-  GENFW_CHECK(!is_legacy_format(bytes), origin,
+namespace {
+
+void refuse_legacy_format(bool legacy, const std::string& origin) {
+  GENFW_CHECK(!legacy, origin,
               ": a checkpoint in PyTorch's pre-1.6 format, which genfw does not read; convert it with any PyTorch "
               "≥ 1.6 (weights_only loads no code): python -c \"import torch, sys; torch.save(torch.load(sys.argv[1], "
               "map_location='cpu', weights_only=True), sys.argv[2])\" ",
               origin, " converted.pth");
-  std::istringstream stream(bytes);
+}
+
+// `open` makes the zip reader (over bytes or a file); its errors become genfw::Errors naming `origin`.
+template <typename Open>
+PickleRef parse_zip(const Open& open, const std::string& origin) {
   try {
-    caffe2::serialize::PyTorchStreamReader zip(&stream);
-    GENFW_CHECK(zip.hasRecord("data.pkl"), origin, ": a zip without data.pkl: not a torch.save() file");
-    if (zip.hasRecord("byteorder")) {
-      auto [order, size] = zip.getRecord("byteorder");
+    auto zip = open();
+    GENFW_CHECK(zip->hasRecord("data.pkl"), origin, ": a zip without data.pkl: not a torch.save() file");
+    if (zip->hasRecord("byteorder")) {
+      auto [order, size] = zip->getRecord("byteorder");
       const std::string text(static_cast<const char*>(order.get()), size);
       GENFW_CHECK(text == "little", origin, ": storages in byte order '", text, "', genfw reads 'little'");
     }
-    auto [pickle_bytes, pickle_size] = zip.getRecord("data.pkl");
+    auto [pickle_bytes, pickle_size] = zip->getRecord("data.pkl");
     const std::string pickle(static_cast<const char*>(pickle_bytes.get()), pickle_size);
-    return Unpickler(pickle, zip, origin).run();
+    return Unpickler(pickle, *zip, origin).run();
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
@@ -429,13 +443,23 @@ PickleRef parse_pytorch_checkpoint(const std::string& bytes, const std::string& 
   }
 }
 
+}  // namespace
+
+PickleRef parse_pytorch_checkpoint(const std::string& bytes, const std::string& origin) {
+  refuse_legacy_format(is_legacy_format(bytes), origin);
+  std::istringstream stream(bytes);
+  return parse_zip([&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(&stream); }, origin);
+}
+
+// From the file itself: the zip reader reads only the records, not a copy of the whole file.
 PickleRef read_pytorch_checkpoint(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   GENFW_CHECK(in.good(), path, ": cannot open the checkpoint (", std::strerror(errno), ")");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  GENFW_CHECK(!in.bad(), path, ": reading the checkpoint failed (", std::strerror(errno), ")");
-  return parse_pytorch_checkpoint(bytes.str(), path);
+  std::string first(1, '\0');
+  in.read(first.data(), 1);
+  refuse_legacy_format(in.gcount() == 1 && is_legacy_format(first), path);
+  in.close();
+  return parse_zip([&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(path); }, path);
 }
 
 std::map<std::string, torch::Tensor> state_dict_tensors(const PickleValue& value, const std::string& origin,
