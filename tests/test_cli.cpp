@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "genfw/out_of_memory.hpp"
 #include "support.hpp"
 
 using namespace test_support;
@@ -75,4 +76,23 @@ TEST(Cli, AccumulationIsRefusedForAnObjectiveWithSeveralUpdatesPerStep) {
                     "--set train.steps=2 --out " + (dir / "gan"));
   EXPECT_EQ(gan.status, 1) << gan.text;
   EXPECT_CONTAINS(gan.text, "updates several parameter groups in one step");
+}
+
+// A size the machine cannot hold is an allocator's failure inside a plugin: the message says
+// it is memory, what was asked and what the machine has, and which table's sizes to lower.
+TEST(Cli, SizesBeyondMemoryNameTheTablesToLower) {
+  const std::string experiment = std::string(GENFW_TEST_SOURCE_DIR) + "/experiments/score_toy2d.toml";
+  TempDir dir;
+  auto levels = runner(experiment + " --set model.num_levels=4611686018427387904 --out " + dir / "run");
+  EXPECT_EQ(levels.status, 1) << levels.text;
+  EXPECT_CONTAINS(levels.text, "model 'score_mlp'");
+  EXPECT_CONTAINS(levels.text, "— out of memory (this machine has ");
+  EXPECT_CONTAINS(levels.text, "lower the [model] sizes (hidden, ngf, ch, num_levels, …)");
+  EXPECT_FALSE(fs::exists(dir / "run"));  // nothing written for a run that could not be built
+  EXPECT_EQ(genfw::out_of_memory_remedy("matmul: shapes cannot be multiplied", genfw::Kind::sampler), "");
+  EXPECT_CONTAINS(genfw::out_of_memory_remedy("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                                              "154618822656 bytes. Error code 12", genfw::Kind::sampler),
+                  "(144 GiB requested, this machine has ");
+  EXPECT_CONTAINS(genfw::out_of_memory_remedy("CUDA out of memory. Tried to allocate 2.00 GiB", genfw::Kind::objective),
+                  "lower [train] batch_size");
 }

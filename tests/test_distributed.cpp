@@ -672,6 +672,56 @@ TEST(Distributed, LauncherNamesTheRankThatFailed) {
   EXPECT_CONTAINS(text_of(dir / "l.log"), "exited with status 1");
 }
 
+// The pid of the --nproc launcher's worker of rank `rank` (its child whose environment says RANK=rank).
+pid_t worker_of(pid_t launcher, int rank) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream stat(entry.path() / "stat");
+      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      const auto after_name = text.rfind(')');
+      if (after_name == std::string::npos) continue;
+      std::istringstream fields(text.substr(after_name + 2));
+      std::string state;
+      pid_t parent = 0;
+      fields >> state >> parent;
+      if (parent != launcher) continue;
+      std::ifstream environ(entry.path() / "environ");
+      for (std::string variable; std::getline(environ, variable, '\0');) {
+        if (variable == "RANK=" + std::to_string(rank)) return std::stoi(name);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
+}
+
+// A worker stopped under --nproc: the launcher names it (the rank that exits first only reports
+// it), lets the stopped one act on its SIGTERM, and ends within --dist-timeout plus a few
+// seconds (it named the healthy rank 0 and then waited out a 10 s grace on the stopped one).
+TEST(Distributed, LauncherNamesAStoppedRankAndEndsWithinTheTimeout) {
+  TempDir dir;
+  const std::string toml = dir.file("long.toml", experiment(100000, "sleep_seconds = 0.01\n"));
+  const std::string out = dir / "long";
+  pid_t launcher = start_runner({toml, "--out", out, "--nproc", "2", "--dist-timeout", "3"}, {}, dir / "l.log");
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const pid_t rank1 = worker_of(launcher, 1);
+  ASSERT_GT(rank1, 0) << text_of(dir / "l.log");
+  const auto start = Clock::now();
+  ::kill(rank1, SIGSTOP);
+  EXPECT_NE(wait_for(launcher), 0);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::cerr << "the launcher ended " << seconds << " s after rank 1 was stopped\n";
+  EXPECT_LT(seconds, 3.0 + 5.0);  // the timeout, plus start-up slack on a loaded machine
+  const std::string log = text_of(dir / "l.log");
+  EXPECT_CONTAINS(log, "rank 1 stopped (it died or hangs)");  // rank 0's own line
+  EXPECT_CONTAINS(log, "and rank(s) 1 stopped by signal 19");   // the launcher's
+  EXPECT_NE(genfw::RunLog::open(out + "/fx.h5", false).attribute("/", "status"), "running");
+}
+
 // Ranks started with different plans (here another batch size on rank 1) would each train
 // and sample their own experiment into one run: every rank refuses before anything is built.
 TEST(Distributed, RanksWithAnotherPlanAreRefusedNamingTheDifference) {

@@ -663,18 +663,36 @@ std::string describe_exit(int status) {
 }
 
 // Asks the remaining workers to stop, and kills those still running after a grace period.
+// SIGCONT after SIGTERM: a stopped worker could not act on SIGTERM until continued.
 void stop_workers(std::map<pid_t, int>& running) {
-  for (const auto& [pid, _] : running) ::kill(pid, SIGTERM);
+  for (const auto& [pid, _] : running) {
+    ::kill(pid, SIGTERM);
+    ::kill(pid, SIGCONT);
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!running.empty() && std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid > 0) running.erase(pid);
-    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (pid > 0 && (WIFEXITED(status) || WIFSIGNALED(status))) running.erase(pid);
+    else if (pid <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (const auto& [pid, _] : running) ::kill(pid, SIGKILL);
   for (const auto& [pid, _] : running) ::waitpid(pid, nullptr, 0);
   running.clear();
+}
+
+// ", and rank(s) 1 stopped by signal 19 (Stopped (signal)), never continued": the cause a
+// failing rank's exit may only be the symptom of.
+std::string stopped_ranks(const std::map<int, int>& stopped) {
+  if (stopped.empty()) return "";
+  std::string ranks, signals;
+  for (const auto& [rank, signal_number] : stopped) {
+    ranks += (ranks.empty() ? "" : ", ") + std::to_string(rank);
+    const std::string name = std::to_string(signal_number) + " (" + strsignal(signal_number) + ")";
+    if (signals.find(name) == std::string::npos) signals += (signals.empty() ? "" : ", ") + name;
+  }
+  return ", and rank(s) " + ranks + " stopped by signal " + signals + " and never continued (the others end when "
+         "they stop answering, after --dist-timeout)";
 }
 
 }  // namespace
@@ -685,19 +703,29 @@ int run_local_workers(int nproc, const std::vector<std::string>& arguments) {
               "set WORLD_SIZE (torchrun or SLURM start the workers themselves)");
   const int port = free_local_port();
   std::map<pid_t, int> running;
+  std::map<int, int> stopped;  // rank → the signal that stopped it, until it is continued
   for (int rank = 0; rank < nproc; ++rank) running[start_worker(rank, nproc, port, arguments)] = rank;
   while (!running.empty()) {
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
+    pid_t pid = ::waitpid(-1, &status, WUNTRACED | WCONTINUED);
     if (pid < 0 && errno == EINTR) continue;
     GENFW_CHECK(pid > 0, "--nproc: waiting for the workers failed: ", std::strerror(errno));
     auto it = running.find(pid);
     if (it == running.end()) continue;
     const int rank = it->second;
+    if (WIFSTOPPED(status)) {
+      stopped[rank] = WSTOPSIG(status);
+      continue;
+    }
+    if (WIFCONTINUED(status)) {
+      stopped.erase(rank);
+      continue;
+    }
     running.erase(it);
+    stopped.erase(rank);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
-    std::cerr << "runner --nproc: rank " << rank << " " << describe_exit(status) << "; stopping the other "
-              << running.size() << " rank(s)\n";
+    std::cerr << "runner --nproc: rank " << rank << " " << describe_exit(status) << stopped_ranks(stopped)
+              << "; stopping the other " << running.size() << " rank(s)\n";
     stop_workers(running);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }

@@ -9,6 +9,7 @@
 
 #include "genfw/durable.hpp"
 #include "genfw/error.hpp"
+#include "genfw/out_of_memory.hpp"
 #include "genfw/plugin.hpp"
 
 namespace genfw {
@@ -99,7 +100,7 @@ auto call_plugin(const ComponentInfo& info, const char* what, Call&& call) -> de
     // A call nested in another of the same component's has named it already.
     const std::string message = message_of(e);  // a LibTorch error without its C++ backtrace
     if (message.rfind(named, 0) == 0) throw Error(message);
-    throw Error(named + what + ": " + without_prefix(message, component));
+    throw Error(named + what + ": " + without_prefix(message, component) + out_of_memory_remedy(message, info.kind));
   }
 }
 
