@@ -722,6 +722,28 @@ TEST(Distributed, LauncherNamesAStoppedRankAndEndsWithinTheTimeout) {
   EXPECT_NE(genfw::RunLog::open(out + "/fx.h5", false).attribute("/", "status"), "running");
 }
 
+// SIGTERM to the --nproc launcher (before: it died, its workers were killed with it, no
+// checkpoint, the run left `running`): each worker gets it once, rank 0 saves and marks the run,
+// and the printed command continues it with --nproc again.
+TEST(Distributed, LauncherHandsASignalOnSoTheRunIsSavedAndContinues) {
+  TempDir dir;
+  const std::string toml = dir.file("long.toml", experiment(100000, "sleep_seconds = 0.01\n"));
+  const std::string out = dir / "long";
+  pid_t launcher = start_runner({toml, "--out", out, "--nproc", "2", "--dist-timeout", "5"}, {}, dir / "l.log");
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoint.pt"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(launcher, SIGTERM);
+  EXPECT_EQ(wait_for(launcher), 128 + SIGTERM) << text_of(dir / "l.log");
+  const std::string log = text_of(dir / "l.log");
+  EXPECT_CONTAINS(log, "interrupted by SIGTERM at training step");
+  EXPECT_CONTAINS(log, "--nproc 2 --resume --out");
+  EXPECT_EQ(log.find("runner: runner:"), std::string::npos) << "rank 1 says nothing of its own: " << log;
+  auto run = genfw::RunLog::open(out + "/fx.h5", false);
+  EXPECT_EQ(run.attribute("/", "status").rfind("interrupted", 0), 0u) << run.attribute("/", "status");
+  EXPECT_FALSE(run.attribute("/", "checkpoint_step").empty());
+}
+
 // Ranks started with different plans (here another batch size on rank 1) would each train
 // and sample their own experiment into one run: every rank refuses before anything is built.
 TEST(Distributed, RanksWithAnotherPlanAreRefusedNamingTheDifference) {

@@ -4,6 +4,7 @@
 // marked in its file.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -131,6 +132,8 @@ std::string Pipeline::continuation_command(const std::string& out_dir) const {
   for (const auto& assignment : request_.resume_changes) command += " --resume-set " + shell_word(assignment);
   if (!request_.device.empty()) command += " --device " + shell_word(request_.device);
   if (!request_.cache_dir.empty()) command += " --cache-dir " + shell_word(request_.cache_dir);
+  // A worker of `runner --nproc N` (local_workers.cpp tells it N): the command starts N again.
+  if (const char* nproc = std::getenv("GENFW_NPROC")) command += std::string(" --nproc ") + nproc;
   return command + " --resume --out " + shell_word(out_dir);
 }
 
