@@ -789,6 +789,30 @@ TEST(Distributed, ARendezvousThatIsNeverCompleteEndsWithinTheTimeout) {
   EXPECT_EQ(text_of(dir / "rank0.log").find("frame #"), std::string::npos);
 }
 
+// MASTER_PORT held by a program that accepts connections and never answers (before: rank 1
+// waited forever inside the store's client): rank 1 gives up at the timeout, saying what it met.
+TEST(Distributed, AForeignProgramOnMasterPortEndsRank1WithinTheTimeout) {
+  TempDir dir;
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);  // the kernel accepts; nobody answers
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const auto start = Clock::now();
+  pid_t rank1 = start_runner({dir.file("x.toml", experiment(5)), "--out", dir / "x", "--dist-timeout", "3"},
+                             rank_environment(1, 2, ntohs(address.sin_port)), dir / "rank1.log");
+  EXPECT_NE(wait_for(rank1), 0);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  ::close(listener);
+  std::cerr << "rank 1 ended after " << seconds << " s\n";
+  EXPECT_LT(seconds, 3.0 + 2.0 + 4.0);  // the timeout, the slack for rank 0's answer, start-up on a loaded machine
+  EXPECT_CONTAINS(text_of(dir / "rank1.log"), "did not answer within 3 s (--dist-timeout): what listens there is not "
+                                              "rank 0 of this job");
+}
+
 // Evaluations during training, data-parallel: every evaluation is a new sample set whose
 // features the ranks extract together. The second one reused the first one's features on
 // rank 0 and never told rank 1, which waited forever.

@@ -233,6 +233,47 @@ void join_rendezvous(c10d::Store& store, const LaunchEnvironment& launch, double
   }
 }
 
+// The store's client waits without limit for a server that accepts but never answers (another
+// program on MASTER_PORT): the connection and the rendezvous run on a thread of their own, given
+// up at the deadline. A thread still blocked is left to the process's end; it holds what it uses.
+c10::intrusive_ptr<c10d::TCPStore> join_job_store(const LaunchEnvironment& launch,
+                                                   const c10d::TCPStoreOptions& options, double timeout_seconds) {
+  struct Attempt {
+    std::mutex mutex;
+    std::condition_variable ended;
+    bool done = false;
+    c10::intrusive_ptr<c10d::TCPStore> store;
+    std::exception_ptr error;
+  };
+  auto attempt = std::make_shared<Attempt>();
+  std::thread([attempt, launch, options, timeout_seconds] {
+    c10::intrusive_ptr<c10d::TCPStore> store;
+    std::exception_ptr error;
+    try {
+      store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options);
+      join_rendezvous(*store, launch, timeout_seconds);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(attempt->mutex);
+    attempt->store = std::move(store);
+    attempt->error = error;
+    attempt->done = true;
+    attempt->ended.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(attempt->mutex);
+  // Rank 0 gives up by itself at the timeout (join_rendezvous); the slack is for its answer.
+  const auto limit = milliseconds(timeout_seconds) + std::chrono::seconds(2);
+  if (!attempt->ended.wait_for(lock, limit, [&] { return attempt->done; })) {
+    throw Error(detail::concat("rank ", launch.rank, " of ", launch.world_size, ": the job's store at ",
+                               launch.master_addr, ":", launch.master_port, " did not answer within ", timeout_seconds,
+                               " s (--dist-timeout): what listens there is not rank 0 of this job (MASTER_PORT taken "
+                               "by another program?), or rank 0 hangs"));
+  }
+  if (attempt->error) std::rethrow_exception(attempt->error);
+  return attempt->store;
+}
+
 c10::intrusive_ptr<torch_compat::CollectiveBackend> nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
                                                   const LaunchEnvironment& launch, double timeout_seconds) {
 #ifdef USE_C10D_NCCL
@@ -261,8 +302,7 @@ DataParallel::DataParallel(const LaunchEnvironment& launch, const DistributedSet
   store_options.waitWorkers = false;  // join_rendezvous waits, once, within the timeout
   store_options.timeout = milliseconds(settings.timeout_seconds);
   try {
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, store_options);
-    join_rendezvous(*impl_->store, launch, settings.timeout_seconds);
+    impl_->store = join_job_store(launch, store_options, settings.timeout_seconds);
     if (settings.backend == "nccl") {
       impl_->group = nccl_group(impl_->store, launch, settings.timeout_seconds);
       impl_->collective_device = torch::Device(torch::kCUDA, int8_t(launch.local_rank));
