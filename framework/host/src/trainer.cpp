@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -443,6 +444,7 @@ TrainOutcome Trainer::run(bool resume) {
 void Trainer::train_to_the_end() {
   const int64_t dataset_size = parts_.data.size(), accumulate = settings_.accumulate;
   while (step_ < total_steps_ && !budget_reached_) {
+    seed_rank_stream();
     torch::Tensor indices = batch_indices(step_, batch_size_, dataset_size, settings_.seed);
     if (parallel_) indices = rank_shard(indices, parallel_->rank(), parallel_->world_size());
     const int64_t micro_batch = indices.size(0) / accumulate;
@@ -466,8 +468,8 @@ void Trainer::train_to_the_end() {
       ema_->update(decay);
     }
     ++step_;
-    if (stop_requested()) stop_at_safe_point();
     const ClockDecisions clock = clock_decisions();
+    if (clock.stop) stop_at_safe_point();
     budget_reached_ = step_ < total_steps_ && clock.budget_spent;
     const bool last = step_ == total_steps_ || budget_reached_;
     bool checkpoint_due = checkpoints_ && (step_ % checkpoint_every_ == 0 || last);
@@ -494,18 +496,22 @@ void Trainer::train_to_the_end() {
 
 Trainer::ClockDecisions Trainer::clock_decisions() {
   const bool budget = settings_.max_minutes > 0, timed = evaluation_.on() && evaluation_.every_minutes > 0;
-  if (!budget && !timed) return {};
-  const double now = elapsed();
-  const ClockDecisions mine{budget && now >= settings_.max_minutes * 60.0, timed && now >= next_eval_seconds_};
+  const double now = budget || timed ? elapsed() : 0.0;
+  const ClockDecisions mine{stop_requested(), budget && now >= settings_.max_minutes * 60.0,
+                            timed && now >= next_eval_seconds_};
   if (!parallel_) return mine;
-  // The ranks' clocks differ: the first rank to reach a time decides for all, in one collective per step.
+  // The ranks hear a signal, and reach a time, at different steps: one collective per step makes
+  // the first rank's decision everyone's (a rank that stopped alone left the others in the next
+  // all-reduce, and the run `failed` instead of `interrupted`).
   const auto agreed = parallel_->mean_over_ranks(
-      torch::tensor({mine.budget_spent ? 1.0 : 0.0, mine.evaluation_due ? 1.0 : 0.0}, torch::kFloat64),
-      "the clock's decisions (budget, timed evaluation)");
-  return {agreed[0].item<double>() > 0, agreed[1].item<double>() > 0};
+      torch::tensor({mine.stop ? 1.0 : 0.0, mine.budget_spent ? 1.0 : 0.0, mine.evaluation_due ? 1.0 : 0.0},
+                    torch::kFloat64),
+      "the decisions after a step (stop, budget, timed evaluation)");
+  return {agreed[0].item<double>() > 0, agreed[1].item<double>() > 0, agreed[2].item<double>() > 0};
 }
 
 void Trainer::stop_at_safe_point() {
+  if (!stop_requested()) request_stop(SIGTERM);  // another rank heard the signal: the job stops together
   flush_pending(true);
   if (checkpoints_ && is_rank0()) {
     save_checkpoint();
@@ -523,14 +529,25 @@ std::vector<torch::Tensor> Trainer::replicated_state() {
 }
 
 // Every rank starts from rank 0's weights, buffers and EMA (a checkpoint holds only
-// global state, so any world size resumes it). Ranks above 0 then draw their own
-// noise: a stream seeded by (seed, rank, first step), rank 0 keeps the checkpoint's.
+// global state, so any world size resumes it). Ranks above 0 draw their noise from
+// streams of their own (seed_rank_stream), rank 0 from the checkpoint's.
 void Trainer::join_replicas() {
   std::vector<torch::Tensor> state = replicated_state();
   for (const auto& buffer : model_.buffers()) state.push_back(buffer);
   parallel_->broadcast_from_rank0(state);
-  if (parallel_->rank() == 0) return;
-  const uint64_t stream = settings_.seed * 1000003ULL + uint64_t(parallel_->rank()) * 7919ULL + uint64_t(step_);
+}
+
+// A rank above 0 draws step s's noise from a stream of (seed, rank, s): what it draws never
+// depends on where the run was stopped and resumed, so a resume is bit-identical without the
+// checkpoint holding every rank's generator (a stop may find the ranks a step apart).
+void Trainer::seed_rank_stream() {
+  if (!parallel_ || parallel_->rank() == 0) return;
+  auto mix = [](uint64_t x) {  // splitmix64's finaliser: nearby inputs, unrelated seeds
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  };
+  const uint64_t stream = mix(mix(mix(settings_.seed) ^ uint64_t(parallel_->rank())) ^ uint64_t(step_));
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_current_seed(stream);

@@ -150,8 +150,9 @@ class GENFW_API Trainer : public TrainContext {
   void forget_evaluations_after_checkpoint();
   /// What the clock decides after a step: the [train] max_minutes budget is spent, a
   /// timed evaluation is due. Data-parallel, every rank agrees, in one collective.
+  /// What ends or interrupts training after a step, the same on every rank.
   struct ClockDecisions {
-    bool budget_spent = false, evaluation_due = false;
+    bool stop = false, budget_spent = false, evaluation_due = false;
   };
   ClockDecisions clock_decisions();
   /// On SIGINT/SIGTERM: flush, checkpoint, throw genfw::Interrupted.
@@ -160,6 +161,7 @@ class GENFW_API Trainer : public TrainContext {
   double elapsed() const;
   // Data-parallel (distributed.hpp): one model replica per rank.
   void join_replicas();
+  void seed_rank_stream();
   std::vector<torch::Tensor> replicated_state();
 
   Model& model_;
