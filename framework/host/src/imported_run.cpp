@@ -102,8 +102,7 @@ std::string experiment_text(const ImportedNetwork& network, const std::string& n
                             const std::vector<std::string>& overrides) {
   std::string text = "# Imported by `" + origin_of(network) + "` (docs/import.md).\n";
   text += "name = " + format_value(name) + "\nseed = 0\ndevice = \"auto\"\n";
-  auto data = toml_table("data", dataset_for(network, overrides), network.data);
-  text += data;
+  text += toml_table("data", dataset_for(network, overrides), network.data);
   text += toml_table("model", network.model_plugin, network.model);
   text += toml_table("sampler", network.sampler_plugin, network.sampler);
   return text;

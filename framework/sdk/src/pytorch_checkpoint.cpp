@@ -202,9 +202,6 @@ void Unpickler::step(uint8_t opcode) {
       push(text_value(T::string, std::string(take(n), n)));
       return;
     }
-    default: break;
-  }
-  switch (opcode) {
     case 0x8c: case 'C': case 'U': {  // SHORT_BINUNICODE, SHORT_BINBYTES, SHORT_BINSTRING
       const auto n = unsigned_le(1);
       push(text_value(T::string, std::string(take(n), n)));
