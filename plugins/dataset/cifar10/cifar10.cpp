@@ -66,26 +66,38 @@ torch::Tensor read_batch(const std::string& path) {
 
 class Cifar10 : public genfw::Dataset {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .string("path", "data/cifar-10-batches-bin",
-                "folder holding data_batch_1..5.bin and test_batch.bin (CIFAR-10 binary version); "
-                "a relative path is relative to the current working directory")
-        .choice("range", "minus_one_one", {"minus_one_one", "zero_one"},
-                "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
-        .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
-                              "holds = all)", genfw::at_least(0))
-        .boolean("hflip", false,
-                 "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
-                 "trainer: metrics and their references see the images as they are)");
+  struct Settings {
+    std::string path = "data/cifar-10-batches-bin";
+    std::string range = "minus_one_one";
+    int64_t subset = 0;
+    bool hflip = false;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .string("path", &Settings::path,
+                    "folder holding data_batch_1..5.bin and test_batch.bin (CIFAR-10 binary version); "
+                    "a relative path is relative to the current working directory")
+            .choice("range", &Settings::range, {"minus_one_one", "zero_one"},
+                    "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
+            .integer("subset", &Settings::subset,
+                     "use only the first N images of the split (0 = all; more than the split "
+                     "holds = all)",
+                     genfw::at_least(0))
+            .boolean("hflip", &Settings::hflip,
+                     "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
+                     "trainer: metrics and their references see the images as they are)");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   Cifar10(const genfw::Options& options, const genfw::BuildContext& context) {
     const std::string& owner = options.owner();
+    const Settings settings = bound_options().read(options);
     // Relative paths are taken relative to the current working directory (the
     // runner is started from the repository root, where data/ lives), not to
     // the experiment file: one rule, the one a shell user expects.
-    const std::string folder = options.string("path");
+    const std::string& folder = settings.path;
     const bool train = context.split == "train";
     const auto names = file_names(train);
     GENFW_CHECK(fs::is_directory(folder), owner, ": option 'path': folder '", folder, "' (absolute: ",
@@ -101,19 +113,19 @@ class Cifar10 : public genfw::Dataset {
     std::vector<torch::Tensor> parts;
     for (const auto& name : names) parts.push_back(read_batch((fs::path(folder) / name).string()));
     auto records = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
-    int64_t subset = options.integer("subset");
+    const int64_t subset = settings.subset;
     if (subset > 0 && subset < records.size(0)) records = records.narrow(0, 0, subset);
     labels_ = records.select(1, 0).to(torch::kInt64);
     images_ = records.narrow(1, 1, kPixels).reshape({-1, 3, 32, 32}).contiguous();
 
     info_.name = "cifar10";
     info_.shape = {3, 32, 32};
-    info_.low = options.string("range") == "zero_one" ? 0.0 : -1.0;
+    info_.low = settings.range == "zero_one" ? 0.0 : -1.0;
     info_.high = 1.0;
     info_.num_classes = 10;
     info_.discrete_levels = true;
     info_.levels = 256;
-    info_.horizontal_flip = options.flag("hflip");
+    info_.horizontal_flip = settings.hflip;
   }
 
   genfw::DataInfo info() const override { return info_; }

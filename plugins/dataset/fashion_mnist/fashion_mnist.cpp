@@ -205,28 +205,43 @@ torch::Tensor read_labels(const std::string& path) {
 
 class FashionMnist : public genfw::Dataset {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .string("path", kDefaultPath,
-                "folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "
-                "(Debian: apt-get install dataset-fashion-mnist)")
-        .choice("range", "minus_one_one", {"minus_one_one", "zero_one"},
-                "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
-        .integer("subset", 0, "use only the first N images of the split (0 = all; more than the split "
-                              "holds = all)", genfw::at_least(0))
-        .boolean("pad_to_32", false, "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)")
-        .integer("resolution", kSide,
-                 "side of the images: 28, or a divisor of it (14, 7, 4) for the images averaged over "
-                 "(28/resolution)² blocks (a cascade's base stage; the averages are no longer 8-bit levels)",
-                 genfw::at_least(1))
-        .boolean("hflip", false,
-                 "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
-                 "trainer: metrics and their references see the images as they are)");
+  struct Settings {
+    std::string path = kDefaultPath;
+    std::string range = "minus_one_one";
+    int64_t subset = 0;
+    bool pad_to_32 = false;
+    int64_t resolution = kSide;
+    bool hflip = false;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .string("path", &Settings::path,
+                    "folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "
+                    "(Debian: apt-get install dataset-fashion-mnist)")
+            .choice("range", &Settings::range, {"minus_one_one", "zero_one"},
+                    "pixel range: byte 0 → low, 255 → high; [-1, 1] or [0, 1]")
+            .integer("subset", &Settings::subset,
+                     "use only the first N images of the split (0 = all; more than the split "
+                     "holds = all)",
+                     genfw::at_least(0))
+            .boolean("pad_to_32", &Settings::pad_to_32,
+                     "pad each side with 2 pixels of value `low` to 32×32 (as in DDPM/NCSN)")
+            .integer("resolution", &Settings::resolution,
+                     "side of the images: 28, or a divisor of it (14, 7, 4) for the images averaged over "
+                     "(28/resolution)² blocks (a cascade's base stage; the averages are no longer 8-bit levels)",
+                     genfw::at_least(1))
+            .boolean("hflip", &Settings::hflip,
+                     "random horizontal flip of training batches, each image with probability 1/2 (applied by the "
+                     "trainer: metrics and their references see the images as they are)");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
-  FashionMnist(const genfw::Options& options, const genfw::BuildContext& context) {
+  FashionMnist(const genfw::Options& options, const genfw::BuildContext& context)
+      : settings_(bound_options().read(options)) {
     const std::string& owner = options.owner();
-    const std::string folder = options.string("path");
+    const std::string& folder = settings_.path;
     GENFW_CHECK(fs::is_directory(folder), owner, ": option 'path': folder '", folder,
                 "' does not exist; ", kHowToGet);
     const bool train = context.split == "train";
@@ -237,27 +252,27 @@ class FashionMnist : public genfw::Dataset {
     labels_ = read_labels(labels_path);
     GENFW_CHECK(images_.size(0) == labels_.size(0), owner, ": ", images_path, " holds ", images_.size(0),
                 " images but ", labels_path, " holds ", labels_.size(0), " labels");
-    int64_t subset = options.integer("subset");
+    const int64_t subset = settings_.subset;
     if (subset > 0 && subset < images_.size(0)) {
       images_ = images_.narrow(0, 0, subset).clone();
       labels_ = labels_.narrow(0, 0, subset).clone();
     }
 
-    const bool zero_one = options.string("range") == "zero_one";
-    pad_ = options.flag("pad_to_32");
-    resolution_ = options.integer("resolution");
-    GENFW_CHECK(kSide % resolution_ == 0, owner, ": option 'resolution' must divide 28 (28, 14, 7, 4, 2, 1), got ",
-                resolution_);
-    GENFW_CHECK(!pad_ || resolution_ == kSide, owner, ": options 'pad_to_32' and 'resolution' exclude each other");
+    const bool zero_one = settings_.range == "zero_one";
+    const bool pad = settings_.pad_to_32;
+    const int64_t resolution = settings_.resolution;
+    GENFW_CHECK(kSide % resolution == 0, owner, ": option 'resolution' must divide 28 (28, 14, 7, 4, 2, 1), got ",
+                resolution);
+    GENFW_CHECK(!pad || resolution == kSide, owner, ": options 'pad_to_32' and 'resolution' exclude each other");
     info_.name = "fashion_mnist";
-    const int64_t side = pad_ ? 32 : resolution_;
+    const int64_t side = pad ? 32 : resolution;
     info_.shape = {1, side, side};
     info_.low = zero_one ? 0.0 : -1.0;
     info_.high = 1.0;
     info_.num_classes = 10;
-    info_.discrete_levels = resolution_ == kSide;
+    info_.discrete_levels = resolution == kSide;
     info_.levels = 256;
-    info_.horizontal_flip = options.flag("hflip");
+    info_.horizontal_flip = settings_.hflip;
   }
 
   genfw::DataInfo info() const override { return info_; }
@@ -274,16 +289,15 @@ class FashionMnist : public genfw::Dataset {
     // byte b → low + b/255 · (high − low): 0 → low, 255 → high exactly.
     auto x = images_.index_select(0, index).to(torch::kFloat32).unsqueeze(1);
     x = x.div(255.0f).mul(float(info_.high - info_.low)).add(float(info_.low));
-    if (pad_) x = torch::constant_pad_nd(x, {2, 2, 2, 2}, info_.low);
-    if (resolution_ != kSide) x = torch::avg_pool2d(x, kSide / resolution_);
+    if (settings_.pad_to_32) x = torch::constant_pad_nd(x, {2, 2, 2, 2}, info_.low);
+    if (settings_.resolution != kSide) x = torch::avg_pool2d(x, kSide / settings_.resolution);
     return {x.contiguous(), labels_.index_select(0, index)};
   }
 
  private:
   torch::Tensor images_;  // uint8 [N, 28, 28]; converted per batch to keep memory at 1 byte/pixel
   torch::Tensor labels_;  // int64 [N]
-  bool pad_ = false;
-  int64_t resolution_ = kSide;
+  Settings settings_;
   genfw::DataInfo info_;
 };
 

@@ -13,38 +13,44 @@ using namespace genfw;
 
 class DensityCoverageMetric : public Metric {
  public:
-  static Schema schema() {
-    return Schema()
-        .integer("k", 5, "neighbours whose distance is each real feature's ball radius (the paper's k = 5)",
-                 at_least(1))
-        .integer("count", 0,
-                 "examples of each set compared (evenly strided); 0 = as many as the smaller set holds, since "
-                 "coverage moves with the ratio of the two sizes (the paper compares equal sets)",
-                 at_least(0));
+  struct Settings {
+    int64_t k = 5;
+    int64_t count = 0;
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>()
+            .integer("k", &Settings::k,
+                     "neighbours whose distance is each real feature's ball radius (the paper's k = 5)", at_least(1))
+            .integer("count", &Settings::count,
+                     "examples of each set compared (evenly strided); 0 = as many as the smaller set holds, since "
+                     "coverage moves with the ratio of the two sizes (the paper compares equal sets)",
+                     at_least(0));
+    return binding;
   }
-  DensityCoverageMetric(const Options& options, const BuildContext&)
-      : k_(options.integer("k")), count_(options.integer("count")) {}
+  static Schema schema() { return bound_options().schema(); }
+  DensityCoverageMetric(const Options& options, const BuildContext&) : settings_(bound_options().read(options)) {}
 
   MetricResult compute(MetricContext& context) override {
     const std::string owner = "metric 'density_coverage'";
-    auto compared = metric::compared_features(context, owner, count_, k_);
-    auto values = metric::density_and_coverage(compared.real, compared.samples, k_);
+    auto compared = metric::compared_features(context, owner, settings_.count, settings_.k);
+    auto values = metric::density_and_coverage(compared.real, compared.samples, settings_.k);
     MetricResult result;
     result.values["density"] = values.density;
     result.values["coverage"] = values.coverage;
     result.describe("density", Better::higher);
     result.describe("coverage", Better::higher);
-    metric::record_compared(result, context, compared, k_,
+    metric::record_compared(result, context, compared, settings_.k,
                             "density and coverage (Naeem et al. 2020): real k-NN balls, open (distance < NND_k), "
                             "float64 Euclidean distances");
     const int64_t n = compared.real.size(0), m = compared.samples.size(0);
     result.provenance["coverage_if_same_distribution"] =
-        shortest_number(metric::expected_coverage_same_distribution(n, m, k_));
+        shortest_number(metric::expected_coverage_same_distribution(n, m, settings_.k));
     return result;
   }
 
  private:
-  int64_t k_, count_;
+  Settings settings_;
 };
 
 }  // namespace

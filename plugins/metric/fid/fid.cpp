@@ -10,19 +10,25 @@ using namespace genfw;
 
 class Fid : public Metric {
  public:
-  static Schema schema() {
-    return Schema()
-        .boolean("infinity", false,
-                 "also report fid_infinity: FID extrapolated to infinitely many samples (Chong & Forsyth 2020), "
-                 "free of FID's 1/N bias; use with 5 000+ samples")
-        .integer("infinity_points", 15, "FID∞: number of subset sizes the line is fitted to", at_least(2))
-        .real("infinity_min_fraction", 0.1, "FID∞: smallest subset as a fraction of the samples (paper: 5 000 of 50 000)",
-              between(0.0, 1.0));
+  struct Settings {
+    bool infinity = false;
+    int64_t infinity_points = 15;
+    double infinity_min_fraction = 0.1;
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>()
+            .boolean("infinity", &Settings::infinity,
+                     "also report fid_infinity: FID extrapolated to infinitely many samples (Chong & Forsyth 2020), "
+                     "free of FID's 1/N bias; use with 5 000+ samples")
+            .integer("infinity_points", &Settings::infinity_points,
+                     "FID∞: number of subset sizes the line is fitted to", at_least(2))
+            .real("infinity_min_fraction", &Settings::infinity_min_fraction,
+                  "FID∞: smallest subset as a fraction of the samples (paper: 5 000 of 50 000)", between(0.0, 1.0));
+    return binding;
   }
-  Fid(const Options& options, const BuildContext&)
-      : infinity_(options.flag("infinity")),
-        infinity_points_(options.integer("infinity_points")),
-        infinity_min_fraction_(options.real("infinity_min_fraction")) {}
+  static Schema schema() { return bound_options().schema(); }
+  Fid(const Options& options, const BuildContext&) : settings_(bound_options().read(options)) {}
 
   MetricResult compute(MetricContext& context) override {
     FeatureService& service = features_of(context, "metric 'fid'");
@@ -37,14 +43,15 @@ class Fid : public Metric {
     result.provenance["estimator"] =
         std::string("frechet(float64, symmetric eigh sqrt, cov N-1") +
         (fid.used_offset ? ", eps=1e-6 offset applied)" : ")");
-    if (infinity_) add_infinity(result, features, service.reference().statistics, context.seed);
+    if (settings_.infinity) add_infinity(result, features, service.reference().statistics, context.seed);
     return result;
   }
 
  private:
   void add_infinity(MetricResult& result, const torch::Tensor& features, const metric::GaussianStatistics& reference,
                     uint64_t seed) const {
-    auto fit = metric::fid_infinity(features, reference, infinity_points_, infinity_min_fraction_, seed);
+    auto fit =
+        metric::fid_infinity(features, reference, settings_.infinity_points, settings_.infinity_min_fraction, seed);
     result.values["fid_infinity"] = fit.value;
     result.describe("fid_infinity", Better::lower);
     result.provenance["fid_infinity"] = "linear fit of FID_N against 1/N over " + std::to_string(fit.sizes.size()) +
@@ -52,9 +59,7 @@ class Fid : public Metric {
                                         std::to_string(fit.sizes.back()) + ", slope " + shortest_number(fit.slope);
   }
 
-  bool infinity_;
-  int64_t infinity_points_;
-  double infinity_min_fraction_;
+  Settings settings_;
 };
 
 }  // namespace

@@ -10,10 +10,16 @@ using namespace genfw;
 
 class InceptionScore : public Metric {
  public:
-  static Schema schema() {
-    return Schema().integer("splits", 10, "number of splits of the samples", at_least(1));
+  struct Settings {
+    int64_t splits = 10;
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>().integer("splits", &Settings::splits, "number of splits of the samples", at_least(1));
+    return binding;
   }
-  InceptionScore(const Options& options, const BuildContext&) : splits_(options.integer("splits")) {}
+  static Schema schema() { return bound_options().schema(); }
+  InceptionScore(const Options& options, const BuildContext&) : settings_(bound_options().read(options)) {}
 
   MetricResult compute(MetricContext& context) override {
     FeatureService& service = features_of(context, "metric 'inception_score'");
@@ -25,7 +31,7 @@ class InceptionScore : public Metric {
     const auto& out = service.of(checked_samples(context, "metric 'inception_score'"));
     GENFW_CHECK(out.probabilities.defined(), "metric 'inception_score': extractor '", extractor.name,
                 "' gives no class probabilities (a TorchScript module must return (features, logits))");
-    auto is = metric::inception_score(out.probabilities, splits_);
+    auto is = metric::inception_score(out.probabilities, settings_.splits);
     MetricResult result;
     result.values["inception_score"] = is.mean;
     result.values["inception_score_std"] = is.std;
@@ -38,7 +44,7 @@ class InceptionScore : public Metric {
   }
 
  private:
-  int64_t splits_;
+  Settings settings_;
 };
 
 }  // namespace

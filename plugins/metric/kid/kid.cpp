@@ -10,31 +10,38 @@ using namespace genfw;
 
 class Kid : public Metric {
  public:
-  static Schema schema() {
-    return Schema()
-        .integer("subsets", 100, "number of random subsets", at_least(1))
-        .integer("subset_size", 1000, "examples per subset (capped at what is available)", at_least(2))
-        .choice("standardize", "auto", {"auto", "yes", "no"},
-                "scale each feature by the reference's mean and std before the kernel; auto = yes for raw "
-                "coordinates (identity extractor), where the cubic kernel of unscaled values is dominated by "
-                "outliers, no for network features (the paper's KID)");
+  struct Settings {
+    int64_t subsets = 100;
+    int64_t subset_size = 1000;
+    std::string standardize = "auto";
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>()
+            .integer("subsets", &Settings::subsets, "number of random subsets", at_least(1))
+            .integer("subset_size", &Settings::subset_size, "examples per subset (capped at what is available)",
+                     at_least(2))
+            .choice("standardize", &Settings::standardize, {"auto", "yes", "no"},
+                    "scale each feature by the reference's mean and std before the kernel; auto = yes for raw "
+                    "coordinates (identity extractor), where the cubic kernel of unscaled values is dominated by "
+                    "outliers, no for network features (the paper's KID)");
+    return binding;
   }
-  Kid(const Options& options, const BuildContext&)
-      : subsets_(options.integer("subsets")),
-        subset_size_(options.integer("subset_size")),
-        standardize_(options.string("standardize")) {}
+  static Schema schema() { return bound_options().schema(); }
+  Kid(const Options& options, const BuildContext&) : settings_(bound_options().read(options)) {}
 
   MetricResult compute(MetricContext& context) override {
     FeatureService& service = features_of(context, "metric 'kid'");
     torch::Tensor features = service.of(checked_samples(context, "metric 'kid'")).features;
     torch::Tensor reference = service.reference().features;
-    const bool standardized = standardize_ == "yes" || (standardize_ == "auto" && service.extractor().name == "identity");
+    const std::string& standardize = settings_.standardize;
+    const bool standardized = standardize == "yes" || (standardize == "auto" && service.extractor().name == "identity");
     if (standardized) {
       auto mean = reference.mean(0), std = reference.std(0).clamp_min(1e-12);
       features = (features - mean) / std;
       reference = (reference - mean) / std;
     }
-    auto kid = metric::kernel_inception_distance(features, reference, subsets_, subset_size_);
+    auto kid = metric::kernel_inception_distance(features, reference, settings_.subsets, settings_.subset_size);
     MetricResult result;
     result.values["kid"] = kid.mean;
     result.values["kid_std"] = kid.std;
@@ -49,8 +56,7 @@ class Kid : public Metric {
   }
 
  private:
-  int64_t subsets_, subset_size_;
-  std::string standardize_;
+  Settings settings_;
 };
 
 }  // namespace

@@ -14,19 +14,25 @@ using namespace genfw;
 
 class Memorization : public Metric {
  public:
-  static Schema schema() {
-    return Schema()
-        .real("ratio", 1.0 / 3.0,
-              "a sample is memorized when its distance to the nearest training example is below ratio × its "
-              "distance to the second nearest (Yoon et al. 2023: 1/3)",
-              between(0.0, 1.0))
-        .integer("max_train", 0,
-                 "training examples searched (evenly strided); 0 = the whole train split. A copy of an example "
-                 "left out is not found",
-                 at_least(0));
+  struct Settings {
+    double ratio = 1.0 / 3.0;
+    int64_t max_train = 0;
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>()
+            .real("ratio", &Settings::ratio,
+                  "a sample is memorized when its distance to the nearest training example is below ratio × its "
+                  "distance to the second nearest (Yoon et al. 2023: 1/3)",
+                  between(0.0, 1.0))
+            .integer("max_train", &Settings::max_train,
+                     "training examples searched (evenly strided); 0 = the whole train split. A copy of an example "
+                     "left out is not found",
+                     at_least(0));
+    return binding;
   }
-  Memorization(const Options& options, const BuildContext&)
-      : ratio_(options.real("ratio")), max_train_(options.integer("max_train")) {}
+  static Schema schema() { return bound_options().schema(); }
+  Memorization(const Options& options, const BuildContext&) : settings_(bound_options().read(options)) {}
 
   // The host's floor examples are training images when the reference is the test split: the
   // rule flags them by definition. memorized_held_out is this metric's real-data rate instead.
@@ -39,22 +45,24 @@ class Memorization : public Metric {
                 "examples, the rate the rule flags without copying)");
     FeatureService& service = features_of(context, owner);
     const torch::Tensor& samples = service.of(checked_samples(context, owner)).features;
-    auto train = split_features(service, context, "train", max_train_ > 0 ? max_train_ : max_count);
+    const int64_t max_train = settings_.max_train > 0 ? settings_.max_train : max_count;
+    auto train = split_features(service, context, "train", max_train);
     GENFW_CHECK(train.count >= 2, owner, ": the distance-ratio rule needs at least 2 training examples, got ",
                 train.count);
     auto held_out = split_features(service, context, "test", samples.size(0));
     auto train_features = train.features.to(context.device);
     MetricResult result;
-    result.values["memorized"] = metric::fraction_memorized(samples.to(context.device), train_features, ratio_);
+    result.values["memorized"] =
+        metric::fraction_memorized(samples.to(context.device), train_features, settings_.ratio);
     result.values["memorized_held_out"] =
-        metric::fraction_memorized(held_out.features.to(context.device), train_features, ratio_);
+        metric::fraction_memorized(held_out.features.to(context.device), train_features, settings_.ratio);
     result.describe("memorized", Better::lower);  // the held-out value is its floor: real data, not copies
     service.record_provenance(result, false);
     result.provenance["samples"] = std::to_string(samples.size(0));
     result.provenance["feature_dim"] = std::to_string(samples.size(1));
     result.provenance["train_searched"] = std::to_string(train.count) + " of " + std::to_string(train.split_size);
     result.provenance["held_out"] = std::to_string(held_out.count) + " test examples";
-    result.provenance["rule"] = "memorized if d(x, NN1) < " + shortest_number(ratio_) +
+    result.provenance["rule"] = "memorized if d(x, NN1) < " + shortest_number(settings_.ratio) +
                                 " * d(x, NN2), NN1 and NN2 the two nearest training examples in feature space "
                                 "(Yoon et al. 2023; Gu et al. 2023)";
     return result;
@@ -71,8 +79,7 @@ class Memorization : public Metric {
                                       service.settings().extractor.batch_size);
   }
 
-  double ratio_;
-  int64_t max_train_;
+  Settings settings_;
 };
 
 }  // namespace

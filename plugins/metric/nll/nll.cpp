@@ -23,38 +23,47 @@ using namespace genfw;
 
 class Nll : public Metric {
  public:
-  static Schema schema() {
-    return Schema()
-        .choice("estimator", "auto", {"auto", "exact", "iwae", "ddpm_vlb", "ode"},
-                "auto = exact for density models, else IWAE for latent-variable models, else the DDPM bound for "
-                "noise predictors, else the probability-flow ODE for score models")
-        .integer("num_samples", 1000, "test examples evaluated (evenly strided over the test split)", at_least(1))
-        .integer("importance_samples", 100, "k of the IWAE bound", at_least(1))
-        .integer("timesteps", 100,
-                 "DDPM bound: stratified sample of this many t in 1..T-1 (0 = all T-1, exact sum)", at_least(0))
-        .integer("batch_size", 100, "test examples per model call", at_least(1))
-        .choice("divergence", "auto", {"auto", "exact", "hutchinson"},
+  struct Settings {
+    std::string estimator = "auto";
+    int64_t num_samples = 1000;
+    int64_t importance_samples = 100;
+    int64_t timesteps = 100;
+    int64_t batch_size = 100;
+    std::string divergence = "auto";
+    std::string probe = "rademacher";
+    int64_t probes = 1;
+    double rtol = 1e-5;
+    double atol = 1e-5;
+    bool dequantize = true;
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>()
+            .choice("estimator", &Settings::estimator, {"auto", "exact", "iwae", "ddpm_vlb", "ode"},
+                    "auto = exact for density models, else IWAE for latent-variable models, else the DDPM bound for "
+                    "noise predictors, else the probability-flow ODE for score models")
+            .integer("num_samples", &Settings::num_samples,
+                     "test examples evaluated (evenly strided over the test split)", at_least(1))
+            .integer("importance_samples", &Settings::importance_samples, "k of the IWAE bound", at_least(1))
+            .integer("timesteps", &Settings::timesteps,
+                     "DDPM bound: stratified sample of this many t in 1..T-1 (0 = all T-1, exact sum)", at_least(0))
+            .integer("batch_size", &Settings::batch_size, "test examples per model call", at_least(1))
+            .choice(
+                "divergence", &Settings::divergence, {"auto", "exact", "hutchinson"},
                 "ODE: ∇·f̃ by the exact trace (D backward passes) or Hutchinson's estimator; auto = exact for D <= 8")
-        .choice("probe", "rademacher", {"rademacher", "gaussian"}, "ODE: Hutchinson probe distribution")
-        .integer("probes", 1, "ODE: Hutchinson probes per example, fixed along the path (score_sde: 1)", at_least(1))
-        .real("rtol", 1e-5, "ODE: Dormand–Prince relative tolerance (score_sde: 1e-5)", between(1e-12, 1.0))
-        .real("atol", 1e-5, "ODE: Dormand–Prince absolute tolerance (score_sde: 1e-5)", between(1e-12, 1.0))
-        .boolean("dequantize", true, "ODE: add uniform noise within each quantisation bin of discrete data")
-        .merge(sde_schema());
+            .choice("probe", &Settings::probe, {"rademacher", "gaussian"}, "ODE: Hutchinson probe distribution")
+            .integer("probes", &Settings::probes,
+                     "ODE: Hutchinson probes per example, fixed along the path (score_sde: 1)", at_least(1))
+            .real("rtol", &Settings::rtol, "ODE: Dormand–Prince relative tolerance (score_sde: 1e-5)",
+                  between(1e-12, 1.0))
+            .real("atol", &Settings::atol, "ODE: Dormand–Prince absolute tolerance (score_sde: 1e-5)",
+                  between(1e-12, 1.0))
+            .boolean("dequantize", &Settings::dequantize,
+                     "ODE: add uniform noise within each quantisation bin of discrete data");
+    return binding;
   }
-  Nll(const Options& options, const BuildContext&)
-      : estimator_(options.string("estimator")),
-        num_samples_(options.integer("num_samples")),
-        k_(options.integer("importance_samples")),
-        timesteps_(options.integer("timesteps")),
-        batch_size_(options.integer("batch_size")),
-        divergence_(options.string("divergence")),
-        gaussian_probes_(options.string("probe") == "gaussian"),
-        probes_(options.integer("probes")),
-        rtol_(options.real("rtol")),
-        atol_(options.real("atol")),
-        dequantize_(options.flag("dequantize")),
-        options_(options) {
+  static Schema schema() { return Schema(bound_options().schema()).merge(sde_schema()); }
+  Nll(const Options& options, const BuildContext&) : settings_(bound_options().read(options)), options_(options) {
     check_sde_options(options);
   }
 
@@ -67,7 +76,7 @@ class Nll : public Metric {
     auto* density = as<DensityModel>(model);
     auto* latent = as<LatentVariableModel>(model);
     auto* diffusion = as<NoisePredictor>(model);
-    std::string estimator = estimator_;
+    std::string estimator = settings_.estimator;
     auto* score_model = as<ScoreModel>(model);
     if (estimator == "auto") {
       estimator = density ? "exact" : latent ? "iwae" : diffusion ? "ddpm_vlb" : score_model ? "ode" : "";
@@ -85,7 +94,7 @@ class Nll : public Metric {
 
     const DataInfo& data = context.data;
     const int64_t size = context.test_data->size();
-    const int64_t n = std::min(num_samples_, size);
+    const int64_t n = std::min(settings_.num_samples, size);
     GENFW_CHECK(n >= 1, "metric 'nll': the test split is empty");
     auto indices = torch::linspace(0, double(size - 1), n, torch::kFloat64).round().to(torch::kLong);
 
@@ -97,24 +106,25 @@ class Nll : public Metric {
     int64_t nfe = 0, batches = 0;
     std::optional<ModelDenoiser> denoiser;
     std::optional<SdeView> ode_view;
-    const bool exact_trace = divergence_ == "exact" || (divergence_ == "auto" && data.dim() <= 8);
+    const bool exact_trace = settings_.divergence == "exact" || (settings_.divergence == "auto" && data.dim() <= 8);
     if (estimator == "ode") {
       denoiser.emplace(model);
       denoiser->set_evaluation_hook([&nfe](int64_t evaluations) { nfe += evaluations; });
       sde = make_sde(options_, *denoiser);
       ode_view.emplace(*denoiser, *sde);
     }
-    for (int64_t start = 0; start < n; start += batch_size_) {
-      Batch batch = context.test_data->get(indices.slice(0, start, std::min(n, start + batch_size_)));
+    for (int64_t start = 0; start < n; start += settings_.batch_size) {
+      Batch batch = context.test_data->get(indices.slice(0, start, std::min(n, start + settings_.batch_size)));
       auto x = batch.x.to(context.device, torch::kFloat32);
       torch::Tensor b;
       if (estimator == "exact") {
         b = genfw::bits_per_dim(density->log_prob(x).to(torch::kFloat64), data);
       } else if (estimator == "iwae") {
-        b = genfw::bits_per_dim(genfw::iwae_log_likelihood(*latent, x, k_).to(torch::kFloat64), data);
+        auto log_likelihood = genfw::iwae_log_likelihood(*latent, x, settings_.importance_samples);
+        b = genfw::bits_per_dim(log_likelihood.to(torch::kFloat64), data);
       } else if (estimator == "ode") {
-        if (data.discrete_levels && dequantize_) x = dequantized(x, data);
-        auto likelihood = ode_log_likelihood(*ode_view, x, options_.real("eps"), rtol_, atol_,
+        if (data.discrete_levels && settings_.dequantize) x = dequantized(x, data);
+        auto likelihood = ode_log_likelihood(*ode_view, x, options_.real("eps"), settings_.rtol, settings_.atol,
                                              exact_trace ? std::vector<torch::Tensor>() : draw_probes(x));
         b = genfw::bits_per_dim(likelihood.log_prob, data);
         ++batches;
@@ -123,7 +133,7 @@ class Nll : public Metric {
         if (diffusion->num_classes() > 0)
           labels = torch::full({x.size(0)}, diffusion->num_classes(),
                                torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-        auto nats = metric::ddpm_vlb_nats(*diffusion, x, labels, data, timesteps_);
+        auto nats = metric::ddpm_vlb_nats(*diffusion, x, labels, data, settings_.timesteps);
         b = nats.to(torch::kFloat64) / (double(data.dim()) * std::log(2.0));
       }
       bits.push_back(b.to(torch::kCPU));
@@ -144,12 +154,13 @@ class Nll : public Metric {
     if (estimator == "exact") {
       result.provenance["estimator"] = "exact log p(x) (density)";
     } else if (estimator == "iwae") {
-      result.provenance["estimator"] = "IWAE bound, k=" + std::to_string(k_) + " (Burda et al. 2016)";
+      result.provenance["estimator"] =
+          "IWAE bound, k=" + std::to_string(settings_.importance_samples) + " (Burda et al. 2016)";
     } else if (estimator == "ode") {
       record_ode_provenance(result, *sde, exact_trace, data, double(nfe) / double(std::max<int64_t>(batches, 1)));
     } else {
       const int64_t T = diffusion->schedule().num_steps();
-      const int64_t k = (timesteps_ <= 0 || timesteps_ >= T - 1) ? T - 1 : timesteps_;
+      const int64_t k = (settings_.timesteps <= 0 || settings_.timesteps >= T - 1) ? T - 1 : settings_.timesteps;
       result.provenance["estimator"] =
           "DDPM L_vlb (Ho et al. 2020), fixed small variance, discretized Gaussian decoder at t=0, " +
           (k == T - 1 ? std::string("all ") + std::to_string(T) + " timesteps"
@@ -169,8 +180,9 @@ class Nll : public Metric {
 
   std::vector<torch::Tensor> draw_probes(const torch::Tensor& x) const {
     std::vector<torch::Tensor> probes;
-    for (int64_t i = 0; i < probes_; ++i) {
-      probes.push_back(gaussian_probes_ ? torch::randn_like(x) : torch::randint_like(x, 0, 2) * 2 - 1);
+    const bool gaussian = settings_.probe == "gaussian";
+    for (int64_t i = 0; i < settings_.probes; ++i) {
+      probes.push_back(gaussian ? torch::randn_like(x) : torch::randint_like(x, 0, 2) * 2 - 1);
     }
     return probes;
   }
@@ -181,26 +193,22 @@ class Nll : public Metric {
     estimator << "probability-flow ODE log-likelihood (Song et al. 2021 App. D; Chen et al. 2018) under the "
               << sde.name() << " SDE, prior N(0, " << sde.prior_std() << "² I), divergence: "
               << (exact_trace ? std::string("exact trace")
-                              : std::to_string(probes_) + (gaussian_probes_ ? " Gaussian" : " Rademacher") +
+                              : std::to_string(settings_.probes) +
+                                    (settings_.probe == "gaussian" ? " Gaussian" : " Rademacher") +
                                     " Hutchinson probe(s) per example");
-    solver << "Dormand–Prince 5(4), rtol " << rtol_ << ", atol " << atol_ << ", t from " << options_.real("eps")
-           << " to 1";
+    solver << "Dormand–Prince 5(4), rtol " << settings_.rtol << ", atol " << settings_.atol << ", t from "
+           << options_.real("eps") << " to 1";
     result.provenance["estimator"] = estimator.str();
     result.provenance["ode_solver"] = solver.str();
     result.provenance["nfe"] = std::to_string(nfe_per_batch) + " score evaluations per batch (mean)";
     result.provenance["dequantization"] =
-        data.discrete_levels && dequantize_ ? "uniform within each of the " + std::to_string(data.levels) + " levels"
-                                            : std::string("none");
+        data.discrete_levels && settings_.dequantize
+            ? "uniform within each of the " + std::to_string(data.levels) + " levels"
+            : std::string("none");
   }
 
-  std::string estimator_;
-  int64_t num_samples_, k_, timesteps_, batch_size_;
-  std::string divergence_;
-  bool gaussian_probes_;
-  int64_t probes_;
-  double rtol_, atol_;
-  bool dequantize_;
-  Options options_;
+  Settings settings_;
+  Options options_;  // the SDE reads its own keys from them
 };
 
 }  // namespace

@@ -12,34 +12,41 @@ using namespace genfw;
 
 class PrecisionRecallMetric : public Metric {
  public:
-  static Schema schema() {
-    return Schema()
-        .integer("k", 3, "neighbours whose distance is each feature's ball radius (the paper's k = 3)", at_least(1))
-        .integer("count", 0,
-                 "examples of each set compared (evenly strided); 0 = as many as the smaller set holds, since "
-                 "the values move with the ratio of the two sizes (the paper compares equal sets)",
-                 at_least(0));
+  struct Settings {
+    int64_t k = 3;
+    int64_t count = 0;
+  };
+  static const OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        OptionBinding<Settings>()
+            .integer("k", &Settings::k, "neighbours whose distance is each feature's ball radius (the paper's k = 3)",
+                     at_least(1))
+            .integer("count", &Settings::count,
+                     "examples of each set compared (evenly strided); 0 = as many as the smaller set holds, since "
+                     "the values move with the ratio of the two sizes (the paper compares equal sets)",
+                     at_least(0));
+    return binding;
   }
-  PrecisionRecallMetric(const Options& options, const BuildContext&)
-      : k_(options.integer("k")), count_(options.integer("count")) {}
+  static Schema schema() { return bound_options().schema(); }
+  PrecisionRecallMetric(const Options& options, const BuildContext&) : settings_(bound_options().read(options)) {}
 
   MetricResult compute(MetricContext& context) override {
     const std::string owner = "metric 'precision_recall'";
-    auto compared = metric::compared_features(context, owner, count_, k_);
-    auto values = metric::improved_precision_recall(compared.real, compared.samples, k_);
+    auto compared = metric::compared_features(context, owner, settings_.count, settings_.k);
+    auto values = metric::improved_precision_recall(compared.real, compared.samples, settings_.k);
     MetricResult result;
     result.values["precision"] = values.precision;
     result.values["recall"] = values.recall;
     result.describe("precision", Better::higher);
     result.describe("recall", Better::higher);
-    metric::record_compared(result, context, compared, k_,
+    metric::record_compared(result, context, compared, settings_.k,
                             "improved precision and recall (Kynkaanniemi et al. 2019): union of k-NN balls, "
                             "closed (distance <= NND_k), float64 Euclidean distances");
     return result;
   }
 
  private:
-  int64_t k_, count_;
+  Settings settings_;
 };
 
 }  // namespace

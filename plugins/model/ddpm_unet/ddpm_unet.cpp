@@ -358,25 +358,33 @@ class DdpmUnet : public genfw::Model, public genfw::NoisePredictor {
 
 class SuperResolutionUnet final : public DdpmUnet, public genfw::LowResolutionConditioned {
  public:
-  static genfw::Schema schema() {
-    return DdpmUnet::schema().merge(genfw::Schema()
-        .integer("low_resolution", 14,
-                 "the side of the low-resolution image: the image averaged down to "
-                 "low_resolution × low_resolution pixels (H and W must be multiples of it)",
-                 genfw::at_least(1))
-        .real("condition_noise_max", 0.2,
-              "super-resolution: training corrupts the low-resolution image with Gaussian conditioning "
-              "augmentation at a level u ~ U[0, condition_noise_max] (√ᾱ·c + √(1−ᾱ)·ε, ᾱ = cos²(πu/2)), told to "
-              "the network",
-              genfw::between(0.0, 1.0))
-        .real("condition_noise", 0.0,
-              "super-resolution: the augmentation level u the low-resolution image gets when sampling (0 = clean)",
-              genfw::between(0.0, 1.0)));
+  // DdpmUnet::schema() stays a plain Schema: its integer lists (ch_mult, attn_resolutions) have no binding.
+  struct Settings {
+    int64_t low_resolution = 14;
+    double condition_noise_max = 0.2;
+    double condition_noise = 0.0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("low_resolution", &Settings::low_resolution,
+                     "the side of the low-resolution image: the image averaged down to "
+                     "low_resolution × low_resolution pixels (H and W must be multiples of it)",
+                     genfw::at_least(1))
+            .real("condition_noise_max", &Settings::condition_noise_max,
+                  "super-resolution: training corrupts the low-resolution image with Gaussian conditioning "
+                  "augmentation at a level u ~ U[0, condition_noise_max] (√ᾱ·c + √(1−ᾱ)·ε, ᾱ = cos²(πu/2)), told "
+                  "to the network",
+                  genfw::between(0.0, 1.0))
+            .real("condition_noise", &Settings::condition_noise,
+                  "super-resolution: the augmentation level u the low-resolution image gets when sampling (0 = "
+                  "clean)",
+                  genfw::between(0.0, 1.0));
+    return binding;
   }
+  static genfw::Schema schema() { return DdpmUnet::schema().merge(bound_options().schema()); }
   SuperResolutionUnet(const genfw::Options& options, const genfw::BuildContext& context)
-      : DdpmUnet(options, context,
-                 {options.integer("low_resolution"), options.real("condition_noise_max"),
-                  options.real("condition_noise")}) {}
+      : DdpmUnet(options, context, conditioning(bound_options().read(options))) {}
 
   std::vector<int64_t> low_resolution_shape() const override { return {image_shape_[0], low_, low_}; }
   torch::Tensor low_resolution_of(const torch::Tensor& x) const override {
@@ -390,6 +398,11 @@ class SuperResolutionUnet final : public DdpmUnet, public genfw::LowResolutionCo
                 "model 'sr_unet': the low-resolution images must be [N, ", expected[0], ", ", low_, ", ", low_,
                 "], got ", low_resolution.sizes());
     condition_ = low_resolution;
+  }
+
+ private:
+  static Conditioning conditioning(const Settings& settings) {
+    return {settings.low_resolution, settings.condition_noise_max, settings.condition_noise};
   }
 };
 

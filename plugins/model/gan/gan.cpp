@@ -28,25 +28,39 @@ void dcgan_init(nn::Module& module) {
 
 class Gan : public genfw::Model, public genfw::GeneratorModel, public genfw::DiscriminatorModel {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("latent_dim", 0, "dimension of z (0 = 64 for images, 2 for vectors)", genfw::at_least(0))
-        .integer("ngf", 64, "images: generator channels of the last hidden layer", genfw::at_least(1))
-        .integer("ndf", 64, "images: discriminator channels of the first layer", genfw::at_least(1))
-        .integer("hidden", 128, "vectors: width of the generator and discriminator MLPs", genfw::at_least(1))
-        .integer("layers", 3, "vectors: hidden layers of each MLP", genfw::at_least(1))
-        .choice("discriminator_norm", "batch", {"batch", "none"},
-                "images: batch norm in the discriminator (DCGAN) or none (use with wgan_gp)");
+  struct Settings {
+    int64_t latent_dim = 0;
+    int64_t ngf = 64;
+    int64_t ndf = 64;
+    int64_t hidden = 128;
+    int64_t layers = 3;
+    std::string discriminator_norm = "batch";
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("latent_dim", &Settings::latent_dim, "dimension of z (0 = 64 for images, 2 for vectors)",
+                     genfw::at_least(0))
+            .integer("ngf", &Settings::ngf, "images: generator channels of the last hidden layer", genfw::at_least(1))
+            .integer("ndf", &Settings::ndf, "images: discriminator channels of the first layer", genfw::at_least(1))
+            .integer("hidden", &Settings::hidden, "vectors: width of the generator and discriminator MLPs",
+                     genfw::at_least(1))
+            .integer("layers", &Settings::layers, "vectors: hidden layers of each MLP", genfw::at_least(1))
+            .choice("discriminator_norm", &Settings::discriminator_norm, {"batch", "none"},
+                    "images: batch norm in the discriminator (DCGAN) or none (use with wgan_gp)");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   Gan(const genfw::Options& options, const genfw::BuildContext& context) : data_(context.data) {
     GENFW_CHECK(!data_.shape.empty(), "model 'gan': data shape is empty");
-    latent_dim_ = options.integer("latent_dim");
+    const Settings settings = bound_options().read(options);
+    latent_dim_ = settings.latent_dim;
     if (latent_dim_ == 0) latent_dim_ = data_.is_image() ? 64 : 2;
     if (data_.is_image()) {
       const int64_t c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
-      const int64_t ngf = options.integer("ngf"), ndf = options.integer("ndf");
-      const bool d_bn = options.string("discriminator_norm") == "batch";
+      const int64_t ngf = settings.ngf, ndf = settings.ndf;
+      const bool d_bn = settings.discriminator_norm == "batch";
       GENFW_CHECK(h == w && (h == 28 || h == 32), "model 'gan': images must be 28x28 or 32x32, got ", h, "x", w);
       auto d_norm = [&](int64_t ch) {
         return d_bn ? nn::AnyModule(nn::BatchNorm2d(ch)) : nn::AnyModule(nn::Identity());
@@ -87,7 +101,7 @@ class Gan : public genfw::Model, public genfw::GeneratorModel, public genfw::Dis
       }
       image_z_ = h == 32;
     } else {
-      const int64_t d = data_.dim(), hidden = options.integer("hidden"), layers = options.integer("layers");
+      const int64_t d = data_.dim(), hidden = settings.hidden, layers = settings.layers;
       generator_ = genfw::make_mlp(latent_dim_, hidden, d, layers, "relu");
       discriminator_ = genfw::make_mlp(d, hidden, 1, layers, "leaky_relu");
     }

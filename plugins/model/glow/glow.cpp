@@ -103,24 +103,39 @@ struct SplitPrior : torch::nn::Module {
 
 class Glow : public genfw::Model, public genfw::DensityModel, public genfw::InvertibleFlow {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("levels", 3, "L: levels of squeeze → K steps → split (H, W divisible by 2^L)", genfw::at_least(1))
-        .integer("steps_per_level", 32, "K: flow steps (actnorm, permutation, coupling) per level", genfw::at_least(1))
-        .integer("hidden", 512, "channels of each coupling network", genfw::at_least(1))
-        .choice("coupling", "affine", {"affine", "additive"}, "affine (Glow) or additive (NICE) couplings")
-        .choice("permutation", "conv1x1", {"conv1x1", "reverse"},
-                "channel mixing before each coupling: LU-decomposed invertible 1x1 convolution (Glow) or reversal")
-        .real("logit_alpha", 0.0,
-              "0: pixels mapped linearly to [-1/2, 1/2] (Glow); > 0: to logit(alpha + (1 - 2 alpha) u) as RealNVP",
-              genfw::Range{0.0, 0.49})
-        .boolean("dequantize", true, "uniform dequantisation of discrete data in log_prob");
+  struct Settings {
+    int64_t levels = 3;
+    int64_t steps_per_level = 32;
+    int64_t hidden = 512;
+    std::string coupling = "affine";
+    std::string permutation = "conv1x1";
+    double logit_alpha = 0.0;
+    bool dequantize = true;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("levels", &Settings::levels, "L: levels of squeeze → K steps → split (H, W divisible by 2^L)",
+                     genfw::at_least(1))
+            .integer("steps_per_level", &Settings::steps_per_level,
+                     "K: flow steps (actnorm, permutation, coupling) per level", genfw::at_least(1))
+            .integer("hidden", &Settings::hidden, "channels of each coupling network", genfw::at_least(1))
+            .choice("coupling", &Settings::coupling, {"affine", "additive"},
+                    "affine (Glow) or additive (NICE) couplings")
+            .choice("permutation", &Settings::permutation, {"conv1x1", "reverse"},
+                    "channel mixing before each coupling: LU-decomposed invertible 1x1 convolution (Glow) or reversal")
+            .real("logit_alpha", &Settings::logit_alpha,
+                  "0: pixels mapped linearly to [-1/2, 1/2] (Glow); > 0: to logit(alpha + (1 - 2 alpha) u) as RealNVP",
+                  genfw::Range{0.0, 0.49})
+            .boolean("dequantize", &Settings::dequantize, "uniform dequantisation of discrete data in log_prob");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   Glow(const genfw::Options& options, const genfw::BuildContext& context)
-      : data_(context.data), alpha_(options.real("logit_alpha")), dequantize_(options.flag("dequantize")) {
+      : data_(context.data), settings_(bound_options().read(options)) {
     GENFW_CHECK(data_.is_image(), "model 'glow' needs image data [C, H, W], got ", data_.shape.size(), " dimensions");
-    const int64_t levels = options.integer("levels"), steps = options.integer("steps_per_level");
+    const int64_t levels = settings_.levels, steps = settings_.steps_per_level;
     int64_t c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
     const int64_t factor = int64_t(1) << levels;
     GENFW_CHECK(h % factor == 0 && w % factor == 0, "model 'glow': option 'levels' = ", levels,
@@ -132,13 +147,12 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
       std::vector<std::shared_ptr<FlowLayer>> layers{std::make_shared<genfw::Squeeze>()};
       for (int64_t k = 0; k < steps; ++k) {
         layers.push_back(std::make_shared<genfw::ActNorm>(c, true));
-        if (options.string("permutation") == "conv1x1") {
+        if (settings_.permutation == "conv1x1") {
           layers.push_back(std::make_shared<genfw::InvertibleConv1x1>(c));
         } else {
           layers.push_back(std::make_shared<ReverseChannels>());
         }
-        layers.push_back(
-            std::make_shared<Coupling>(c, options.integer("hidden"), options.string("coupling") == "affine"));
+        layers.push_back(std::make_shared<Coupling>(c, settings_.hidden, settings_.coupling == "affine"));
       }
       const std::string prefix = "level" + std::to_string(level) + "_";
       for (size_t i = 0; i < layers.size(); ++i) register_module(prefix + "layer" + std::to_string(i), layers[i]);
@@ -178,11 +192,12 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
       if (level < int64_t(splits_.size())) h = torch::cat({h, splits_[level]->from_noise(h, pieces[level])}, 1);
       for (auto it = levels_[level].rbegin(); it != levels_[level].rend(); ++it) h = (*it)->inverse(h);
     }
-    return alpha_ > 0.0 ? genfw::from_logit_space(h, data_, alpha_) : data_.low + (data_.high - data_.low) * (h + 0.5);
+    const double alpha = settings_.logit_alpha;
+    return alpha > 0.0 ? genfw::from_logit_space(h, data_, alpha) : data_.low + (data_.high - data_.low) * (h + 0.5);
   }
 
   Tensor log_prob(const Tensor& x) override {
-    auto [z, logdet] = to_latent(dequantize_ ? genfw::uniformly_dequantized(x, data_) : x);
+    auto [z, logdet] = to_latent(settings_.dequantize ? genfw::uniformly_dequantized(x, data_) : x);
     return genfw::standard_normal_log_density(z) + logdet;  // Glow eq. 3–5
   }
 
@@ -196,15 +211,14 @@ class Glow : public genfw::Model, public genfw::DensityModel, public genfw::Inve
  private:
   /// Glow's pixel scale [−½, ½] (a linear Jacobian), or RealNVP's logit space.
   Tensor to_flow_space(const Tensor& x, Tensor& logdet) const {
-    if (alpha_ > 0.0) return genfw::to_logit_space(x, data_, alpha_, logdet);
+    if (settings_.logit_alpha > 0.0) return genfw::to_logit_space(x, data_, settings_.logit_alpha, logdet);
     const double range = data_.high - data_.low;
     logdet = logdet - double(data_.dim()) * std::log(range);
     return (x - data_.low) / range - 0.5;
   }
 
   genfw::DataInfo data_;
-  double alpha_;
-  bool dequantize_;
+  Settings settings_;
   std::vector<std::vector<std::shared_ptr<FlowLayer>>> levels_;
   std::vector<std::shared_ptr<SplitPrior>> splits_;
   std::vector<std::vector<int64_t>> latent_shapes_;  // ε of each split, then the top latent

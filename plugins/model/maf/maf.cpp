@@ -47,38 +47,53 @@ struct AutoregressiveAffine : genfw::FlowLayer {
 
 class Maf : public genfw::Model, public genfw::DensityModel, public genfw::InvertibleFlow {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("num_layers", 5, "K: MADE layers (MAF (5) in the paper)", genfw::at_least(1))
-        .integer("hidden", 1024, "units of each MADE hidden layer", genfw::at_least(1))
-        .integer("made_layers", 2, "hidden layers of each MADE", genfw::at_least(1))
-        .choice("order", "reverse", {"reverse", "random"},
-                "variable order of layer k+1: the reverse of layer k's (the paper's default), or a random permutation")
-        .choice("norm", "actnorm", {"actnorm", "none"}, "a normalisation layer after every MADE layer")
-        .choice("activation", "relu", {"relu", "tanh", "elu", "silu"}, "MADE hidden activation")
-        .real("logit_alpha", 1e-6, "images: y = logit(alpha + (1 - 2 alpha) u) (the paper's lambda)",
-              genfw::Range{0.0, 0.49})
-        .boolean("dequantize", true, "uniform dequantisation of discrete data in log_prob");
+  struct Settings {
+    int64_t num_layers = 5;
+    int64_t hidden = 1024;
+    int64_t made_layers = 2;
+    std::string order = "reverse";
+    std::string norm = "actnorm";
+    std::string activation = "relu";
+    double logit_alpha = 1e-6;
+    bool dequantize = true;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("num_layers", &Settings::num_layers, "K: MADE layers (MAF (5) in the paper)", genfw::at_least(1))
+            .integer("hidden", &Settings::hidden, "units of each MADE hidden layer", genfw::at_least(1))
+            .integer("made_layers", &Settings::made_layers, "hidden layers of each MADE", genfw::at_least(1))
+            .choice("order", &Settings::order, {"reverse", "random"},
+                    "variable order of layer k+1: the reverse of layer k's (the paper's default), or a random "
+                    "permutation")
+            .choice("norm", &Settings::norm, {"actnorm", "none"}, "a normalisation layer after every MADE layer")
+            .choice("activation", &Settings::activation, {"relu", "tanh", "elu", "silu"}, "MADE hidden activation")
+            .real("logit_alpha", &Settings::logit_alpha,
+                  "images: y = logit(alpha + (1 - 2 alpha) u) (the paper's lambda)", genfw::Range{0.0, 0.49})
+            .boolean("dequantize", &Settings::dequantize, "uniform dequantisation of discrete data in log_prob");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   Maf(const genfw::Options& options, const genfw::BuildContext& context)
-      : data_(context.data), alpha_(options.real("logit_alpha")), dequantize_(options.flag("dequantize")) {
+      : data_(context.data), settings_(bound_options().read(options)) {
     const int64_t d = data_.dim();
     GENFW_CHECK(d >= 2, "model 'maf' needs at least 2 dimensions, got ", d);
-    GENFW_CHECK(!(data_.is_image() && alpha_ <= 0.0), "model 'maf': option 'logit_alpha' must be > 0 for images");
+    const Settings& s = settings_;
+    GENFW_CHECK(!(data_.is_image() && s.logit_alpha <= 0.0),
+                "model 'maf': option 'logit_alpha' must be > 0 for images");
     auto order = torch::arange(d, torch::kLong);
-    for (int64_t k = 0; k < options.integer("num_layers"); ++k) {
-      if (k > 0) order = options.string("order") == "reverse" ? order.flip({0}) : torch::randperm(d, torch::kLong);
-      add(std::make_shared<AutoregressiveAffine>(order, options.integer("hidden"), options.integer("made_layers"),
-                                                 options.string("activation")));
-      if (options.string("norm") == "actnorm") add(std::make_shared<genfw::ActNorm>(d, false));
+    for (int64_t k = 0; k < s.num_layers; ++k) {
+      if (k > 0) order = s.order == "reverse" ? order.flip({0}) : torch::randperm(d, torch::kLong);
+      add(std::make_shared<AutoregressiveAffine>(order, s.hidden, s.made_layers, s.activation));
+      if (s.norm == "actnorm") add(std::make_shared<genfw::ActNorm>(d, false));
     }
     to(context.device);
   }
 
   std::pair<Tensor, Tensor> to_latent(const Tensor& x) override {
     Tensor logdet = torch::zeros({x.size(0)}, x.options());
-    Tensor h = data_.is_image() ? genfw::to_logit_space(x, data_, alpha_, logdet) : x;
+    Tensor h = data_.is_image() ? genfw::to_logit_space(x, data_, settings_.logit_alpha, logdet) : x;
     h = h.flatten(1);
     for (auto& layer : layers_) h = layer->forward(h, logdet);
     return {h, logdet};
@@ -90,11 +105,11 @@ class Maf : public genfw::Model, public genfw::DensityModel, public genfw::Inver
     std::vector<int64_t> shape{z.size(0)};
     shape.insert(shape.end(), data_.shape.begin(), data_.shape.end());
     h = h.view(shape);
-    return data_.is_image() ? genfw::from_logit_space(h, data_, alpha_) : h;
+    return data_.is_image() ? genfw::from_logit_space(h, data_, settings_.logit_alpha) : h;
   }
 
   Tensor log_prob(const Tensor& x) override {
-    auto [u, logdet] = to_latent(dequantize_ ? genfw::uniformly_dequantized(x, data_) : x);
+    auto [u, logdet] = to_latent(settings_.dequantize ? genfw::uniformly_dequantized(x, data_) : x);
     return genfw::standard_normal_log_density(u) + logdet;  // MAF eq. 4
   }
 
@@ -116,8 +131,7 @@ class Maf : public genfw::Model, public genfw::DensityModel, public genfw::Inver
   }
 
   genfw::DataInfo data_;
-  double alpha_;
-  bool dequantize_;
+  Settings settings_;
   std::vector<std::shared_ptr<genfw::FlowLayer>> layers_;
 };
 

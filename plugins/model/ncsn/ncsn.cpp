@@ -159,20 +159,30 @@ struct CondRefineBlock : torch::nn::Module {
 
 class Ncsn : public genfw::Model, public genfw::ScoreModel {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("ngf", 128, "base width (channels of the full-resolution blocks; 2·ngf below)",
-                 genfw::at_least(2))
-        .integer("num_levels", 10, "number L of noise levels (classes of the conditional norms)",
-                 genfw::at_least(1))
-        .real("sigma_begin", 1.0, "largest noise level σ_1", genfw::at_least(0.0))
-        .real("sigma_end", 0.01, "smallest noise level σ_L", genfw::at_least(0.0))
-        .boolean("scale_by_sigma", false,
-                 "divide the network output by σ (NCSNv2); false = NCSN v1, the output is the score");
+  struct Settings {
+    int64_t ngf = 128;
+    int64_t num_levels = 10;
+    double sigma_begin = 1.0;
+    double sigma_end = 0.01;
+    bool scale_by_sigma = false;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("ngf", &Settings::ngf, "base width (channels of the full-resolution blocks; 2·ngf below)",
+                     genfw::at_least(2))
+            .integer("num_levels", &Settings::num_levels, "number L of noise levels (classes of the conditional norms)",
+                     genfw::at_least(1))
+            .real("sigma_begin", &Settings::sigma_begin, "largest noise level σ_1", genfw::at_least(0.0))
+            .real("sigma_end", &Settings::sigma_end, "smallest noise level σ_L", genfw::at_least(0.0))
+            .boolean("scale_by_sigma", &Settings::scale_by_sigma,
+                     "divide the network output by σ (NCSNv2); false = NCSN v1, the output is the score");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   Ncsn(const genfw::Options& options, const genfw::BuildContext& context)
-      : low_(context.data.low), high_(context.data.high), scale_by_sigma_(options.flag("scale_by_sigma")) {
+      : low_(context.data.low), high_(context.data.high), settings_(bound_options().read(options)) {
     const auto& owner = options.owner();
     GENFW_CHECK(context.data.is_image(), owner, ": needs image data [C, H, W], got a sample shape of ",
                 context.data.shape.size(), " dimensions");
@@ -180,13 +190,12 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
     GENFW_CHECK(context.data.shape[1] % 2 == 0 && context.data.shape[2] % 2 == 0, owner,
                 ": image height and width must be even (one 2× down-sampling), got ", context.data.shape[1],
                 "×", context.data.shape[2]);
-    GENFW_CHECK(options.real("sigma_begin") > 0 && options.real("sigma_end") > 0, owner,
-                ": options 'sigma_begin' and 'sigma_end' must be > 0, got ", options.real("sigma_begin"),
-                " and ", options.real("sigma_end"));
+    const double sigma_begin = settings_.sigma_begin, sigma_end = settings_.sigma_end;
+    GENFW_CHECK(sigma_begin > 0 && sigma_end > 0, owner, ": options 'sigma_begin' and 'sigma_end' must be > 0, got ",
+                sigma_begin, " and ", sigma_end);
     GENFW_CHECK(high_ > low_, owner, ": data range must satisfy low < high, got [", low_, ", ", high_, "]");
-    levels_ = genfw::geometric_sigmas(options.real("sigma_begin"), options.real("sigma_end"),
-                                      options.integer("num_levels"));
-    const int64_t ngf = options.integer("ngf"), classes = levels_.size(0);
+    levels_ = genfw::geometric_sigmas(sigma_begin, sigma_end, settings_.num_levels);
+    const int64_t ngf = settings_.ngf, classes = levels_.size(0);
     auto block = [&](const std::string& name, int64_t in, int64_t out, bool down, int64_t dilation) {
       return register_module(name, std::make_shared<CondResBlock>(in, out, classes, down, dilation));
     };
@@ -215,7 +224,7 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
                      .argmin(1)
                      .to(x.device());
     auto out = network(x, index);
-    if (scale_by_sigma_) out = out / genfw::per_sample(s, out);
+    if (settings_.scale_by_sigma) out = out / genfw::per_sample(s, out);
     return out;
   }
   torch::Tensor noise_levels() const override { return levels_; }
@@ -249,7 +258,7 @@ class Ncsn : public genfw::Model, public genfw::ScoreModel {
   }
 
   double low_, high_;
-  bool scale_by_sigma_;
+  Settings settings_;
   torch::Tensor levels_, log_levels_;
   torch::nn::Conv2d begin_conv_{nullptr}, end_conv_{nullptr};
   std::vector<std::shared_ptr<CondResBlock>> res_;

@@ -64,28 +64,42 @@ struct StreamBlocks : torch::nn::Module {
 
 class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public genfw::AutoregressiveModel {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("num_resnet", 5, "gated ResNet blocks per resolution and stream (nr_resnet)", genfw::at_least(1))
-        .integer("filters", 160, "channels of both streams (nr_filters)", genfw::at_least(1))
-        .integer("mixtures", 10, "logistic mixture components per pixel (nr_logistic_mix)", genfw::at_least(1))
-        .integer("resolutions", 3, "resolutions (H, W divisible by 2^(resolutions-1))", genfw::at_least(1))
-        .real("dropout", 0.5, "dropout in the gated ResNet blocks while training", genfw::Range{0.0, 0.99});
+  struct Settings {
+    int64_t num_resnet = 5;
+    int64_t filters = 160;
+    int64_t mixtures = 10;
+    int64_t resolutions = 3;
+    double dropout = 0.5;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("num_resnet", &Settings::num_resnet, "gated ResNet blocks per resolution and stream (nr_resnet)",
+                     genfw::at_least(1))
+            .integer("filters", &Settings::filters, "channels of both streams (nr_filters)", genfw::at_least(1))
+            .integer("mixtures", &Settings::mixtures, "logistic mixture components per pixel (nr_logistic_mix)",
+                     genfw::at_least(1))
+            .integer("resolutions", &Settings::resolutions, "resolutions (H, W divisible by 2^(resolutions-1))",
+                     genfw::at_least(1))
+            .real("dropout", &Settings::dropout, "dropout in the gated ResNet blocks while training",
+                  genfw::Range{0.0, 0.99});
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   PixelCnnPlusPlus(const genfw::Options& options, const genfw::BuildContext& context)
-      : data_(context.data), mixtures_(options.integer("mixtures")) {
+      : data_(context.data), settings_(bound_options().read(options)) {
     GENFW_CHECK(data_.is_image(), "model 'pixelcnn' needs image data [C, H, W], got ", data_.shape.size(),
                 " dimensions");
     GENFW_CHECK(data_.discrete_levels, "model 'pixelcnn' models discrete pixels; dataset '", data_.name,
                 "' is not quantised");
-    const int64_t filters = options.integer("filters"), blocks = options.integer("num_resnet");
-    const int64_t resolutions = options.integer("resolutions"), c = data_.shape[0];
+    const int64_t filters = settings_.filters, blocks = settings_.num_resnet;
+    const int64_t resolutions = settings_.resolutions, c = data_.shape[0];
     const int64_t factor = int64_t(1) << (resolutions - 1);
     row_multiple_ = factor;
     GENFW_CHECK(data_.shape[1] % factor == 0 && data_.shape[2] % factor == 0, "model 'pixelcnn': option "
                 "'resolutions' = ", resolutions, " needs height and width divisible by ", factor);
-    const double dropout = options.real("dropout");
+    const double dropout = settings_.dropout;
     // Input: the image plus a channel of ones, so the zero padding is told apart from black (openai's x_pad).
     u_input_ = register_module("u_input", ShiftedConv2d(c + 1, filters, Shift::down, 2, 3));
     ul_input_down_ = register_module("ul_input_down", ShiftedConv2d(c + 1, filters, Shift::down, 1, 3));
@@ -107,7 +121,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
             "ul_upsample" + tag, genfw::ShiftedConvTranspose2d(filters, filters, Shift::down_right, 2, 2)));
       }
     }
-    output_ = register_module("output", nin(filters, genfw::logistic_mixture_num_params(c, mixtures_)));
+    output_ = register_module("output", nin(filters, genfw::logistic_mixture_num_params(c, settings_.mixtures)));
     to(context.device);
   }
 
@@ -152,7 +166,8 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
 
   Tensor log_prob(const Tensor& x) override {
     auto unit = to_unit_range(x);
-    auto log_mass = genfw::discretized_logistic_mixture_log_prob(unit, mixture_params(unit), mixtures_, data_.levels);
+    auto log_mass =
+        genfw::discretized_logistic_mixture_log_prob(unit, mixture_params(unit), settings_.mixtures, data_.levels);
     // Mass → the data-space convention of likelihood.hpp: log m + D·log(L/(high − low)).
     return genfw::per_sample_sum(log_mass) + genfw::discrete_log_density_offset(data_);
   }
@@ -167,6 +182,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
   /// pixels < t, which are final. Channels within the pixel are drawn in order.
   Tensor sample_autoregressively(genfw::SampleContext& context) override {
     const int64_t n = context.num_samples, c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
+    const int64_t mixtures = settings_.mixtures;
     auto x = torch::zeros({n, c, h, w}, parameters().front().options().device(context.device));
     torch::NoGradGuard no_grad;
     const bool was_training = is_training();
@@ -178,9 +194,9 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
       const int64_t rows = std::min(h, (i / row_multiple_ + 1) * row_multiple_);
       auto params = mixture_params(x.narrow(2, 0, rows)).narrow(2, i, 1).narrow(3, j, 1);
       context.count_evaluations(1);  // one network pass per pixel: NFE, progress and stop requests
-      auto noise = context.uniform({mixtures_ + c}).to(x.options()).view({n, mixtures_ + c, 1, 1});
-      auto pixel = genfw::sample_discretized_logistic_mixture(params, c, mixtures_, noise.narrow(1, 0, mixtures_),
-                                                              noise.narrow(1, mixtures_, c), data_.levels);
+      auto noise = context.uniform({mixtures + c}).to(x.options()).view({n, mixtures + c, 1, 1});
+      auto pixel = genfw::sample_discretized_logistic_mixture(params, c, mixtures, noise.narrow(1, 0, mixtures),
+                                                              noise.narrow(1, mixtures, c), data_.levels);
       x.narrow(2, i, 1).narrow(3, j, 1).copy_(pixel);
       context.report(genfw::StepRecord{t, h * w, double(t), from_unit_range(x), {}});
     }
@@ -193,7 +209,7 @@ class PixelCnnPlusPlus : public genfw::Model, public genfw::DensityModel, public
   Tensor from_unit_range(const Tensor& x) const { return data_.low + (x + 1.0) * (data_.high - data_.low) / 2.0; }
 
   genfw::DataInfo data_;
-  int64_t mixtures_;
+  Settings settings_;
   int64_t row_multiple_ = 1;  // image heights the resolutions divide
   ShiftedConv2d u_input_{nullptr}, ul_input_down_{nullptr}, ul_input_right_{nullptr};
   std::vector<std::shared_ptr<StreamBlocks>> up_, down_;

@@ -188,36 +188,57 @@ struct VectorCoupling : FlowLayer {
 
 class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::InvertibleFlow {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .choice("coupling", "affine", {"affine", "additive"}, "affine (RealNVP) or additive (NICE) couplings")
-        .choice("norm", "actnorm", {"actnorm", "batch", "none"},
-                "normalisation flow layer after every coupling: actnorm (data-dependent init), batch "
-                "(batch statistics in training, running averages in eval), none")
-        .integer("num_scales", 2, "images: scales of the multi-scale architecture (H, W divisible by "
-                 "2^(num_scales-1))", genfw::at_least(1))
-        .integer("num_blocks", 4, "images: residual blocks in each s/t network", genfw::at_least(0))
-        .integer("hidden", 64, "channels (images) or width (vectors) of the s/t networks", genfw::at_least(1))
-        .integer("num_couplings", 8, "vectors: coupling layers (alternating half masks)", genfw::at_least(1))
-        .integer("mlp_layers", 2, "vectors: hidden layers of each s/t MLP", genfw::at_least(1))
-        .real("logit_alpha", 0.05, "images: y = logit(alpha + (1 - 2 alpha) u)", genfw::Range{0.0, 0.49})
-        .boolean("dequantize", true, "uniform dequantisation of discrete data in log_prob");
+  struct Settings {
+    std::string coupling = "affine";
+    std::string norm = "actnorm";
+    int64_t num_scales = 2;
+    int64_t num_blocks = 4;
+    int64_t hidden = 64;
+    int64_t num_couplings = 8;
+    int64_t mlp_layers = 2;
+    double logit_alpha = 0.05;
+    bool dequantize = true;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .choice("coupling", &Settings::coupling, {"affine", "additive"},
+                    "affine (RealNVP) or additive (NICE) couplings")
+            .choice("norm", &Settings::norm, {"actnorm", "batch", "none"},
+                    "normalisation flow layer after every coupling: actnorm (data-dependent init), batch "
+                    "(batch statistics in training, running averages in eval), none")
+            .integer("num_scales", &Settings::num_scales,
+                     "images: scales of the multi-scale architecture (H, W divisible by "
+                     "2^(num_scales-1))",
+                     genfw::at_least(1))
+            .integer("num_blocks", &Settings::num_blocks, "images: residual blocks in each s/t network",
+                     genfw::at_least(0))
+            .integer("hidden", &Settings::hidden, "channels (images) or width (vectors) of the s/t networks",
+                     genfw::at_least(1))
+            .integer("num_couplings", &Settings::num_couplings, "vectors: coupling layers (alternating half masks)",
+                     genfw::at_least(1))
+            .integer("mlp_layers", &Settings::mlp_layers, "vectors: hidden layers of each s/t MLP", genfw::at_least(1))
+            .real("logit_alpha", &Settings::logit_alpha, "images: y = logit(alpha + (1 - 2 alpha) u)",
+                  genfw::Range{0.0, 0.49})
+            .boolean("dequantize", &Settings::dequantize, "uniform dequantisation of discrete data in log_prob");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   RealNvp(const genfw::Options& options, const genfw::BuildContext& context)
-      : data_(context.data), alpha_(options.real("logit_alpha")), dequantize_(options.flag("dequantize")) {
+      : data_(context.data), settings_(bound_options().read(options)) {
     GENFW_CHECK(!data_.shape.empty(), "model 'realnvp': data shape is empty");
-    const bool affine = options.string("coupling") == "affine";
-    const std::string norm = options.string("norm");
-    const int64_t hidden = options.integer("hidden");
-    GENFW_CHECK(!(data_.is_image() && alpha_ <= 0.0), "model 'realnvp': option 'logit_alpha' must be > 0 for "
-                "images, got ", alpha_);
+    const bool affine = settings_.coupling == "affine";
+    const std::string& norm = settings_.norm;
+    const int64_t hidden = settings_.hidden;
+    GENFW_CHECK(!(data_.is_image() && settings_.logit_alpha <= 0.0), "model 'realnvp': option 'logit_alpha' must be "
+                "> 0 for images, got ", settings_.logit_alpha);
     auto add = [&](std::vector<std::shared_ptr<FlowLayer>>& scale, std::shared_ptr<FlowLayer> layer) {
       if (!layer) return;
       scale.push_back(register_module("layer" + std::to_string(layer_count_++), layer));
     };
     if (data_.is_image()) {
-      const int64_t num_scales = options.integer("num_scales"), blocks = options.integer("num_blocks");
+      const int64_t num_scales = settings_.num_scales, blocks = settings_.num_blocks;
       int64_t c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
       const int64_t factor = int64_t(1) << (num_scales - 1);
       GENFW_CHECK(h % factor == 0 && w % factor == 0, "model 'realnvp': option 'num_scales' = ", num_scales,
@@ -249,8 +270,8 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
       const int64_t d = data_.dim();
       GENFW_CHECK(d >= 2, "model 'realnvp': vector data needs at least 2 dimensions, got ", d);
       std::vector<std::shared_ptr<FlowLayer>> scale;
-      for (int64_t i = 0; i < options.integer("num_couplings"); ++i) {
-        add(scale, std::make_shared<VectorCoupling>(d, i % 2, affine, hidden, options.integer("mlp_layers")));
+      for (int64_t i = 0; i < settings_.num_couplings; ++i) {
+        add(scale, std::make_shared<VectorCoupling>(d, i % 2, affine, hidden, settings_.mlp_layers));
         add(scale, make_norm(norm, d, false));
       }
       scales_.push_back(std::move(scale));
@@ -261,7 +282,7 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
 
   std::pair<Tensor, Tensor> to_latent(const Tensor& x) override {
     Tensor h = x, logdet = torch::zeros({x.size(0)}, x.options());
-    if (data_.is_image()) h = genfw::to_logit_space(x, data_, alpha_, logdet);
+    if (data_.is_image()) h = genfw::to_logit_space(x, data_, settings_.logit_alpha, logdet);
     std::vector<Tensor> pieces;
     for (size_t s = 0; s < scales_.size(); ++s) {
       for (auto& layer : scales_[s]) h = layer->forward(h, logdet);
@@ -282,13 +303,13 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
       if (s + 1 < static_cast<int64_t>(scales_.size())) h = torch::cat({h, pieces[s]}, 1);
       for (auto it = scales_[s].rbegin(); it != scales_[s].rend(); ++it) h = (*it)->inverse(h);
     }
-    if (data_.is_image()) h = genfw::from_logit_space(h, data_, alpha_);
+    if (data_.is_image()) h = genfw::from_logit_space(h, data_, settings_.logit_alpha);
     return h;
   }
 
   Tensor log_prob(const Tensor& x) override {
     // Dequantised point (see the convention at the top), then the change of variables.
-    auto [z, logdet] = to_latent(dequantize_ ? genfw::uniformly_dequantized(x, data_) : x);
+    auto [z, logdet] = to_latent(settings_.dequantize ? genfw::uniformly_dequantized(x, data_) : x);
     return genfw::standard_normal_log_density(z) + logdet;
   }
 
@@ -305,8 +326,7 @@ class RealNvp : public genfw::Model, public genfw::DensityModel, public genfw::I
 
  private:
   genfw::DataInfo data_;
-  double alpha_;
-  bool dequantize_;
+  Settings settings_;
   int64_t layer_count_ = 0;
   std::vector<std::vector<std::shared_ptr<FlowLayer>>> scales_;
   std::vector<std::vector<int64_t>> factored_shapes_;

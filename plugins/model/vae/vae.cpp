@@ -26,39 +26,52 @@ Likelihood parse_likelihood(const std::string& name) {
 
 class Vae : public genfw::Model, public genfw::LatentVariableModel {
  public:
-  static Schema schema() {
-    return Schema()
-        .integer("latent_dim", 16, "dimension of z", genfw::at_least(1))
-        .integer("hidden", 256, "width of the MLP layers (vectors) / of the fully connected layer (images)",
-                 genfw::at_least(1))
-        .integer("channels", 32, "images: channels of the first conv layer (the second has twice as many)",
-                 genfw::at_least(1))
-        .integer("layers", 2, "vectors: hidden layers of the encoder and decoder MLPs", genfw::at_least(1))
-        .choice("likelihood", "gaussian_learned",
-                {"bernoulli", "gaussian", "gaussian_learned", "discretized_logistic"},
-                "p(x|z): bernoulli (targets (x-low)/(high-low) in [0,1]), gaussian (fixed_std), "
-                "gaussian_learned (per-dimension std from the decoder), discretized_logistic "
-                "(PixelCNN++-style, one component, DataInfo::levels bins)")
-        .real("fixed_std", 0.1, "std of the gaussian likelihood in data units", genfw::Range{1e-6, {}})
-        .real("min_log_std", -7.0, "lower clamp of learned log-stds / log-scales (numerical floor)");
+  struct Settings {
+    int64_t latent_dim = 16;
+    int64_t hidden = 256;
+    int64_t channels = 32;
+    int64_t layers = 2;
+    std::string likelihood = "gaussian_learned";
+    double fixed_std = 0.1;
+    double min_log_std = -7.0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("latent_dim", &Settings::latent_dim, "dimension of z", genfw::at_least(1))
+            .integer("hidden", &Settings::hidden,
+                     "width of the MLP layers (vectors) / of the fully connected layer (images)", genfw::at_least(1))
+            .integer("channels", &Settings::channels,
+                     "images: channels of the first conv layer (the second has twice as many)", genfw::at_least(1))
+            .integer("layers", &Settings::layers, "vectors: hidden layers of the encoder and decoder MLPs",
+                     genfw::at_least(1))
+            .choice("likelihood", &Settings::likelihood,
+                    {"bernoulli", "gaussian", "gaussian_learned", "discretized_logistic"},
+                    "p(x|z): bernoulli (targets (x-low)/(high-low) in [0,1]), gaussian (fixed_std), "
+                    "gaussian_learned (per-dimension std from the decoder), discretized_logistic "
+                    "(PixelCNN++-style, one component, DataInfo::levels bins)")
+            .real("fixed_std", &Settings::fixed_std, "std of the gaussian likelihood in data units",
+                  genfw::Range{1e-6, {}})
+            .real("min_log_std", &Settings::min_log_std,
+                  "lower clamp of learned log-stds / log-scales (numerical floor)");
+    return binding;
   }
+  static Schema schema() { return bound_options().schema(); }
 
   Vae(const Options& options, const BuildContext& context)
       : data_(context.data),
-        latent_dim_(options.integer("latent_dim")),
-        likelihood_(parse_likelihood(options.string("likelihood"))),
-        fixed_std_(options.real("fixed_std")),
-        min_log_std_(options.real("min_log_std")) {
+        settings_(bound_options().read(options)),
+        likelihood_(parse_likelihood(settings_.likelihood)) {
     GENFW_CHECK(!data_.shape.empty(), "model 'vae': data shape is empty");
     GENFW_CHECK(data_.high > data_.low, "model 'vae': data range [", data_.low, ", ", data_.high,
                 "] is empty");
-    const int64_t hidden = options.integer("hidden");
+    const int64_t hidden = settings_.hidden;
     const bool two_outputs =
         likelihood_ == Likelihood::gaussian_learned || likelihood_ == Likelihood::discretized_logistic;
     out_factor_ = two_outputs ? 2 : 1;
     if (data_.is_image()) {
       const int64_t c = data_.shape[0], h = data_.shape[1], w = data_.shape[2];
-      const int64_t ch = options.integer("channels");
+      const int64_t ch = settings_.channels;
       GENFW_CHECK(h % 4 == 0 && w % 4 == 0, "model 'vae': image height and width must be multiples of 4, got ",
                   h, "x", w);
       h4_ = h / 4;
@@ -68,8 +81,8 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
       encoder_ = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(c, ch, 4).stride(2).padding(1)), nn::ReLU(),
                                 nn::Conv2d(nn::Conv2dOptions(ch, ch2_, 4).stride(2).padding(1)), nn::ReLU(),
                                 nn::Flatten(), nn::Linear(ch2_ * h4_ * w4_, hidden), nn::ReLU(),
-                                nn::Linear(hidden, 2 * latent_dim_));
-      decoder_fc_ = nn::Sequential(nn::Linear(latent_dim_, hidden), nn::ReLU(),
+                                nn::Linear(hidden, 2 * settings_.latent_dim));
+      decoder_fc_ = nn::Sequential(nn::Linear(settings_.latent_dim, hidden), nn::ReLU(),
                                    nn::Linear(hidden, ch2_ * h4_ * w4_), nn::ReLU());
       decoder_conv_ = nn::Sequential(
           genfw::ConvTranspose2d(nn::ConvTranspose2dOptions(ch2_, ch, 4).stride(2).padding(1)), nn::ReLU(),
@@ -77,9 +90,9 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
       register_module("decoder_fc", decoder_fc_);
       register_module("decoder_conv", decoder_conv_);
     } else {
-      const int64_t d = data_.dim(), layers = options.integer("layers");
-      encoder_ = genfw::make_mlp(d, hidden, 2 * latent_dim_, layers, "silu");
-      decoder_mlp_ = genfw::make_mlp(latent_dim_, hidden, out_factor_ * d, layers, "silu");
+      const int64_t d = data_.dim(), layers = settings_.layers;
+      encoder_ = genfw::make_mlp(d, hidden, 2 * settings_.latent_dim, layers, "silu");
+      decoder_mlp_ = genfw::make_mlp(settings_.latent_dim, hidden, out_factor_ * d, layers, "silu");
       register_module("decoder_mlp", decoder_mlp_);
     }
     register_module("encoder", encoder_);
@@ -105,7 +118,7 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
         return -torch::binary_cross_entropy_with_logits(out[0], target, {}, {}, at::Reduction::None).sum(-1);
       }
       case Likelihood::gaussian: {
-        const double s = fixed_std_;
+        const double s = settings_.fixed_std;
         return (-0.5 * (xf - out[0]).pow(2) / (s * s) - std::log(s) - 0.5 * log_2pi).sum(-1);
       }
       case Likelihood::gaussian_learned: {
@@ -149,7 +162,7 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
         break;
       }
       case Likelihood::gaussian:
-        x = mean ? out[0] : out[0] + fixed_std_ * torch::randn_like(out[0]);
+        x = mean ? out[0] : out[0] + settings_.fixed_std * torch::randn_like(out[0]);
         break;
       case Likelihood::gaussian_learned:
         x = mean ? out[0] : out[0] + torch::exp(out[1]) * torch::randn_like(out[0]);
@@ -171,7 +184,7 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
     return x.reshape(shape);
   }
 
-  int64_t latent_dim() const override { return latent_dim_; }
+  int64_t latent_dim() const override { return settings_.latent_dim; }
 
  private:
   /// Decoder parameters flattened to [N, D]: {mean or logits, log-std / log-scale}.
@@ -186,13 +199,12 @@ class Vae : public genfw::Model, public genfw::LatentVariableModel {
     if (out_factor_ == 1) return {h.reshape({n, d})};
     // Images: the first C channels are the mean, the next C the log-std; vectors: first D, next D.
     auto parts = data_.is_image() ? h.chunk(2, 1) : h.chunk(2, -1);
-    return {parts[0].reshape({n, d}), parts[1].reshape({n, d}).clamp_min(min_log_std_)};
+    return {parts[0].reshape({n, d}), parts[1].reshape({n, d}).clamp_min(settings_.min_log_std)};
   }
 
   genfw::DataInfo data_;
-  int64_t latent_dim_;
-  Likelihood likelihood_;
-  double fixed_std_, min_log_std_;
+  Settings settings_;
+  Likelihood likelihood_;  // settings_.likelihood parsed
   int64_t out_factor_ = 1, h4_ = 0, w4_ = 0, ch2_ = 0;
   torch::nn::Sequential encoder_{nullptr}, decoder_fc_{nullptr}, decoder_conv_{nullptr}, decoder_mlp_{nullptr};
 };

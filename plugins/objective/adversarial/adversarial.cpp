@@ -14,15 +14,23 @@ using torch::Tensor;
 
 class Adversarial : public genfw::Objective {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .choice("loss", "non_saturating", {"non_saturating", "hinge", "wgan_gp"}, "adversarial loss")
-        .integer("n_critic", 1, "discriminator updates per generator update (on chunks of the batch)",
-                 genfw::at_least(1))
-        .real("gp_weight", 10.0, "wgan_gp: weight λ of the gradient penalty", genfw::at_least(0.0));
+  struct Settings {
+    std::string loss = "non_saturating";
+    int64_t n_critic = 1;
+    double gp_weight = 10.0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .choice("loss", &Settings::loss, {"non_saturating", "hinge", "wgan_gp"}, "adversarial loss")
+            .integer("n_critic", &Settings::n_critic,
+                     "discriminator updates per generator update (on chunks of the batch)", genfw::at_least(1))
+            .real("gp_weight", &Settings::gp_weight, "wgan_gp: weight λ of the gradient penalty",
+                  genfw::at_least(0.0));
+    return binding;
   }
-  Adversarial(const genfw::Options& options, const genfw::BuildContext&)
-      : loss_(options.string("loss")), n_critic_(options.integer("n_critic")), gp_weight_(options.real("gp_weight")) {}
+  static genfw::Schema schema() { return bound_options().schema(); }
+  Adversarial(const genfw::Options& options, const genfw::BuildContext&) : settings_(bound_options().read(options)) {}
 
   void train_step(genfw::Model& model, const genfw::Batch& batch, genfw::TrainContext& context) override {
     auto* g = genfw::as<genfw::GeneratorModel>(model);
@@ -31,28 +39,29 @@ class Adversarial : public genfw::Objective {
                 "'discriminator'");
     const int64_t n = batch.x.size(0);
     auto z_options = batch.x.options();
-    std::vector<Tensor> chunks = n >= n_critic_ ? batch.x.chunk(n_critic_, 0) : std::vector<Tensor>(n_critic_, batch.x);
+    const int64_t n_critic = settings_.n_critic;
+    std::vector<Tensor> chunks = n >= n_critic ? batch.x.chunk(n_critic, 0) : std::vector<Tensor>(n_critic, batch.x);
     // 1. Discriminator / critic steps (fake samples detached: no generator gradient).
     for (const auto& real : chunks) {
       auto z = torch::randn({real.size(0), g->latent_dim()}, z_options);
       auto fake = g->generate(z).detach();
       auto d_real = d->discriminate(real), d_fake = d->discriminate(fake);
       Tensor d_loss;
-      if (loss_ == "non_saturating") {
+      if (settings_.loss == "non_saturating") {
         d_loss = torch::softplus(-d_real).mean() + torch::softplus(d_fake).mean();
-      } else if (loss_ == "hinge") {
+      } else if (settings_.loss == "hinge") {
         d_loss = torch::relu(1.0 - d_real).mean() + torch::relu(1.0 + d_fake).mean();
       } else {
         auto penalty = gradient_penalty(*d, real, fake);
         context.record("gradient_penalty", penalty.detach());
-        d_loss = d_fake.mean() - d_real.mean() + gp_weight_ * penalty;
+        d_loss = d_fake.mean() - d_real.mean() + settings_.gp_weight * penalty;
       }
       context.update("discriminator", d_loss);
     }
     // 2. Generator step.
     auto z = torch::randn({n, g->latent_dim()}, z_options);
     auto d_fake = d->discriminate(g->generate(z));
-    auto g_loss = loss_ == "non_saturating" ? torch::softplus(-d_fake).mean() : -d_fake.mean();
+    auto g_loss = settings_.loss == "non_saturating" ? torch::softplus(-d_fake).mean() : -d_fake.mean();
     context.update("generator", g_loss);
   }
 
@@ -68,9 +77,7 @@ class Adversarial : public genfw::Objective {
     return (grad.flatten(1).norm(2, 1) - 1.0).pow(2).mean();
   }
 
-  std::string loss_;
-  int64_t n_critic_;
-  double gp_weight_;
+  Settings settings_;
 };
 
 }  // namespace genfw_adversarial

@@ -8,15 +8,22 @@ namespace {
 
 class DdpmObjective : public genfw::LossObjective {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .real("label_dropout", 0.0,
-              "probability of replacing a label by the null class (classifier-free guidance)",
-              genfw::between(0.0, 1.0))
-        .choice("loss", "mse", {"mse"}, "mean squared error over all dimensions (L_simple)");
+  struct Settings {
+    double label_dropout = 0.0;
+    std::string loss = "mse";
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .real("label_dropout", &Settings::label_dropout,
+                  "probability of replacing a label by the null class (classifier-free guidance)",
+                  genfw::between(0.0, 1.0))
+            .choice("loss", &Settings::loss, {"mse"}, "mean squared error over all dimensions (L_simple)");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
   DdpmObjective(const genfw::Options& options, const genfw::BuildContext&)
-      : label_dropout_(options.real("label_dropout")) {}
+      : settings_(bound_options().read(options)) {}
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
     auto* net = genfw::as<genfw::NoisePredictor>(model);
@@ -37,8 +44,8 @@ class DdpmObjective : public genfw::LossObjective {
       // Unlabelled data trains the unconditional (null-class) branch only.
       labels = batch.y.defined() ? batch.y.to(x0.device(), torch::kLong)
                                  : torch::full({n}, null_class, long_opts);
-      if (label_dropout_ > 0) {
-        auto drop = torch::rand({n}, x0.options()) < label_dropout_;
+      if (settings_.label_dropout > 0) {
+        auto drop = torch::rand({n}, x0.options()) < settings_.label_dropout;
         labels = torch::where(drop, torch::full_like(labels, null_class), labels);
       }
     }
@@ -52,7 +59,7 @@ class DdpmObjective : public genfw::LossObjective {
   }
 
  private:
-  double label_dropout_;
+  Settings settings_;
 };
 
 }  // namespace

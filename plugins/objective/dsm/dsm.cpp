@@ -9,21 +9,28 @@ namespace {
 
 class DenoisingScoreMatching : public genfw::LossObjective {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .reals("sigmas", {}, "noise levels to train; empty = the model's noise_levels() "
-                             "(one value = single-σ DSM)",
-               genfw::at_least(0.0))
-        .real("anneal_power", 2.0, "weight λ(σ) = σ^anneal_power (2 makes every level O(1))");
+  struct Settings {
+    std::vector<double> sigmas = {};
+    double anneal_power = 2.0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .reals("sigmas", &Settings::sigmas,
+                   "noise levels to train; empty = the model's noise_levels() "
+                   "(one value = single-σ DSM)",
+                   genfw::at_least(0.0))
+            .real("anneal_power", &Settings::anneal_power, "weight λ(σ) = σ^anneal_power (2 makes every level O(1))");
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   DenoisingScoreMatching(const genfw::Options& options, const genfw::BuildContext&)
-      : anneal_power_(options.real("anneal_power")) {
-    auto sigmas = options.reals("sigmas");
-    for (double s : sigmas) {
+      : settings_(bound_options().read(options)) {
+    for (double s : settings_.sigmas) {
       GENFW_CHECK(s > 0, options.owner(), ": option 'sigmas' must hold positive values, got ", s);
     }
-    if (!sigmas.empty()) sigmas_ = torch::tensor(sigmas, torch::kFloat64);
+    if (!settings_.sigmas.empty()) sigmas_ = torch::tensor(settings_.sigmas, torch::kFloat64);
   }
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
@@ -38,7 +45,7 @@ class DenoisingScoreMatching : public genfw::LossObjective {
     auto perturbed = x + sigma_x * z;
     auto s = denoiser.score(perturbed, sigma);
     auto residual = s + z / sigma_x;  // s − target, target = −z/σ = −(x̃ − x)/σ² (one op fewer, same bits)
-    auto per_sample_loss = 0.5 * residual.pow(2).reshape({n, -1}).sum(1) * sigma.pow(anneal_power_);
+    auto per_sample_loss = 0.5 * residual.pow(2).reshape({n, -1}).sum(1) * sigma.pow(settings_.anneal_power);
     return per_sample_loss.mean();
   }
 
@@ -55,8 +62,8 @@ class DenoisingScoreMatching : public genfw::LossObjective {
   }
 
   torch::Tensor levels_source_, levels_;
-  torch::Tensor sigmas_;
-  double anneal_power_;
+  Settings settings_;
+  torch::Tensor sigmas_;  // settings_.sigmas as a tensor; undefined = the model's levels
 };
 
 }  // namespace

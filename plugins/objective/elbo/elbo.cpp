@@ -9,14 +9,20 @@ namespace genfw_elbo {
 
 class Elbo : public genfw::Objective {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .real("beta", 1.0, "weight of KL(q(z|x) || N(0, I))", genfw::at_least(0.0))
-        .integer("kl_warmup_steps", 0, "steps over which the KL weight ramps linearly from 0 to beta (0 = off)",
-                 genfw::at_least(0));
+  struct Settings {
+    double beta = 1.0;
+    int64_t kl_warmup_steps = 0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .real("beta", &Settings::beta, "weight of KL(q(z|x) || N(0, I))", genfw::at_least(0.0))
+            .integer("kl_warmup_steps", &Settings::kl_warmup_steps,
+                     "steps over which the KL weight ramps linearly from 0 to beta (0 = off)", genfw::at_least(0));
+    return binding;
   }
-  Elbo(const genfw::Options& options, const genfw::BuildContext&)
-      : beta_(options.real("beta")), warmup_(options.integer("kl_warmup_steps")) {}
+  static genfw::Schema schema() { return bound_options().schema(); }
+  Elbo(const genfw::Options& options, const genfw::BuildContext&) : settings_(bound_options().read(options)) {}
 
   void train_step(genfw::Model& model, const genfw::Batch& batch, genfw::TrainContext& context) override {
     auto* vae = genfw::as<genfw::LatentVariableModel>(model);
@@ -28,16 +34,16 @@ class Elbo : public genfw::Objective {
     auto reconstruction = vae->decoder_log_likelihood(batch.x, z).mean();
     auto kl = (0.5 * (q.mean.pow(2) + torch::exp(q.log_var) - 1.0 - q.log_var)).sum(-1).mean();
     // 3. −ELBO with the (warmed-up) β.
-    double beta = beta_;
-    if (warmup_ > 0) beta *= std::min(1.0, static_cast<double>(context.step() + 1) / static_cast<double>(warmup_));
+    double beta = settings_.beta;
+    const int64_t warmup = settings_.kl_warmup_steps;
+    if (warmup > 0) beta *= std::min(1.0, static_cast<double>(context.step() + 1) / static_cast<double>(warmup));
     context.record("kl", kl.detach());
     context.record("reconstruction", reconstruction.detach());
     context.update("model", -reconstruction + beta * kl);
   }
 
  private:
-  double beta_;
-  int64_t warmup_;
+  Settings settings_;
 };
 
 }  // namespace genfw_elbo

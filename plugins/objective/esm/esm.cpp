@@ -12,18 +12,25 @@ namespace {
 
 class ExactScoreMatching : public genfw::LossObjective {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .real("sigma", 0.0,
-              "noise level σ: data are perturbed by N(0, σ²I) and the model is evaluated at σ; "
-              "0 = the smallest of the model's noise_levels()",
-              genfw::at_least(0.0))
-        .integer("max_dim", 16, "largest data dimension accepted (the trace costs D backward passes)",
-                 genfw::at_least(1));
+  struct Settings {
+    double sigma = 0.0;
+    int64_t max_dim = 16;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .real("sigma", &Settings::sigma,
+                  "noise level σ: data are perturbed by N(0, σ²I) and the model is evaluated at σ; "
+                  "0 = the smallest of the model's noise_levels()",
+                  genfw::at_least(0.0))
+            .integer("max_dim", &Settings::max_dim,
+                     "largest data dimension accepted (the trace costs D backward passes)", genfw::at_least(1));
+    return binding;
   }
+  static genfw::Schema schema() { return bound_options().schema(); }
 
   ExactScoreMatching(const genfw::Options& options, const genfw::BuildContext& context)
-      : owner_(options.owner()), sigma_(options.real("sigma")), max_dim_(options.integer("max_dim")) {
+      : owner_(options.owner()), settings_(bound_options().read(options)) {
     if (!context.data.shape.empty()) check_dim(context.data.dim());
   }
 
@@ -33,7 +40,7 @@ class ExactScoreMatching : public genfw::LossObjective {
     auto x = batch.x.reshape({n, -1});
     int64_t d = x.size(1);
     check_dim(d);
-    const double sigma = sigma_ > 0 ? sigma_ : denoiser.levels().sigma_min;
+    const double sigma = settings_.sigma > 0 ? settings_.sigma : denoiser.levels().sigma_min;
     auto sigmas = torch::full({n}, sigma, x.options());
     auto perturbed = (x + sigma * torch::randn_like(x)).detach().requires_grad_(true);
     auto s = denoiser.score(perturbed.view(batch.x.sizes()), sigmas).reshape({n, d});
@@ -48,13 +55,12 @@ class ExactScoreMatching : public genfw::LossObjective {
 
  private:
   void check_dim(int64_t d) const {
-    GENFW_CHECK(d <= max_dim_, owner_, ": data have ", d, " dimensions, above option 'max_dim' (",
-                max_dim_, "); exact score matching needs one backward pass per dimension — use 'ssm' "
+    GENFW_CHECK(d <= settings_.max_dim, owner_, ": data have ", d, " dimensions, above option 'max_dim' (",
+                settings_.max_dim, "); exact score matching needs one backward pass per dimension — use 'ssm' "
                 "or 'dsm' for high-dimensional data, or raise 'max_dim'");
   }
   std::string owner_;
-  double sigma_;
-  int64_t max_dim_;
+  Settings settings_;
 };
 
 }  // namespace

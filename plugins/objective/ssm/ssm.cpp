@@ -13,35 +13,44 @@ namespace {
 
 class SlicedScoreMatching : public genfw::LossObjective {
  public:
+  struct Settings {
+    double sigma = 0.0;
+    int64_t projections = 1;
+    std::string distribution = "gaussian";
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .real("sigma", &Settings::sigma,
+                  "noise level σ: data are perturbed by N(0, σ²I) and the model is evaluated at σ; "
+                  "0 = the smallest of the model's noise_levels()",
+                  genfw::at_least(0.0))
+            .integer("projections", &Settings::projections, "number of random projections v per sample",
+                     genfw::at_least(1))
+            .choice("distribution", &Settings::distribution, {"gaussian", "rademacher"}, "law of the projections v");
+    return binding;
+  }
+  // variance_reduction stays a plain declaration: its default differs between ssm and ssm_vr.
   static genfw::Schema schema_with(bool variance_reduction) {
-    return genfw::Schema()
-        .real("sigma", 0.0,
-              "noise level σ: data are perturbed by N(0, σ²I) and the model is evaluated at σ; "
-              "0 = the smallest of the model's noise_levels()",
-              genfw::at_least(0.0))
-        .integer("projections", 1, "number of random projections v per sample", genfw::at_least(1))
-        .choice("distribution", "gaussian", {"gaussian", "rademacher"}, "law of the projections v")
+    return genfw::Schema(bound_options().schema())
         .boolean("variance_reduction", variance_reduction,
                  "replace ½(vᵀs)² by its expectation ½‖s‖² (SSM-VR)");
   }
   static genfw::Schema schema() { return schema_with(false); }
 
   SlicedScoreMatching(const genfw::Options& options, const genfw::BuildContext&)
-      : sigma_(options.real("sigma")),
-        projections_(options.integer("projections")),
-        rademacher_(options.string("distribution") == "rademacher"),
-        variance_reduction_(options.flag("variance_reduction")) {}
+      : settings_(bound_options().read(options)), variance_reduction_(options.flag("variance_reduction")) {}
 
   torch::Tensor loss(genfw::Model& model, const genfw::Batch& batch) override {
     genfw::ModelDenoiser denoiser(model);
     auto n = batch.x.size(0);
     auto x = batch.x.reshape({n, -1});
-    const double sigma = sigma_ > 0 ? sigma_ : denoiser.levels().sigma_min;
+    const double sigma = settings_.sigma > 0 ? settings_.sigma : denoiser.levels().sigma_min;
     // Each sample repeated M times, each copy with its own projection.
-    auto repeated = x.repeat({projections_, 1});
+    auto repeated = x.repeat({settings_.projections, 1});
     auto perturbed = (repeated + sigma * torch::randn_like(repeated)).detach().requires_grad_(true);
     auto v = torch::randn_like(repeated);
-    if (rademacher_) v = torch::sign(torch::randint_like(repeated, 0, 2) - 0.5);
+    if (settings_.distribution == "rademacher") v = torch::sign(torch::randint_like(repeated, 0, 2) - 0.5);
     std::vector<int64_t> shape = batch.x.sizes().vec();
     shape[0] = perturbed.size(0);
     auto s = denoiser.score(perturbed.view(shape), sigma)
@@ -55,9 +64,7 @@ class SlicedScoreMatching : public genfw::LossObjective {
   }
 
  private:
-  double sigma_;
-  int64_t projections_;
-  bool rademacher_;
+  Settings settings_;
   bool variance_reduction_;
 };
 

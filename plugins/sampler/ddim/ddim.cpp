@@ -36,37 +36,41 @@ std::vector<int64_t> ddim_timesteps(int64_t train_steps, int64_t steps, const st
 
 class DdimSampler : public genfw::Sampler {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("num_inference_steps", 50, "number of DDIM steps", genfw::at_least(1))
-        .real("eta", 0.0, "η: 0 = deterministic DDIM, 1 = DDPM-like posterior variance",
-              genfw::at_least(0.0))
-        .choice("timestep_spacing", "leading", {"leading", "trailing", "linspace"},
-                "how τ is spread over 0..T−1 (diffusers' DDIMScheduler)")
-        .integer("steps_offset", 0, "added to 'leading' timesteps", genfw::at_least(0))
-        .boolean("set_alpha_to_one", true, "ᾱ after the last step is 1 (else ᾱ_0)")
-        .boolean("clip_sample", false, "clip the predicted x0 to the data range [low, high]")
-        .boolean("clipped_model_output", true,
-                 "with clip_sample: step with the ε of the clipped x0 (diffusers' use_clipped_model_output = "
-                 "True); false steps with the network's ε, as diffusers' DDIMPipeline does by default")
-        .boolean("invert", false,
-                 "run DDIM (η = 0) backwards: encode context.x_init (x0) into x_T")
-        .merge(genfw::denoiser_schema());
+  struct Settings {
+    int64_t num_inference_steps = 50;
+    double eta = 0.0;
+    std::string timestep_spacing = "leading";
+    int64_t steps_offset = 0;
+    bool set_alpha_to_one = true;
+    bool clip_sample = false;
+    bool clipped_model_output = true;
+    bool invert = false;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("num_inference_steps", &Settings::num_inference_steps, "number of DDIM steps",
+                     genfw::at_least(1))
+            .real("eta", &Settings::eta, "η: 0 = deterministic DDIM, 1 = DDPM-like posterior variance",
+                  genfw::at_least(0.0))
+            .choice("timestep_spacing", &Settings::timestep_spacing, {"leading", "trailing", "linspace"},
+                    "how τ is spread over 0..T−1 (diffusers' DDIMScheduler)")
+            .integer("steps_offset", &Settings::steps_offset, "added to 'leading' timesteps", genfw::at_least(0))
+            .boolean("set_alpha_to_one", &Settings::set_alpha_to_one, "ᾱ after the last step is 1 (else ᾱ_0)")
+            .boolean("clip_sample", &Settings::clip_sample, "clip the predicted x0 to the data range [low, high]")
+            .boolean("clipped_model_output", &Settings::clipped_model_output,
+                     "with clip_sample: step with the ε of the clipped x0 (diffusers' use_clipped_model_output = "
+                     "True); false steps with the network's ε, as diffusers' DDIMPipeline does by default")
+            .boolean("invert", &Settings::invert, "run DDIM (η = 0) backwards: encode context.x_init (x0) into x_T");
+    return binding;
   }
+  static genfw::Schema schema() { return genfw::Schema(bound_options().schema()).merge(genfw::denoiser_schema()); }
 
   DdimSampler(const genfw::Options& options, const genfw::BuildContext&)
-      : options_(options),
-        steps_(options.integer("num_inference_steps")),
-        eta_(options.real("eta")),
-        spacing_(options.string("timestep_spacing")),
-        offset_(options.integer("steps_offset")),
-        alpha_to_one_(options.flag("set_alpha_to_one")),
-        clip_(options.flag("clip_sample")),
-        clipped_eps_(options.flag("clipped_model_output")),
-        invert_(options.flag("invert")) {
-    GENFW_CHECK(!invert_ || eta_ == 0.0, options.owner(),
+      : options_(options), settings_(bound_options().read(options)) {
+    GENFW_CHECK(!settings_.invert || settings_.eta == 0.0, options.owner(),
                 ": option 'invert' needs 'eta' = 0 (only the deterministic map inverts), got eta = ",
-                eta_);
+                settings_.eta);
   }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
@@ -74,19 +78,20 @@ class DdimSampler : public genfw::Sampler {
     auto denoiser = genfw::sampling_denoiser(context, options_);
     const genfw::DiffusionSchedule s = genfw::vp_schedule(denoiser->levels());
     const int64_t train_steps = s.num_steps();
-    GENFW_CHECK(steps_ <= train_steps, "sampler 'ddim': option 'num_inference_steps' (", steps_,
+    const int64_t steps = settings_.num_inference_steps;
+    GENFW_CHECK(steps <= train_steps, "sampler 'ddim': option 'num_inference_steps' (", steps,
                 ") exceeds the model's number of timesteps or noise levels (", train_steps, ")");
-    const auto tau = ddim_timesteps(train_steps, steps_, spacing_, offset_);
+    const auto tau = ddim_timesteps(train_steps, steps, settings_.timestep_spacing, settings_.steps_offset);
     for (int64_t t : tau) {
       GENFW_CHECK(t >= 0 && t < train_steps, "sampler 'ddim': timestep ", t,
                   " out of range [0, ", train_steps, "); lower 'steps_offset'");
     }
     const std::vector<double> alphas_cumprod = genfw::host_values(s.alphas_cumprod);
-    const double final_alpha = alpha_to_one_ ? 1.0 : alphas_cumprod[0];
+    const double final_alpha = settings_.set_alpha_to_one ? 1.0 : alphas_cumprod[0];
     auto alpha_bar_of = [&](int64_t t) { return t < 0 ? final_alpha : alphas_cumprod[size_t(t)]; };
 
     torch::Tensor x;
-    if (invert_) {
+    if (settings_.invert) {
       GENFW_CHECK(context.x_init.defined(), "sampler 'ddim': option 'invert' needs x_init (x0)");
       x = context.x_init.to(context.device, torch::kFloat32);
     } else {
@@ -100,7 +105,7 @@ class DdimSampler : public genfw::Sampler {
       //    Inversion walks τ reversed; its first step starts from x0 (level "−1",
       //    ᾱ = final) and evaluates the network at the smallest τ.
       int64_t from, to, t_eval;
-      if (!invert_) {
+      if (!settings_.invert) {
         from = tau[i];
         to = i + 1 < n_steps ? tau[i + 1] : -1;
         t_eval = from;
@@ -113,14 +118,14 @@ class DdimSampler : public genfw::Sampler {
       // 2. ε̃ and x̂0 (clipped x̂0 gives back a consistent ε unless clipped_model_output is off).
       auto eps = denoiser->eps_vp(x, alpha_bar_of(t_eval));
       auto x0 = (x - std::sqrt(1 - a_from) * eps) / std::sqrt(a_from);
-      if (clip_) {
+      if (settings_.clip_sample) {
         x0 = x0.clamp(context.data.low, context.data.high);
-        if (clipped_eps_ && a_from < 1) eps = (x - std::sqrt(a_from) * x0) / std::sqrt(1 - a_from);
+        if (settings_.clipped_model_output && a_from < 1) eps = (x - std::sqrt(a_from) * x0) / std::sqrt(1 - a_from);
       }
       // 3. σ (eq. 16) and the step (eq. 12).
       double sigma = 0.0;
-      if (!invert_ && eta_ > 0) {
-        sigma = eta_ * std::sqrt((1 - a_to) / (1 - a_from) * (1 - a_from / a_to));
+      if (!settings_.invert && settings_.eta > 0) {
+        sigma = settings_.eta * std::sqrt((1 - a_to) / (1 - a_from) * (1 - a_from / a_to));
       }
       x = std::sqrt(a_to) * x0 + std::sqrt(std::max(0.0, 1 - a_to - sigma * sigma)) * eps;
       if (sigma > 0) x = x + sigma * context.normal_like(x);
@@ -136,12 +141,8 @@ class DdimSampler : public genfw::Sampler {
   }
 
  private:
-  genfw::Options options_;
-  int64_t steps_;
-  double eta_;
-  std::string spacing_;
-  int64_t offset_;
-  bool alpha_to_one_, clip_, clipped_eps_, invert_;
+  genfw::Options options_;  // the denoiser reads its own keys from them
+  Settings settings_;
 };
 
 }  // namespace

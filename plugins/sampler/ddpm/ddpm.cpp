@@ -11,22 +11,25 @@ namespace {
 
 class DdpmSampler : public genfw::Sampler {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .choice("variance", "fixed_small", {"fixed_small", "fixed_large"},
-                "reverse-step variance: β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t) or β_t (Ho et al. §3.2)")
-        .boolean("clip_sample", true, "clip the predicted x0 to the data range [low, high]")
-        .integer("record_x0_every", 0,
-                 "attach the predicted x0 to every k-th step record (0 = never)",
-                 genfw::at_least(0))
-        .merge(genfw::denoiser_schema());
+  struct Settings {
+    std::string variance = "fixed_small";
+    bool clip_sample = true;
+    int64_t record_x0_every = 0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .choice("variance", &Settings::variance, {"fixed_small", "fixed_large"},
+                    "reverse-step variance: β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t) or β_t (Ho et al. §3.2)")
+            .boolean("clip_sample", &Settings::clip_sample, "clip the predicted x0 to the data range [low, high]")
+            .integer("record_x0_every", &Settings::record_x0_every,
+                     "attach the predicted x0 to every k-th step record (0 = never)", genfw::at_least(0));
+    return binding;
   }
+  static genfw::Schema schema() { return genfw::Schema(bound_options().schema()).merge(genfw::denoiser_schema()); }
 
   DdpmSampler(const genfw::Options& options, const genfw::BuildContext&)
-      : options_(options),
-        fixed_large_(options.string("variance") == "fixed_large"),
-        clip_(options.flag("clip_sample")),
-        record_x0_every_(options.integer("record_x0_every")) {}
+      : options_(options), settings_(bound_options().read(options)) {}
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the network is only evaluated (classifier guidance differentiates locally)
@@ -37,7 +40,7 @@ class DdpmSampler : public genfw::Sampler {
     using genfw::host_values;
     const auto alphas_cumprod = host_values(s.alphas_cumprod), coef1 = host_values(s.posterior_mean_coef1),
                coef2 = host_values(s.posterior_mean_coef2),
-               variances = host_values(fixed_large_ ? s.betas : s.posterior_variance);
+               variances = host_values(settings_.variance == "fixed_large" ? s.betas : s.posterior_variance);
     auto x = context.x_init.defined()
                  ? context.x_init.to(context.device, torch::kFloat32)
                  : context.normal(context.data.shape);
@@ -47,7 +50,7 @@ class DdpmSampler : public genfw::Sampler {
       auto eps = denoiser->eps_vp(x, alphas_cumprod[size_t(t)]);
       auto alpha_bar = torch::full({n}, alphas_cumprod[size_t(t)], x.options());
       auto x0 = genfw::x0_from_eps(x, eps, alpha_bar);
-      if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
+      if (settings_.clip_sample) x0 = x0.clamp(context.data.low, context.data.high);
       // 3. Posterior mean μ̃_t = c1 x̂0 + c2 x_t, 4. add noise except at t = 0.
       auto mean = coef1[size_t(t)] * x0 + coef2[size_t(t)] * x;
       if (t > 0) {
@@ -60,16 +63,15 @@ class DdpmSampler : public genfw::Sampler {
       record.total = steps;
       record.noise_level = double(t);
       record.x = x;
-      if (record_x0_every_ > 0 && record.index % record_x0_every_ == 0) record.x0_pred = x0;
+      if (settings_.record_x0_every > 0 && record.index % settings_.record_x0_every == 0) record.x0_pred = x0;
       context.report(record);
     }
     return x;  // not clamped: Alg. 2 returns x_0 as is
   }
 
  private:
-  genfw::Options options_;
-  bool fixed_large_, clip_;
-  int64_t record_x0_every_;
+  genfw::Options options_;  // the denoiser reads its own keys from them
+  Settings settings_;
 };
 
 }  // namespace

@@ -61,33 +61,38 @@ std::vector<int64_t> solver_timesteps(const std::string& spacing, int64_t steps,
 
 class DpmSolverPlusPlus : public genfw::Sampler {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("steps", 20, "number M of solver steps = network evaluations (Lu et al.: 10-25)",
-                 genfw::at_least(1))
-        .choice("skip_type", "logSNR", {"logSNR", "time_uniform", "time_quadratic"},
-                "step placement: uniform in λ (Lu et al.'s choice for 2M), uniform in t, or uniform in √t")
-        .boolean("lower_order_final", true,
-                 "first-order last step when steps < 10 (Lu et al.'s code: stabler at few steps)")
-        .boolean("clip_sample", false, "clip x_θ to the data range [low, high] (\"thresholding\")")
-        .merge(genfw::denoiser_schema());
+  struct Settings {
+    int64_t steps = 20;
+    std::string skip_type = "logSNR";
+    bool lower_order_final = true;
+    bool clip_sample = false;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("steps", &Settings::steps, "number M of solver steps = network evaluations (Lu et al.: 10-25)",
+                     genfw::at_least(1))
+            .choice("skip_type", &Settings::skip_type, {"logSNR", "time_uniform", "time_quadratic"},
+                    "step placement: uniform in λ (Lu et al.'s choice for 2M), uniform in t, or uniform in √t")
+            .boolean("lower_order_final", &Settings::lower_order_final,
+                     "first-order last step when steps < 10 (Lu et al.'s code: stabler at few steps)")
+            .boolean("clip_sample", &Settings::clip_sample,
+                     "clip x_θ to the data range [low, high] (\"thresholding\")");
+    return binding;
   }
+  static genfw::Schema schema() { return genfw::Schema(bound_options().schema()).merge(genfw::denoiser_schema()); }
 
   DpmSolverPlusPlus(const genfw::Options& options, const genfw::BuildContext&)
-      : options_(options),
-        steps_(options.integer("steps")),
-        spacing_(options.string("skip_type")),
-        lower_order_final_(options.flag("lower_order_final")),
-        clip_(options.flag("clip_sample")) {}
+      : options_(options), settings_(bound_options().read(options)) {}
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     c10::InferenceMode inference;  // the network is only evaluated
     auto denoiser = genfw::sampling_denoiser(context, options_);
     const std::vector<double> alphas_cumprod = genfw::host_values(genfw::vp_schedule(denoiser->levels()).alphas_cumprod);
     const int64_t train_steps = int64_t(alphas_cumprod.size());
-    GENFW_CHECK(steps_ < train_steps, "sampler 'dpm_solver': option 'steps' (", steps_,
+    GENFW_CHECK(settings_.steps < train_steps, "sampler 'dpm_solver': option 'steps' (", settings_.steps,
                 ") must be below the model's number of timesteps or noise levels (", train_steps, ")");
-    const std::vector<int64_t> t = solver_timesteps(spacing_, steps_, alphas_cumprod);
+    const std::vector<int64_t> t = solver_timesteps(settings_.skip_type, settings_.steps, alphas_cumprod);
     auto alpha = [&](int64_t k) { return std::sqrt(alphas_cumprod[k]); };
     auto sigma = [&](int64_t k) { return std::sqrt(1 - alphas_cumprod[k]); };
     auto lambda = [&](int64_t k) { return std::log(alpha(k) / sigma(k)); };
@@ -95,15 +100,15 @@ class DpmSolverPlusPlus : public genfw::Sampler {
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(context.device, torch::kFloat32).clone()
                                                : context.normal(context.data.shape);
     torch::Tensor previous_x0;  // x_θ at t_{i−2}
-    for (int64_t i = 1; i <= steps_; ++i) {
+    for (int64_t i = 1; i <= settings_.steps; ++i) {
       const int64_t from = t[i - 1], to = t[i];
       // 1. Data prediction x_θ(x, t_{i−1}) = D(x/α, σ/α).
       torch::Tensor x0 = (*denoiser)(x / alpha(from), sigma(from) / alpha(from));
-      if (clip_) x0 = x0.clamp(context.data.low, context.data.high);
+      if (settings_.clip_sample) x0 = x0.clamp(context.data.low, context.data.high);
       // 2. h_i and, from the second step on, the 2M combination D_i (Alg. 2, lines 5–6).
       const double h = lambda(to) - lambda(from);
       torch::Tensor d = x0;
-      const bool final_low_order = lower_order_final_ && steps_ < 10 && i == steps_;
+      const bool final_low_order = settings_.lower_order_final && settings_.steps < 10 && i == settings_.steps;
       if (previous_x0.defined() && !final_low_order) {
         const double r = (lambda(from) - lambda(t[i - 2])) / h;
         d = (1 + 0.5 / r) * x0 - (0.5 / r) * previous_x0;
@@ -111,16 +116,14 @@ class DpmSolverPlusPlus : public genfw::Sampler {
       // 3. x_{t_i} = (σ_{t_i}/σ_{t_{i−1}}) x − α_{t_i}(e^{−h} − 1) D_i (Alg. 2, lines 3 and 7).
       x = (sigma(to) / sigma(from)) * x - alpha(to) * std::expm1(-h) * d;
       previous_x0 = x0;
-      context.report({i - 1, steps_, double(from), x, x0});
+      context.report({i - 1, settings_.steps, double(from), x, x0});
     }
     return x;
   }
 
  private:
-  genfw::Options options_;
-  int64_t steps_;
-  std::string spacing_;
-  bool lower_order_final_, clip_;
+  genfw::Options options_;  // the denoiser reads its own keys from them
+  Settings settings_;
 };
 
 }  // namespace

@@ -10,29 +10,34 @@ namespace {
 
 class Langevin : public genfw::Sampler {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("steps", 1000, "number T of Langevin steps", genfw::at_least(1))
-        .real("step_size", 0.1, "step size ε", genfw::at_least(0.0))
-        .real("sigma", 0.0, "noise level σ the score is evaluated at; 0 = the model's smallest",
-              genfw::at_least(0.0))
-        .choice("init", "uniform", {"uniform", "gaussian"},
-                "initial x: uniform over [data.low, data.high], or N(0, init_scale²I)")
-        .real("init_scale", 1.0, "std of the gaussian initialisation", genfw::at_least(0.0))
-        .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
-                 genfw::at_least(0))
-        .merge(genfw::denoiser_schema());
+  struct Settings {
+    int64_t steps = 1000;
+    double step_size = 0.1;
+    double sigma = 0.0;
+    std::string init = "uniform";
+    double init_scale = 1.0;
+    int64_t record_every = 0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("steps", &Settings::steps, "number T of Langevin steps", genfw::at_least(1))
+            .real("step_size", &Settings::step_size, "step size ε", genfw::at_least(0.0))
+            .real("sigma", &Settings::sigma, "noise level σ the score is evaluated at; 0 = the model's smallest",
+                  genfw::at_least(0.0))
+            .choice("init", &Settings::init, {"uniform", "gaussian"},
+                    "initial x: uniform over [data.low, data.high], or N(0, init_scale²I)")
+            .real("init_scale", &Settings::init_scale, "std of the gaussian initialisation", genfw::at_least(0.0))
+            .integer("record_every", &Settings::record_every,
+                     "report every k-th step through the step callback (0 = off)", genfw::at_least(0));
+    return binding;
   }
+  static genfw::Schema schema() { return genfw::Schema(bound_options().schema()).merge(genfw::denoiser_schema()); }
 
   Langevin(const genfw::Options& options, const genfw::BuildContext&)
-      : options_(options),
-        steps_(options.integer("steps")),
-        step_size_(options.real("step_size")),
-        sigma_(options.real("sigma")),
-        uniform_init_(options.string("init") == "uniform"),
-        init_scale_(options.real("init_scale")),
-        record_every_(options.integer("record_every")) {
-    GENFW_CHECK(step_size_ > 0, options.owner(), ": option 'step_size' must be > 0, got ", step_size_);
+      : options_(options), settings_(bound_options().read(options)) {
+    GENFW_CHECK(settings_.step_size > 0, options.owner(), ": option 'step_size' must be > 0, got ",
+                settings_.step_size);
   }
 
   torch::Tensor sample(genfw::SampleContext& context) override {
@@ -42,30 +47,25 @@ class Langevin : public genfw::Sampler {
     torch::Tensor x;
     if (context.x_init.defined()) {
       x = context.x_init.to(options).clone();
-    } else if (uniform_init_) {
+    } else if (settings_.init == "uniform") {
       x = context.data.low + (context.data.high - context.data.low) * context.uniform(context.data.shape);
     } else {
-      x = init_scale_ * context.normal(context.data.shape);
+      x = settings_.init_scale * context.normal(context.data.shape);
     }
-    const double sigma = sigma_ > 0 ? sigma_ : denoiser->levels().sigma_min;
-    const double noise_scale = std::sqrt(step_size_);
-    for (int64_t t = 0; t < steps_; ++t) {
-      x = x + 0.5 * step_size_ * denoiser->score(x, sigma) + noise_scale * context.normal_like(x);
-      if (record_every_ > 0 && (t + 1) % record_every_ == 0) {
-        context.report(genfw::StepRecord{t, steps_, sigma, x, torch::Tensor()});
+    const double sigma = settings_.sigma > 0 ? settings_.sigma : denoiser->levels().sigma_min;
+    const double noise_scale = std::sqrt(settings_.step_size);
+    for (int64_t t = 0; t < settings_.steps; ++t) {
+      x = x + 0.5 * settings_.step_size * denoiser->score(x, sigma) + noise_scale * context.normal_like(x);
+      if (settings_.record_every > 0 && (t + 1) % settings_.record_every == 0) {
+        context.report(genfw::StepRecord{t, settings_.steps, sigma, x, torch::Tensor()});
       }
     }
     return x;  // unclamped: the dynamics target p_σ, whose support is not the data range
   }
 
  private:
-  genfw::Options options_;
-  int64_t steps_;
-  double step_size_;
-  double sigma_;
-  bool uniform_init_;
-  double init_scale_;
-  int64_t record_every_;
+  genfw::Options options_;  // the denoiser reads its own keys from them
+  Settings settings_;
 };
 
 }  // namespace

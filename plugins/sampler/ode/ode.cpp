@@ -13,27 +13,33 @@ namespace {
 
 class ProbabilityFlowOde : public genfw::Sampler {
  public:
+  struct Settings {
+    double rtol = 1e-5;
+    double atol = 1e-5;
+    bool denoise = false;
+    int64_t record_every = 0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .real("rtol", &Settings::rtol,
+                  "relative tolerance of the Dormand–Prince error control (score_sde: 1e-5)",
+                  genfw::between(1e-12, 1.0))
+            .real("atol", &Settings::atol, "absolute tolerance (score_sde: 1e-5)", genfw::between(1e-12, 1.0))
+            .boolean("denoise", &Settings::denoise,
+                     "finish with one Tweedie step x ← (x + s(eps)²·∇log p)/m(eps) (one more evaluation; score_sde's "
+                     "ode_sampler denoise)")
+            .integer("record_every", &Settings::record_every,
+                     "report every k-th accepted solver step through the step callback (0 = off)",
+                     genfw::at_least(0));
+    return binding;
+  }
   static genfw::Schema schema() {
-    return genfw::Schema()
-        .real("rtol", 1e-5, "relative tolerance of the Dormand–Prince error control (score_sde: 1e-5)",
-              genfw::between(1e-12, 1.0))
-        .real("atol", 1e-5, "absolute tolerance (score_sde: 1e-5)", genfw::between(1e-12, 1.0))
-        .boolean("denoise", false,
-                 "finish with one Tweedie step x ← (x + s(eps)²·∇log p)/m(eps) (one more evaluation; score_sde's "
-                 "ode_sampler denoise)")
-        .integer("record_every", 0, "report every k-th accepted solver step through the step callback (0 = off)",
-                 genfw::at_least(0))
-        .merge(genfw::sde_schema())
-        .merge(genfw::denoiser_schema());
+    return genfw::Schema(bound_options().schema()).merge(genfw::sde_schema()).merge(genfw::denoiser_schema());
   }
 
   ProbabilityFlowOde(const genfw::Options& options, const genfw::BuildContext&)
-      : options_(options),
-        rtol_(options.real("rtol")),
-        atol_(options.real("atol")),
-        denoise_(options.flag("denoise")),
-        record_every_(options.integer("record_every")),
-        eps_(options.real("eps")) {
+      : options_(options), settings_(bound_options().read(options)), eps_(options.real("eps")) {
     genfw::check_sde_options(options);
   }
 
@@ -50,21 +56,19 @@ class ProbabilityFlowOde : public genfw::Sampler {
     int64_t accepted = 0;
     // The step count is not known in advance (total = 0).
     auto report = [&](double t, const torch::Tensor& y) {
-      if (record_every_ > 0 && accepted % record_every_ == 0) context.report({accepted, 0, t, y, {}});
+      if (settings_.record_every > 0 && accepted % settings_.record_every == 0) context.report({accepted, 0, t, y, {}});
       ++accepted;
     };
     auto rhs = [&](const torch::Tensor& y, double t) { return view.probability_flow(y, t); };
-    genfw::OdeSolution solution = genfw::solve_dopri5(rhs, x, 1.0, eps_, rtol_, atol_, report);
+    genfw::OdeSolution solution = genfw::solve_dopri5(rhs, x, 1.0, eps_, settings_.rtol, settings_.atol, report);
     x = solution.y;
-    return denoise_ ? view.denoised(x, eps_) : x;  // 3. Tweedie's E[x(0) | x(eps)]
+    return settings_.denoise ? view.denoised(x, eps_) : x;  // 3. Tweedie's E[x(0) | x(eps)]
   }
 
  private:
-  genfw::Options options_;
-  double rtol_, atol_;
-  bool denoise_;
-  int64_t record_every_;
-  double eps_;
+  genfw::Options options_;  // the denoiser and the SDE read their own keys from them
+  Settings settings_;
+  double eps_;  // sde_schema's end time
 };
 
 }  // namespace

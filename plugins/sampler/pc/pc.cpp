@@ -18,37 +18,46 @@ namespace {
 
 class PredictorCorrector : public genfw::Sampler {
  public:
+  struct Settings {
+    int64_t steps = 500;
+    std::string predictor = "reverse_diffusion";
+    std::string corrector = "langevin";
+    double snr = 0.16;
+    int64_t n_corrector = 1;
+    bool denoise = true;
+    int64_t record_every = 0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("steps", &Settings::steps, "number N of predictor steps from t = 1 to t = eps",
+                     genfw::at_least(1))
+            .choice("predictor", &Settings::predictor, {"reverse_diffusion", "euler_maruyama", "none"},
+                    "reverse_diffusion (eq. 46, the SDE's own discretisation), euler_maruyama (eq. 6), "
+                    "none (corrector only: annealed Langevin)")
+            .choice("corrector", &Settings::corrector, {"langevin", "none"}, "Langevin corrector (Alg. 4/5) or none")
+            .real("snr", &Settings::snr,
+                  "target signal-to-noise ratio r of the corrector (score_sde: 0.16 VE, 0.01 VP on CIFAR-10)",
+                  genfw::at_least(0.0))
+            .integer("n_corrector", &Settings::n_corrector, "corrector steps M at each t", genfw::at_least(0))
+            .boolean("denoise", &Settings::denoise, "return the last predictor step's mean (score_sde's noise_removal)")
+            .integer("record_every", &Settings::record_every,
+                     "report every k-th step through the step callback (0 = off)", genfw::at_least(0));
+    return binding;
+  }
   static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("steps", 500, "number N of predictor steps from t = 1 to t = eps", genfw::at_least(1))
-        .choice("predictor", "reverse_diffusion", {"reverse_diffusion", "euler_maruyama", "none"},
-                "reverse_diffusion (eq. 46, the SDE's own discretisation), euler_maruyama (eq. 6), "
-                "none (corrector only: annealed Langevin)")
-        .choice("corrector", "langevin", {"langevin", "none"}, "Langevin corrector (Alg. 4/5) or none")
-        .real("snr", 0.16, "target signal-to-noise ratio r of the corrector (score_sde: 0.16 VE, 0.01 VP on CIFAR-10)",
-              genfw::at_least(0.0))
-        .integer("n_corrector", 1, "corrector steps M at each t", genfw::at_least(0))
-        .boolean("denoise", true, "return the last predictor step's mean (score_sde's noise_removal)")
-        .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
-                 genfw::at_least(0))
-        .merge(genfw::sde_schema())
-        .merge(genfw::denoiser_schema());
+    return genfw::Schema(bound_options().schema()).merge(genfw::sde_schema()).merge(genfw::denoiser_schema());
   }
 
   PredictorCorrector(const genfw::Options& options, const genfw::BuildContext&)
       : options_(options),
-        steps_(options.integer("steps")),
-        predictor_(options.string("predictor")),
-        langevin_(options.string("corrector") == "langevin"),
-        snr_(options.real("snr")),
-        n_corrector_(options.integer("n_corrector")),
-        denoise_(options.flag("denoise")),
-        record_every_(options.integer("record_every")),
+        settings_(bound_options().read(options)),
+        langevin_(settings_.corrector == "langevin"),
         eps_(options.real("eps")) {
     genfw::check_sde_options(options);
-    GENFW_CHECK(!langevin_ || n_corrector_ == 0 || snr_ > 0, options.owner(),
-                ": option 'snr' must be > 0 for the Langevin corrector, got ", snr_);
-    GENFW_CHECK(predictor_ != "none" || (langevin_ && n_corrector_ > 0), options.owner(),
+    GENFW_CHECK(!langevin_ || settings_.n_corrector == 0 || settings_.snr > 0, options.owner(),
+                ": option 'snr' must be > 0 for the Langevin corrector, got ", settings_.snr);
+    GENFW_CHECK(settings_.predictor != "none" || (langevin_ && settings_.n_corrector > 0), options.owner(),
                 ": option 'predictor' = \"none\" needs the Langevin corrector with 'n_corrector' >= 1");
   }
 
@@ -61,28 +70,30 @@ class PredictorCorrector : public genfw::Sampler {
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
                                                : sde->prior_sample(context.noise, context.data.shape, options);
     torch::Tensor x_mean = x;
-    const double dt = (1.0 - eps_) / double(steps_);
-    for (int64_t i = 0; i < steps_; ++i) {
+    const double dt = (1.0 - eps_) / double(settings_.steps);
+    for (int64_t i = 0; i < settings_.steps; ++i) {
       const double t = 1.0 - double(i) * dt;
       const genfw::SdeStep step = sde->discretize(t, dt);
       // 1. Corrector (Alg. 4/5).
       if (langevin_) {
-        for (int64_t j = 0; j < n_corrector_; ++j) x = langevin_step(x, t, step, view, x_mean, context);
+        for (int64_t j = 0; j < settings_.n_corrector; ++j) x = langevin_step(x, t, step, view, x_mean, context);
       }
       // 2. Predictor.
-      if (predictor_ == "reverse_diffusion") {
+      if (settings_.predictor == "reverse_diffusion") {
         // Reverse diffusion (eq. 46): x ← x − f_i·x + G_i²·s + G_i·z.
         x_mean = x - step.drift_coefficient * x + step.noise_std * step.noise_std * view.score(x, t);
         x = x_mean + step.noise_std * context.normal_like(x);
-      } else if (predictor_ == "euler_maruyama") {
+      } else if (settings_.predictor == "euler_maruyama") {
         // Euler–Maruyama on the reverse SDE (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
         const double g = sde->diffusion(t);
         x_mean = x - (sde->drift(x, t) - g * g * view.score(x, t)) * dt;
         x = x_mean + g * std::sqrt(dt) * context.normal_like(x);
       }
-      if (record_every_ > 0 && i % record_every_ == 0) context.report({i, steps_, t, x, x_mean});
+      if (settings_.record_every > 0 && i % settings_.record_every == 0) {
+        context.report({i, settings_.steps, t, x, x_mean});
+      }
     }
-    return denoise_ ? x_mean : x;
+    return settings_.denoise ? x_mean : x;
   }
 
  private:
@@ -96,20 +107,15 @@ class PredictorCorrector : public genfw::Sampler {
     auto noise = context.normal_like(x);
     auto grad_norm = grad.reshape({grad.size(0), -1}).norm(2, 1).mean();
     auto noise_norm = noise.reshape({noise.size(0), -1}).norm(2, 1).mean();
-    auto step_size = 2 * alpha * (snr_ * noise_norm / grad_norm).pow(2);  // a 0-dim tensor: no host sync
+    auto step_size = 2 * alpha * (settings_.snr * noise_norm / grad_norm).pow(2);  // a 0-dim tensor: no host sync
     x_mean = x + step_size * grad;
     return x_mean + (2 * step_size).sqrt() * noise;
   }
 
-  genfw::Options options_;
-  int64_t steps_;
-  std::string predictor_;
-  bool langevin_;
-  double snr_;
-  int64_t n_corrector_;
-  bool denoise_;
-  int64_t record_every_;
-  double eps_;
+  genfw::Options options_;  // the denoiser and the SDE read their own keys from them
+  Settings settings_;
+  bool langevin_;  // corrector = "langevin"
+  double eps_;     // sde_schema's end time
 };
 
 }  // namespace

@@ -11,13 +11,21 @@ namespace genfw_prior {
 
 class Prior : public genfw::Sampler {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema()
-        .boolean("mean", true, "latent-variable models: return the decoder mean instead of a sample of p(x|z)")
-        .real("temperature", 1.0, "density models: std of the base distribution", genfw::at_least(0.0));
+  struct Settings {
+    bool mean = true;
+    double temperature = 1.0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .boolean("mean", &Settings::mean,
+                     "latent-variable models: return the decoder mean instead of a sample of p(x|z)")
+            .real("temperature", &Settings::temperature, "density models: std of the base distribution",
+                  genfw::at_least(0.0));
+    return binding;
   }
-  Prior(const genfw::Options& options, const genfw::BuildContext&)
-      : mean_(options.flag("mean")), temperature_(options.real("temperature")) {}
+  static genfw::Schema schema() { return bound_options().schema(); }
+  Prior(const genfw::Options& options, const genfw::BuildContext&) : settings_(bound_options().read(options)) {}
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     GENFW_CHECK(context.model != nullptr, "sampler 'prior': no model");
@@ -28,12 +36,12 @@ class Prior : public genfw::Sampler {
     torch::Tensor x;
     int64_t evaluations = 1;
     if (auto* vae = genfw::as<genfw::LatentVariableModel>(*context.model)) {
-      x = vae->decode(context.normal({vae->latent_dim()}), mean_);
+      x = vae->decode(context.normal({vae->latent_dim()}), settings_.mean);
     } else if (auto* flow = genfw::as<genfw::InvertibleFlow>(*context.model)) {
-      x = flow->sample_from_latent(temperature_ * context.normal({context.data.dim()}));
+      x = flow->sample_from_latent(settings_.temperature * context.normal({context.data.dim()}));
       evaluations = flow->inverse_passes();
     } else if (auto* density = genfw::as<genfw::DensityModel>(*context.model)) {
-      x = density->sample(n, temperature_);  // no latent to supply: the model draws its own noise
+      x = density->sample(n, settings_.temperature);  // no latent to supply: the model draws its own noise
     } else if (auto* gan = genfw::as<genfw::GeneratorModel>(*context.model)) {
       x = gan->generate(context.normal({gan->latent_dim()}));
     } else {
@@ -46,8 +54,7 @@ class Prior : public genfw::Sampler {
   }
 
  private:
-  bool mean_;
-  double temperature_;
+  Settings settings_;
 };
 
 }  // namespace genfw_prior

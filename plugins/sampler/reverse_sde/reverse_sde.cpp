@@ -17,22 +17,28 @@ namespace {
 
 class ReverseSde : public genfw::Sampler {
  public:
+  struct Settings {
+    int64_t steps = 500;
+    bool denoise = true;
+    int64_t record_every = 0;
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding =
+        genfw::OptionBinding<Settings>()
+            .integer("steps", &Settings::steps, "number N of Euler–Maruyama steps from t = 1 to t = eps",
+                     genfw::at_least(1))
+            .boolean("denoise", &Settings::denoise,
+                     "return the last step's mean, without its noise (score_sde's noise_removal)")
+            .integer("record_every", &Settings::record_every,
+                     "report every k-th step through the step callback (0 = off)", genfw::at_least(0));
+    return binding;
+  }
   static genfw::Schema schema() {
-    return genfw::Schema()
-        .integer("steps", 500, "number N of Euler–Maruyama steps from t = 1 to t = eps", genfw::at_least(1))
-        .boolean("denoise", true, "return the last step's mean, without its noise (score_sde's noise_removal)")
-        .integer("record_every", 0, "report every k-th step through the step callback (0 = off)",
-                 genfw::at_least(0))
-        .merge(genfw::sde_schema())
-        .merge(genfw::denoiser_schema());
+    return genfw::Schema(bound_options().schema()).merge(genfw::sde_schema()).merge(genfw::denoiser_schema());
   }
 
   ReverseSde(const genfw::Options& options, const genfw::BuildContext&)
-      : options_(options),
-        steps_(options.integer("steps")),
-        denoise_(options.flag("denoise")),
-        record_every_(options.integer("record_every")),
-        eps_(options.real("eps")) {
+      : options_(options), settings_(bound_options().read(options)), eps_(options.real("eps")) {
     genfw::check_sde_options(options);
   }
 
@@ -48,26 +54,26 @@ class ReverseSde : public genfw::Sampler {
     torch::Tensor x = context.x_init.defined() ? context.x_init.to(options).clone()
                                                : sde->prior_sample(context.noise, context.data.shape, options);
     torch::Tensor x_mean = x;
-    const double dt = (1.0 - eps_) / double(steps_);
-    for (int64_t i = 0; i < steps_; ++i) {
+    const double dt = (1.0 - eps_) / double(settings_.steps);
+    for (int64_t i = 0; i < settings_.steps; ++i) {
       // 3. t_i on the host: no device sync inside the loop.
       const double t = 1.0 - double(i) * dt;
       const double g = sde->diffusion(t);
       torch::Tensor s = view.score(x, t);
-      if (record_every_ > 0 && i % record_every_ == 0) context.report({i, steps_, t, x, view.denoised_from_score(x, s, t)});
+      if (settings_.record_every > 0 && i % settings_.record_every == 0) {
+        context.report({i, settings_.steps, t, x, view.denoised_from_score(x, s, t)});
+      }
       // 4. One Euler–Maruyama step back in time (eq. 6): x ← x − [f − g² s]·Δt + g·√Δt·z.
       x_mean = x - (sde->drift(x, t) - g * g * s) * dt;
       x = x_mean + g * std::sqrt(dt) * context.normal_like(x);
     }
-    return denoise_ ? x_mean : x;
+    return settings_.denoise ? x_mean : x;
   }
 
  private:
-  genfw::Options options_;
-  int64_t steps_;
-  bool denoise_;
-  int64_t record_every_;
-  double eps_;
+  genfw::Options options_;  // the denoiser and the SDE read their own keys from them
+  Settings settings_;
+  double eps_;  // sde_schema's end time
 };
 
 }  // namespace

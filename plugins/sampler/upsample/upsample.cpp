@@ -10,12 +10,18 @@ namespace F = torch::nn::functional;
 
 class Upsample : public genfw::Sampler {
  public:
-  static genfw::Schema schema() {
-    return genfw::Schema().choice("mode", "bilinear", {"bilinear", "nearest"},
-                                  "interpolation: bilinear (what the super-resolution stage is given, too) or "
-                                  "nearest (each low-resolution pixel as a block)");
+  struct Settings {
+    std::string mode = "bilinear";
+  };
+  static const genfw::OptionBinding<Settings>& bound_options() {
+    static const auto binding = genfw::OptionBinding<Settings>().choice(
+        "mode", &Settings::mode, {"bilinear", "nearest"},
+        "interpolation: bilinear (what the super-resolution stage is given, too) or "
+        "nearest (each low-resolution pixel as a block)");
+    return binding;
   }
-  Upsample(const genfw::Options& options, const genfw::BuildContext&) : bilinear_(options.string("mode") == "bilinear") {}
+  static genfw::Schema schema() { return bound_options().schema(); }
+  Upsample(const genfw::Options& options, const genfw::BuildContext&) : settings_(bound_options().read(options)) {}
 
   torch::Tensor sample(genfw::SampleContext& context) override {
     const auto& low = context.low_resolution;
@@ -24,7 +30,7 @@ class Upsample : public genfw::Sampler {
                 "runner's [cascade] or [sampler] condition) and image data");
     const std::vector<int64_t> size{context.data.shape[1], context.data.shape[2]};
     auto options = F::InterpolateFuncOptions().size(size);
-    if (bilinear_) {
+    if (settings_.mode == "bilinear") {
       options.mode(torch::kBilinear).align_corners(false);
     } else {
       options.mode(torch::kNearest);
@@ -35,7 +41,7 @@ class Upsample : public genfw::Sampler {
   }
 
  private:
-  bool bilinear_;
+  Settings settings_;
 };
 
 }  // namespace genfw_upsample
