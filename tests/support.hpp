@@ -64,6 +64,12 @@ inline const genfw::Registry& builtins() {
   return registry;
 }
 
+/// max |a − b| / max |b| in float64: a difference on the scale of the reference b.
+inline double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
+         b.to(torch::kFloat64).abs().max().item<double>();
+}
+
 inline std::string error_of(const std::function<void()>& body) {
   try {
     body();

@@ -20,6 +20,7 @@
 namespace {
 
 using test_support::error_of;
+using test_support::relative_difference;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
@@ -47,12 +48,6 @@ std::unique_ptr<genfw::Model> imported(const genfw::DiffusersPlan& plan) {
   genfw::load_diffusers_weights(*model, plan);
   model->eval();  // diffusers' references are in eval mode: no dropout
   return model;
-}
-
-// max |a − b| / max |b|: the difference on the scale of the reference.
-double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
-         b.to(torch::kFloat64).abs().max().item<double>();
 }
 
 class DiffusersCase : public ::testing::TestWithParam<std::string> {};

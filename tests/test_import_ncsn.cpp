@@ -21,6 +21,7 @@
 namespace {
 
 using test_support::error_of;
+using test_support::relative_difference;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
@@ -43,11 +44,6 @@ std::unique_ptr<genfw::Model> imported(const genfw::ImportedNetwork& plan) {
   genfw::load_ncsn_weights(*model, plan);
   model->eval();
   return model;
-}
-
-double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
-         b.to(torch::kFloat64).abs().max().item<double>();
 }
 
 class NcsnCase : public ::testing::TestWithParam<std::string> {};

@@ -499,8 +499,7 @@ int main(int argc, char** argv) {
     return cmd_run(argc, argv, false);
   } catch (const genfw::Interrupted& e) {
     // Data-parallel, rank 0 marked the run and says how to continue; the other ranks only stop.
-    const char* rank = std::getenv("RANK");
-    if (rank == nullptr || std::string(rank) == "0") std::cerr << "runner: " << e.what() << "\n";
+    if (genfw::LaunchEnvironment::from_environment().rank == 0) std::cerr << "runner: " << e.what() << "\n";
     return 128 + e.signal_number();
   } catch (const po::error& e) {
     std::cerr << "runner: " << e.what() << " (see runner --help)\n";

@@ -401,7 +401,7 @@ DiffusersPlan plan_diffusers_import(const std::string& folder) {
   return plan;
 }
 
-void load_diffusers_weights(torch::nn::Module& model, const DiffusersPlan& plan) {
+void load_diffusers_weights(torch::nn::Module& model, const ImportedNetwork& plan) {
   const int64_t levels = int64_t(std::get<std::vector<int64_t>>(plan.model.at("ch_mult")).size());
   std::map<std::string, torch::Tensor> tensors;  // under current diffusers names
   for (const auto& [name, tensor] : plan.tensors) tensors[current_attention_name(name)] = tensor;
@@ -410,11 +410,8 @@ void load_diffusers_weights(torch::nn::Module& model, const DiffusersPlan& plan)
 }
 
 std::string import_diffusers(const ImportRequest& request, const Registry& registry) {
-  DiffusersPlan plan = plan_diffusers_import(request.source);
-  return write_imported_run(plan, request, registry, [&](Model& model, ImportedNetwork&) {
-    load_diffusers_weights(model, plan);
-    plan.tensors.clear();
-  });
+  return write_imported_run(plan_diffusers_import(request.source), request, registry,
+                            [](Model& model, ImportedNetwork& plan) { load_diffusers_weights(model, plan); });
 }
 
 }  // namespace genfw

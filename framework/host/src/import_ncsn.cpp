@@ -4,6 +4,7 @@
 // network under its own module names.
 #include "genfw/import_ncsn.hpp"
 
+#include <cstring>
 #include <regex>
 
 #include "genfw/error.hpp"
@@ -20,25 +21,24 @@ constexpr const char* kDataParallelPrefix = "module.";
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 // What other score-model codes save, refused naming it: their networks are not genfw's ncsn.
-void refuse_other_codes(const PickleValue& root, const std::map<std::string, torch::Tensor>* tensors,
-                        const std::string& path) {
+void refuse_score_sde(const PickleValue& root, const std::string& path) {
   GENFW_CHECK(!(root.type == PickleValue::Type::dict && root.find("model") && root.find("step")), path,
               ": a score_sde checkpoint (model, ema, optimizer, step: NCSN++ or DDPM++), whose networks genfw does "
               "not have; `runner import ncsn` reads the original NCSN's checkpoint.pth (ermongroup/ncsn)");
-  if (!tensors) return;
-  for (const auto& [name, tensor] : *tensors) {
-    const std::string bare = starts_with(name, kDataParallelPrefix) ? name.substr(7) : name;
-    GENFW_CHECK(bare != "normalizer.alpha", path,
-                ": an NCSNv2 checkpoint (ermongroup/ncsnv2: an unconditional RefineNet whose output is divided by "
-                "σ), whose network genfw does not have; `runner import ncsn` reads the original NCSN's "
-                "checkpoint.pth (ermongroup/ncsn)");
-  }
+}
+
+// NCSNv2's unconditional InstanceNorm++ has an `alpha` of its own (here without `module.`).
+void refuse_ncsnv2(const std::map<std::string, torch::Tensor>& tensors, const std::string& path) {
+  GENFW_CHECK(!tensors.count("normalizer.alpha"), path,
+              ": an NCSNv2 checkpoint (ermongroup/ncsnv2: an unconditional RefineNet whose output is divided by "
+              "σ), whose network genfw does not have; `runner import ncsn` reads the original NCSN's "
+              "checkpoint.pth (ermongroup/ncsn)");
 }
 
 // The network's state dict: the first element of anneal_runner's [state_dict, optimizer_state],
 // or a state dict saved alone.
 std::map<std::string, torch::Tensor> network_tensors(const PickleValue& root, const std::string& path) {
-  refuse_other_codes(root, nullptr, path);
+  refuse_score_sde(root, path);
   std::map<std::string, torch::Tensor> tensors;
   if (root.type == PickleValue::Type::list || root.type == PickleValue::Type::tuple) {
     GENFW_CHECK(!root.items.empty(), path, ": an empty list, expected [state_dict, optimizer_state]");
@@ -46,13 +46,15 @@ std::map<std::string, torch::Tensor> network_tensors(const PickleValue& root, co
   } else {
     tensors = state_dict_tensors(root, path, "the saved object");
   }
-  refuse_other_codes(root, &tensors, path);
   bool wrapped = !tensors.empty();
   for (const auto& [name, tensor] : tensors) wrapped = wrapped && starts_with(name, kDataParallelPrefix);
-  if (!wrapped) return tensors;
-  std::map<std::string, torch::Tensor> bare;
-  for (auto& [name, tensor] : tensors) bare[name.substr(7)] = tensor;
-  return bare;
+  if (wrapped) {
+    std::map<std::string, torch::Tensor> bare;
+    for (auto& [name, tensor] : tensors) bare[name.substr(std::strlen(kDataParallelPrefix))] = tensor;
+    tensors = std::move(bare);
+  }
+  refuse_ncsnv2(tensors, path);
+  return tensors;
 }
 
 const torch::Tensor& tensor_named(const ImportedNetwork& plan, const std::string& name, int64_t dims) {

@@ -25,8 +25,6 @@ namespace genfw {
 
 namespace {
 
-bool environment_has(const char* name) { return std::getenv(name) != nullptr; }
-
 // A port the kernel says is free now (a short race with other programs remains).
 int free_local_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -167,7 +165,8 @@ std::string stopped_ranks(const std::map<int, int>& stopped) {
 
 int run_local_workers(int nproc, const std::vector<std::string>& arguments) {
   GENFW_CHECK(nproc >= 1, "--nproc ", nproc, ": expected at least 1 process");
-  GENFW_CHECK(!environment_has("WORLD_SIZE"), "--nproc starts its own workers; it cannot run inside a job that already "
+  const char* world_size = std::getenv("WORLD_SIZE");  // set and not empty: a torchrun-style job
+  GENFW_CHECK(world_size == nullptr || *world_size == '\0', "--nproc starts its own workers; it cannot run inside a job that already "
               "set WORLD_SIZE (torchrun or SLURM start the workers themselves)");
   const int port = free_local_port();
   std::map<pid_t, int> running;

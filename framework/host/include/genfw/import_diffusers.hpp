@@ -32,7 +32,7 @@ GENFW_API std::string diffusers_name_of(const std::string& name, int64_t levels)
 /// parameter must be in the file with its shape (1×1 convs from diffusers'
 /// Linear [C, C]) and every tensor of the file must be used; genfw::Error
 /// naming the weights file and each missing, unexpected or misshapen tensor.
-GENFW_API void load_diffusers_weights(torch::nn::Module& model, const DiffusersPlan& plan);
+GENFW_API void load_diffusers_weights(torch::nn::Module& model, const ImportedNetwork& plan);
 
 /// Writes the run (config, checkpoint, run file with status "completed"); returns the run file.
 GENFW_API std::string import_diffusers(const ImportRequest& request, const Registry& registry);
