@@ -88,8 +88,8 @@ ImportedNetwork plan_ncsn_import(const std::string& checkpoint) {
   plan.format = "ncsn";
   plan.source = checkpoint;
   plan.weights = checkpoint;
+  plan.tensors = network_tensors(*read_pytorch_checkpoint(checkpoint), checkpoint);  // says first what is wrong
   plan.weights_sha256 = sha256_of_file(checkpoint);
-  plan.tensors = network_tensors(*read_pytorch_checkpoint(checkpoint), checkpoint);
   const auto& begin = tensor_named(plan, "begin_conv.weight", 4);         // [ngf, C, 3, 3]
   const auto& embed = tensor_named(plan, "normalizer.embed.weight", 2);   // [L, 3·ngf]
   const int64_t ngf = begin.size(0), channels = begin.size(1), levels = embed.size(0);

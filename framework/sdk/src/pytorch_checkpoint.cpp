@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -450,6 +451,7 @@ PickleRef parse_pytorch_checkpoint(const std::string& bytes, const std::string& 
 
 // From the file itself: the zip reader reads only the records, not a copy of the whole file.
 PickleRef read_pytorch_checkpoint(const std::string& path) {
+  GENFW_CHECK(!std::filesystem::is_directory(path), path, ": a folder, expected a checkpoint file written by torch.save()");
   std::ifstream in(path, std::ios::binary);
   GENFW_CHECK(in.good(), path, ": cannot open the checkpoint (", std::strerror(errno), ")");
   std::string first(1, '\0');
