@@ -37,8 +37,11 @@ usage:
   runner sample RUN.h5 [--sampler S]  sample a trained run again: another sampler, or --set sampler.KEY=V
                                        on its own (also --nproc N; --step S: a snapshot [eval] kept)
   runner import diffusers FOLDER --out DIR
-                                       a diffusers DDPM U-Net (save_pretrained folder, safetensors) as a
-                                       completed run of model ddpm_unet, to sample and compare (docs/import.md)
+                                       a diffusers DDPM U-Net (save_pretrained folder, safetensors or .bin) as
+                                       a completed run of model ddpm_unet, to sample and compare (docs/import.md)
+  runner import ncsn CHECKPOINT --out DIR
+                                       the original NCSN code's checkpoint.pth (ermongroup/ncsn) as a
+                                       completed run of model ncsn
   runner compare RUN.h5...             one table across runs (runs that differ only in their seed: mean ± 95% CI)
   runner cache list|clear              the cached classifiers and reference statistics of FID, KID, IS
   runner plugins                       every component found
